@@ -1,0 +1,105 @@
+// Connection, ConnectionHandler and CloseReason: how a protocol is written on the reactor.
+//
+// For every accepted socket the reactor asks the listener's factory for a
+// ConnectionHandler and then calls it, on the reactor thread only, as bytes arrive
+// (on_data), as queued output drains (on_drain) and once when the connection ends
+// (on_close). The handler answers through a Connection: a small handle (reactor, slot,
+// generation) that stays safe to hold after the connection is gone; every call on a dead
+// handle is a no-op that returns false. A protocol (echo, HTTP, WebSocket) is one handler
+// class; later the connection actor builds on the same interface.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "ringactor/runtime/shared_block.hpp"
+
+namespace ringactor::runtime {
+
+class Reactor;
+
+// Why a connection ended. One line per value; to_string() gives a stable name for logs.
+enum class CloseReason : std::uint8_t {
+  kLocal,           // the handler called close() (after its output was flushed) or abort()
+  kPeerClosed,      // the peer shut down its sending side (EOF) and our output was flushed
+  kIoError,         // a receive or send failed (reset, broken pipe, ...); see the errno
+  kIdleTimeout,     // no bytes moved for ReactorOptions::idle_timeout
+  kWriteTimeout,    // output pending without progress for ReactorOptions::write_timeout
+  kOutputOverflow,  // queued output passed ReactorOptions::max_output_bytes (slow reader)
+  kInputOverflow,   // unconsumed input passed ReactorOptions::max_input_carry
+  kShutdown,        // the reactor stopped (graceful stop or destruction)
+  kHandlerError,    // an exception escaped one of the handler's callbacks
+};
+
+std::string_view to_string(CloseReason r) noexcept;
+
+// Names one connection (one use of one slot). Trivially copyable.
+struct ConnectionId {
+  std::uint32_t slot = 0xFFFFFFFFu;
+  std::uint32_t generation = 0;
+  friend bool operator==(const ConnectionId&, const ConnectionId&) = default;
+};
+
+// A handle to a connection. Reactor thread only. Cheap to copy; each call checks that the
+// connection still lives (an index and a generation compare).
+class Connection {
+ public:
+  Connection(Reactor& reactor, ConnectionId id) noexcept : reactor_(&reactor), id_(id) {}
+
+  // Queues a copy of `bytes` for sending. O(n) copy into pooled slabs; the send itself is
+  // submitted at the end of the loop iteration (many sends coalesce into one sendmsg).
+  // Returns false if the connection is closing or gone. Passing max_output_bytes closes the
+  // connection (kOutputOverflow) and returns false.
+  bool send(std::span<const std::byte> bytes) const;
+  bool send(std::string_view text) const {
+    return send(std::as_bytes(std::span<const char>(text.data(), text.size())));
+  }
+  // Queues a reference to a shared immutable block (no copy). Same rules as above.
+  bool send(SharedBlock block) const;
+
+  // Closes after every queued byte has been sent (FIN after the data). Idempotent.
+  void close() const;
+  // Closes now, dropping queued output. Idempotent.
+  void abort() const;
+
+  // True while the connection lives and has not started closing.
+  bool open() const noexcept;
+  // Bytes queued and not yet acknowledged by a send completion.
+  std::size_t queued_bytes() const noexcept;
+  // The socket descriptor (for getsockopt and the like; never close it yourself), or -1.
+  int fd() const noexcept;
+
+  ConnectionId id() const noexcept { return id_; }
+  Reactor& reactor() const noexcept { return *reactor_; }
+
+ private:
+  Reactor* reactor_;
+  ConnectionId id_;
+};
+
+// Implemented by a protocol. All callbacks run on the reactor thread, never concurrently
+// for one connection. An exception escaping a callback closes that connection alone
+// (kHandlerError), counted and logged. The handler is destroyed after on_close returns.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+
+  // The connection is established. Default: nothing.
+  virtual void on_open(Connection /*conn*/) {}
+
+  // Bytes arrived. Return how many were consumed (0..bytes.size()). Unconsumed bytes are
+  // kept (copied once into a carry buffer) and presented again, followed by the next bytes
+  // received, so a parser sees a request that spans receives as one contiguous run. The
+  // span is only valid during the call.
+  virtual std::size_t on_data(Connection conn, std::span<const std::byte> bytes) = 0;
+
+  // Everything queued so far was sent. Default: nothing.
+  virtual void on_drain(Connection /*conn*/) {}
+
+  // The connection ended; `error` is the errno for kIoError, else 0. Called exactly once.
+  virtual void on_close(Connection /*conn*/, CloseReason /*reason*/, int /*error*/) {}
+};
+
+}  // namespace ringactor::runtime

@@ -1,0 +1,36 @@
+// Counters: what an operator wants to see about one reactor, as a plain snapshot.
+//
+// The reactor keeps each counter in a relaxed atomic that only its own thread writes (a
+// plain load and store, no locked instruction), so Reactor::counters() may be called from
+// any thread and returns a consistent-enough snapshot for dashboards and tests.
+#pragma once
+
+#include <cstdint>
+
+namespace ringactor::runtime {
+
+struct Counters {
+  std::uint64_t connections_open = 0;      // live connections now
+  std::uint64_t connections_accepted = 0;  // accepted and given a slot
+  std::uint64_t connections_rejected = 0;  // accepted and closed at once: no free slot
+  std::uint64_t connections_closed = 0;    // fully torn down (slot released)
+  std::uint64_t accept_errors = 0;         // failed accept completions (e.g. EMFILE)
+  std::uint64_t completions = 0;           // CQEs processed
+  std::uint64_t iterations = 0;            // loop iterations
+  std::uint64_t wakeups = 0;               // eventfd writes by producers (syscalls)
+  std::uint64_t invokes = 0;               // invoke-queue closures run
+  std::uint64_t stale_completions = 0;     // CQEs for a released slot, dropped
+  std::uint64_t bytes_in = 0;              // received bytes
+  std::uint64_t bytes_out = 0;             // sent bytes
+  std::uint64_t recv_rearms = 0;           // multishot receives re-armed (ENOBUFS or ended)
+  std::uint64_t recv_enobufs = 0;          // receives that found the buffer ring empty
+  std::uint64_t sends = 0;                 // sendmsg operations completed
+  std::uint64_t output_overflows = 0;      // connections closed for passing max_output_bytes
+  std::uint64_t input_overflows = 0;       // connections closed for passing max_input_carry
+  std::uint64_t idle_timeouts = 0;         // connections closed by idle_timeout
+  std::uint64_t write_timeouts = 0;        // connections closed by write_timeout
+  std::uint64_t handler_errors = 0;        // exceptions escaping handlers or posted closures
+  std::uint64_t timers_fired = 0;          // timer callbacks run
+};
+
+}  // namespace ringactor::runtime

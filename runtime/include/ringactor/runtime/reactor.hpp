@@ -1,0 +1,114 @@
+// Reactor: one io_uring ring and the loop that drives it, on one thread.
+//
+// A Reactor owns the ring, the connection slots, the receive buffer ring, the output
+// pools, the timer wheel, the invoke queue and the hooks. There are no globals: several
+// reactors may live in one process, each run() on its own thread.
+//
+// Threads: construct it anywhere; call listen() before run() (or on the reactor thread),
+// then run() on the thread that will own it. From then on everything except post(),
+// stop() and counters() must be called on that thread (from handlers, timers, hooks and
+// posted closures). run() returns after a graceful stop; the Reactor may then be destroyed
+// on any thread.
+//
+// One loop iteration: submit queued operations and wait (not at all if work is pending,
+// else until a completion, a wake-up or the next timer); dispatch every completion; drain
+// the invoke queue up to a budget; run tick hooks; fire due timers (which include the
+// incremental idle/write timeout scan); queue sends for connections with new output.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "ringactor/runtime/connection.hpp"
+#include "ringactor/runtime/counters.hpp"
+#include "ringactor/runtime/reactor_options.hpp"
+#include "ringactor/runtime/timer_wheel.hpp"
+#include "ringactor/runtime/unique_function.hpp"
+
+namespace ringactor::runtime {
+
+class ReactorImpl;
+
+class Reactor {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Makes the handler for a newly accepted connection. Reactor thread. Returning null or
+  // throwing closes that connection at once (counted in handler_errors).
+  using HandlerFactory = UniqueFunction<std::unique_ptr<ConnectionHandler>(Connection)>;
+
+  // Creates the ring and pools. Throws std::system_error / std::invalid_argument naming
+  // the cause: io_uring unavailable or disabled (kernel.io_uring_disabled, seccomp), a
+  // kernel older than 6.0, a descriptor limit too low for max_connections, bad options.
+  explicit Reactor(ReactorOptions options = {});
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+  // Closes every connection and listener still open. Must not run while run() is running.
+  ~Reactor();
+
+  // Binds and listens; returns the bound port (useful with port 0). Connections accepted
+  // there get handlers from `factory`. Before run() or on the reactor thread. Throws
+  // std::system_error naming the address and the cause (e.g. address in use).
+  std::uint16_t listen(const ListenOptions& options, HandlerFactory factory);
+
+  // Runs the loop on the calling thread until a graceful stop completes. Throws
+  // std::logic_error if called twice, std::system_error on a fatal ring failure.
+  void run();
+
+  // Any thread. Queues `task` to run on the reactor thread in a later iteration; FIFO per
+  // calling thread. Lock-free; wakes the reactor with one eventfd write only if it sleeps.
+  // Returns false (and drops the task) once the reactor has finished running.
+  bool post(UniqueFunction<void()> task);
+
+  // Any thread. Starts a graceful stop: stop accepting, let queued output flush for up to
+  // shutdown_grace, close every connection, return from run(). Idempotent.
+  void stop();
+
+  // Any thread. A snapshot of the counters.
+  Counters counters() const noexcept;
+
+  // Reactor thread. Timers: O(1) schedule and cancel; callbacks run on the reactor thread.
+  TimerId after(Clock::duration delay, UniqueFunction<void()> fn);
+  bool cancel(TimerId id) noexcept;
+
+  // Reactor thread (or before run()). `hook` runs once every loop iteration, after the
+  // invoke queue is drained. Keep it short: it delays every connection.
+  void add_tick_hook(UniqueFunction<void()> hook);
+
+  // Reactor thread (or before run()). Runs `fn` on the reactor thread when SIGHUP arrives
+  // (needs handle_signals).
+  void on_sighup(UniqueFunction<void()> fn);
+
+  // Reactor thread. The time read at the start of the current iteration (one clock read
+  // per iteration for every timestamp taken inside it).
+  Clock::time_point now() const noexcept;
+
+  // Reactor thread. A handle for a connection id (dead ids give a handle whose calls fail).
+  Connection connection(ConnectionId id) noexcept { return Connection(*this, id); }
+
+  // Any thread. True when the caller runs on this reactor's loop.
+  bool in_reactor_thread() const noexcept;
+  const ReactorOptions& options() const noexcept;
+  std::uint16_t id() const noexcept;
+
+  // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; call it at the top of main()
+  // before starting threads when using handle_signals, so only the signalfd sees them.
+  static void block_stop_signals();
+
+  // For tests and benchmarks: receive buffers currently held by the kernel or a handler.
+  std::uint32_t recv_buffers_outstanding() const noexcept;
+  // For tests: output slabs in use (0 once every connection is gone).
+  std::size_t output_slabs_in_use() const noexcept;
+  // For tests: submits a no-op whose completion carries `user_data` (reactor thread, while
+  // running). Only for tags naming a released slot (or kNop): it proves that a completion
+  // whose generation no longer matches is recognised, dropped and counted.
+  void inject_completion_for_test(std::uint64_t user_data);
+
+ private:
+  friend class Connection;
+  std::unique_ptr<ReactorImpl> impl_;
+};
+
+}  // namespace ringactor::runtime

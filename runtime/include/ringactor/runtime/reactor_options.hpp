@@ -1,0 +1,83 @@
+// ReactorOptions and ListenOptions: plain configuration structs, set with designated
+// initialisers, e.g. `Reactor r({.max_connections = 1000, .idle_timeout = 30s});`.
+// Every default says why it is what it is. Validated when the Reactor is constructed
+// (std::invalid_argument naming the field).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace ringactor::runtime {
+
+struct ReactorOptions {
+  // Submission queue entries. 4096 holds one iteration's worth of sends and re-arms for a
+  // few thousand busy connections; the completion queue is sized 4x (multishot ops post
+  // several completions per submission).
+  std::uint32_t ring_entries = 4096;
+
+  // Connection slots, preallocated lazily (pages are touched only when used). Past it, new
+  // connections are accepted and closed at once and counted in `connections_rejected`.
+  // 0 = derive from RLIMIT_NOFILE: the hard limit less 128 descriptors kept for files and
+  // listeners, at most 65536 (the soft limit is raised to match). An explicit value the
+  // descriptor limit cannot hold makes the constructor throw, naming both numbers.
+  std::uint32_t max_connections = 0;
+
+  // Provided receive buffers: a power of two. 1024 x 16 KiB = 16 MiB serves thousands of
+  // busy connections, since each buffer goes back to the ring as soon as it is consumed.
+  std::uint32_t recv_buffer_count = 1024;
+  std::uint32_t recv_buffer_size = 16 * 1024;
+
+  // Output slab size and how many free slabs stay cached (16 KiB matches common socket
+  // send sizes; 1024 cached = 16 MiB kept warm at most).
+  std::size_t output_slab_size = 16 * 1024;
+  std::size_t output_cached_slabs = 1024;
+
+  // Queued output per connection before it is closed as a slow consumer (never read). 4 MiB
+  // is far above what a healthy client lags by, and bounds memory to cap x connections.
+  std::size_t max_output_bytes = 4 * 1024 * 1024;
+
+  // Unconsumed input a connection may hold between reads (a partial request). 64 KiB covers
+  // any sane request head; protocols set lower limits of their own.
+  std::size_t max_input_carry = 64 * 1024;
+
+  // No bytes in either direction for this long closes the connection (0 = never). 60 s is
+  // nginx's keepalive_timeout order of magnitude.
+  std::chrono::milliseconds idle_timeout{60'000};
+
+  // Output pending with no progress for this long closes the connection (0 = never).
+  std::chrono::milliseconds write_timeout{30'000};
+
+  // Graceful stop: how long queued output may take to flush before connections are cut.
+  std::chrono::milliseconds shutdown_grace{5'000};
+
+  // Invoke-queue closures run per loop iteration before I/O is looked at again, so a flood
+  // from worker threads cannot starve the network.
+  std::size_t invoke_budget = 4096;
+
+  // Set TCP_NODELAY on accepted sockets: request/response and game traffic want latency.
+  bool tcp_nodelay = true;
+
+  // Read SIGTERM/SIGINT (graceful stop) and SIGHUP (callbacks) through a signalfd on the
+  // ring. The signals are blocked in the thread that calls run(); block them in every other
+  // thread too (block_stop_signals() before starting threads), or the kernel may deliver
+  // them elsewhere. Off by default: a library should not take a process's signals unasked.
+  bool handle_signals = false;
+
+  // Identifies the reactor in logs and, later, in actor references.
+  std::uint16_t id = 0;
+};
+
+struct ListenOptions {
+  // IPv4 or IPv6 literal to bind. Loopback by default: exposing a port is a decision.
+  std::string address = "127.0.0.1";
+  // 0 picks a free port; Reactor::listen returns the one bound.
+  std::uint16_t port = 0;
+  // listen(2) backlog; the kernel clamps it to net.core.somaxconn.
+  int backlog = 4096;
+  // SO_REUSEPORT, for several reactors sharing one port.
+  bool reuse_port = false;
+};
+
+}  // namespace ringactor::runtime

@@ -1,0 +1,173 @@
+// Private: the Reactor's state, shared by reactor.cpp (loop, setup, timers, signals,
+// invoke queue) and reactor_io.cpp (accept, receive, send, close).
+#pragma once
+
+#include <liburing.h>
+#include <sys/signalfd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ringactor/runtime/buffer_ring.hpp"
+#include "ringactor/runtime/connection.hpp"
+#include "ringactor/runtime/counters.hpp"
+#include "ringactor/runtime/invoke_queue.hpp"
+#include "ringactor/runtime/output_chain.hpp"
+#include "ringactor/runtime/reactor.hpp"
+#include "ringactor/runtime/reactor_options.hpp"
+#include "ringactor/runtime/slot_pool.hpp"
+#include "ringactor/runtime/timer_wheel.hpp"
+#include "ringactor/runtime/user_data.hpp"
+
+namespace ringactor::runtime {
+
+// Bytes a handler left unconsumed, kept until the next receive. Heap memory only while
+// non-empty, so idle connections carry one null pointer.
+struct Carry {
+  std::unique_ptr<std::byte[]> data;
+  std::uint32_t len = 0;
+  std::uint32_t cap = 0;
+};
+
+// One connection. Fields read on every completion come first.
+struct ConnSlot {
+  int fd = -1;
+  std::uint16_t ops = 0;  // kernel operations in flight plus handler callbacks running
+  bool recv_armed = false;
+  bool send_inflight = false;
+  bool closing = false;            // no more input is delivered; teardown under way
+  bool close_after_flush = false;  // close once the output chain is empty
+  bool flush_queued = false;       // on the reactor's flush list
+  bool finalized = false;
+  CloseReason reason = CloseReason::kLocal;
+  int error = 0;
+  OutputChain out;
+  SendContext* send_ctx = nullptr;
+  std::unique_ptr<ConnectionHandler> handler;
+  Carry carry;
+  Reactor::Clock::time_point last_active{};    // last byte in or out
+  Reactor::Clock::time_point last_progress{};  // last send progress (write timeout)
+};
+
+struct Listener {
+  int fd = -1;
+  std::string name;  // address:port, for messages
+  Reactor::HandlerFactory factory;
+  bool armed = false;
+  bool closed = false;
+};
+
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+class ReactorImpl {
+ public:
+  ReactorImpl(Reactor& self, ReactorOptions options);
+  ~ReactorImpl();
+
+  // reactor.cpp
+  void run();
+  void loop_once();
+  void dispatch(io_uring_cqe* cqe);
+  io_uring_sqe* get_sqe();
+  void arm_wake();
+  void arm_signal();
+  void on_signal(int signo);
+  void begin_stop();
+  void drain_invokes();
+  void run_tick_hooks();
+  void schedule_scan();
+  void scan_timeouts();
+  void log_error(const std::string& what) noexcept;
+  bool exit_ready() const noexcept;
+
+  // reactor_io.cpp
+  std::uint16_t listen(const ListenOptions& options, Reactor::HandlerFactory factory);
+  void arm_accept(std::uint32_t listener);
+  void on_accept(const OpTag& tag, int res, unsigned flags);
+  void accept_connection(std::uint32_t listener, int fd);
+  void arm_recv(std::uint32_t idx);
+  void on_recv(const OpTag& tag, int res, unsigned flags);
+  void deliver(std::uint32_t idx, std::span<const std::byte> bytes);
+  bool queue_copy(ConnectionId id, std::span<const std::byte> bytes);
+  bool queue_block(ConnectionId id, SharedBlock block);
+  bool after_queue(std::uint32_t idx);
+  void flush(std::uint32_t idx);
+  void flush_all();
+  void on_send(const OpTag& tag, int res);
+  void close_gracefully(std::uint32_t idx, CloseReason reason);
+  void close_connection(std::uint32_t idx, CloseReason reason, int error);
+  void maybe_finalize(std::uint32_t idx);
+  void submit_cancel_fd(int fd);
+  void close_listener(std::uint32_t listener);
+  ConnSlot* find(ConnectionId id) noexcept { return slots_.find(id.slot, id.generation); }
+  ConnectionId id_of(std::uint32_t idx) const noexcept { return {idx, slots_.generation(idx)}; }
+  template <typename F>
+  void guarded(std::uint32_t idx, F&& f);
+
+  Reactor& self_;
+  ReactorOptions options_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  bool ring_disabled_ = false;  // created with IORING_SETUP_R_DISABLED, enabled in run()
+  std::unique_ptr<BufferRing> buffers_;
+  SlotPool<ConnSlot> slots_;
+  OutputPool output_;
+  TimerWheel timers_;
+  int wake_fd_ = -1;
+  int signal_fd_ = -1;
+  InvokeQueue invokes_;
+  std::vector<Listener> listeners_;
+  std::vector<UniqueFunction<void()>> tick_hooks_;
+  std::vector<UniqueFunction<void()>> sighup_hooks_;
+  std::vector<std::uint32_t> flush_list_;
+  std::vector<std::uint32_t> scratch_;
+  std::uint64_t wake_buf_ = 0;
+  signalfd_siginfo sig_buf_{};
+  Reactor::Clock::time_point now_;
+  std::uint64_t inflight_ = 0;  // submitted operations whose final completion is pending
+  std::uint32_t scan_cursor_ = 0;
+  TimerId scan_timer_;
+  bool running_ = false;
+  bool ran_ = false;
+  bool stopping_ = false;
+  bool exiting_ = false;  // all connections gone; cancelling the wake/signal reads
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<std::thread::id> thread_{};
+
+  struct AtomicCounters {
+    std::atomic<std::uint64_t> connections_accepted{0}, connections_rejected{0},
+        connections_closed{0}, accept_errors{0}, completions{0}, iterations{0}, invokes{0},
+        stale_completions{0}, bytes_in{0}, bytes_out{0}, recv_rearms{0}, recv_enobufs{0},
+        sends{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
+        write_timeouts{0}, handler_errors{0}, timers_fired{0}, connections_open{0};
+  } c_;
+};
+
+template <typename F>
+void ReactorImpl::guarded(std::uint32_t idx, F&& f) {
+  ConnSlot& s = slots_[idx];
+  ++s.ops;
+  try {
+    f(s);
+  } catch (const std::exception& e) {
+    bump(c_.handler_errors);
+    log_error(std::string("connection handler threw: ") + e.what());
+    close_connection(idx, CloseReason::kHandlerError, 0);
+  } catch (...) {
+    bump(c_.handler_errors);
+    log_error("connection handler threw a non-std exception");
+    close_connection(idx, CloseReason::kHandlerError, 0);
+  }
+  --slots_[idx].ops;
+  maybe_finalize(idx);
+}
+
+}  // namespace ringactor::runtime

@@ -1,0 +1,459 @@
+// The Reactor's connection I/O: listen/accept, multishot receive over the buffer ring,
+// the send path (one sendmsg of iovecs in flight per connection) and teardown.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <system_error>
+
+#include "reactor_impl.hpp"
+
+namespace ringactor::runtime {
+
+std::string_view to_string(CloseReason r) noexcept {
+  switch (r) {
+    case CloseReason::kLocal: return "local";
+    case CloseReason::kPeerClosed: return "peer_closed";
+    case CloseReason::kIoError: return "io_error";
+    case CloseReason::kIdleTimeout: return "idle_timeout";
+    case CloseReason::kWriteTimeout: return "write_timeout";
+    case CloseReason::kOutputOverflow: return "output_overflow";
+    case CloseReason::kInputOverflow: return "input_overflow";
+    case CloseReason::kShutdown: return "shutdown";
+    case CloseReason::kHandlerError: return "handler_error";
+  }
+  return "unknown";
+}
+
+// ---- listen / accept ------------------------------------------------------------------
+
+std::uint16_t ReactorImpl::listen(const ListenOptions& o, Reactor::HandlerFactory factory) {
+  if (!factory) throw std::invalid_argument("Reactor::listen: the handler factory is empty");
+  if (stopping_) throw std::logic_error("Reactor::listen: the reactor is stopping");
+  const std::string name = o.address + ":" + std::to_string(o.port);
+  sockaddr_storage ss{};
+  socklen_t len;
+  int family;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (::inet_pton(AF_INET, o.address.c_str(), &v4->sin_addr) == 1) {
+    family = AF_INET;
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(o.port);
+    len = sizeof *v4;
+  } else if (::inet_pton(AF_INET6, o.address.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(o.port);
+    len = sizeof *v6;
+  } else {
+    throw std::invalid_argument("Reactor::listen: '" + o.address + "' is not an IPv4 or IPv6 address");
+  }
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "listen on " + name + ": socket");
+  auto fail = [&](const char* step) {
+    const int err = errno;
+    ::close(fd);
+    throw std::system_error(err, std::generic_category(), "listen on " + name + ": " + step);
+  };
+  const int one = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) fail("SO_REUSEADDR");
+  if (o.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) fail("SO_REUSEPORT");
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail("bind");
+  if (::listen(fd, o.backlog) != 0) fail("listen");
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen) != 0) fail("getsockname");
+  const std::uint16_t port = family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
+                                               : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  Listener l;
+  l.fd = fd;
+  l.name = o.address + ":" + std::to_string(port);
+  l.factory = std::move(factory);
+  listeners_.push_back(std::move(l));
+  if (running_) arm_accept(static_cast<std::uint32_t>(listeners_.size() - 1));
+  return port;
+}
+
+void ReactorImpl::arm_accept(std::uint32_t li) {
+  Listener& l = listeners_[li];
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kAccept, 0, li}));
+  l.armed = true;
+  ++inflight_;
+}
+
+void ReactorImpl::close_listener(std::uint32_t li) {
+  Listener& l = listeners_[li];
+  if (l.closed) return;
+  if (l.armed) {
+    // The accept's final completion closes the descriptor (see on_accept).
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, pack_user_data({OpKind::kAccept, 0, li}), 0);
+    io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kCancel, 0, li}));
+    ++inflight_;
+    return;
+  }
+  ::close(l.fd);
+  l.fd = -1;
+  l.closed = true;
+}
+
+void ReactorImpl::on_accept(const OpTag& tag, int res, unsigned flags) {
+  if (tag.index >= listeners_.size()) {
+    bump(c_.stale_completions);
+    if (res >= 0) ::close(res);
+    return;
+  }
+  if (res >= 0) {
+    accept_connection(tag.index, res);
+  } else if (res != -ECANCELED) {
+    bump(c_.accept_errors);
+  }
+  if ((flags & IORING_CQE_F_MORE) != 0) return;
+  Listener& l = listeners_[tag.index];
+  l.armed = false;
+  if (stopping_) {
+    ::close(l.fd);
+    l.fd = -1;
+    l.closed = true;
+    return;
+  }
+  if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
+    // Out of descriptors or memory: retry shortly instead of spinning on the error.
+    log_error("accept on " + l.name + " failed: " + std::strerror(-res) + "; retrying in 50 ms");
+    const std::uint32_t li = tag.index;
+    timers_.schedule(now_ + std::chrono::milliseconds(50), [this, li] {
+      if (!stopping_ && !listeners_[li].armed && !listeners_[li].closed) arm_accept(li);
+    });
+    return;
+  }
+  arm_accept(tag.index);
+}
+
+void ReactorImpl::accept_connection(std::uint32_t li, int fd) {
+  if (stopping_ || slots_.full()) {
+    bump(c_.connections_rejected);
+    ::close(fd);
+    return;
+  }
+  if (options_.tcp_nodelay) {
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // best effort (not TCP: fails)
+  }
+  const std::uint32_t idx = slots_.acquire();
+  ConnSlot& s = slots_[idx];
+  s.fd = fd;
+  s.last_active = s.last_progress = now_;
+  bump(c_.connections_accepted);
+  bump(c_.connections_open);
+  const Connection conn(self_, id_of(idx));
+  guarded(idx, [&](ConnSlot& slot) {
+    slot.handler = listeners_[li].factory(conn);
+    if (!slot.handler) throw std::runtime_error("handler factory returned null");
+    arm_recv(idx);
+    slot.handler->on_open(conn);
+  });
+}
+
+// ---- receive ----------------------------------------------------------------------------
+
+void ReactorImpl::arm_recv(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = buffers_->group_id();
+  io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kRecv, slots_.generation(idx), idx}));
+  s.recv_armed = true;
+  ++s.ops;
+  ++inflight_;
+}
+
+void ReactorImpl::on_recv(const OpTag& tag, int res, unsigned flags) {
+  const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
+  const auto bid = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+  if (has_buffer) buffers_->note_taken();
+  ConnSlot* s = find({tag.index, tag.generation});
+  if (s == nullptr) {
+    if (has_buffer) buffers_->recycle(bid);
+    bump(c_.stale_completions);
+    return;
+  }
+  const std::uint32_t idx = tag.index;
+  const bool final = (flags & IORING_CQE_F_MORE) == 0;
+  if (final) s->recv_armed = false;
+  ++s->ops;  // guard: the slot outlives this function even if the handler closes it
+  if (final) --s->ops;  // the receive itself ended
+
+  if (res > 0) {
+    bump(c_.bytes_in, static_cast<std::uint64_t>(res));
+    s->last_active = now_;
+    if (!s->closing && has_buffer) deliver(idx, buffers_->view(bid, static_cast<std::uint32_t>(res)));
+  } else if (res == 0) {
+    if (!s->closing) close_gracefully(idx, CloseReason::kPeerClosed);
+  } else if (res == -ENOBUFS) {
+    bump(c_.recv_enobufs);
+  } else if (res != -ECANCELED && !s->closing) {
+    close_connection(idx, CloseReason::kIoError, -res);
+  }
+  if (has_buffer) buffers_->recycle(bid);
+
+  ConnSlot& slot = slots_[idx];
+  // A receive that ended for lack of buffers, or that the kernel ended after data, is
+  // re-armed: the bytes wait in the socket, nothing is lost.
+  if (final && !slot.closing && !slot.close_after_flush && (res > 0 || res == -ENOBUFS)) {
+    bump(c_.recv_rearms);
+    arm_recv(idx);
+  }
+  --slot.ops;
+  maybe_finalize(idx);
+}
+
+void ReactorImpl::deliver(std::uint32_t idx, std::span<const std::byte> bytes) {
+  guarded(idx, [&](ConnSlot& s) {
+    const Connection conn(self_, id_of(idx));
+    Carry& c = s.carry;
+    if (c.len == 0) {
+      const std::size_t used = std::min(s.handler->on_data(conn, bytes), bytes.size());
+      bytes = bytes.subspan(used);
+      if (bytes.empty() || s.closing) return;
+    } else {
+      bytes = {bytes.data(), bytes.size()};
+    }
+    // Keep what is left, after what was already kept.
+    const std::size_t need = static_cast<std::size_t>(c.len) + bytes.size();
+    if (need > options_.max_input_carry) {
+      bump(c_.input_overflows);
+      close_connection(idx, CloseReason::kInputOverflow, 0);
+      return;
+    }
+    if (need > c.cap) {
+      const std::size_t cap = std::min<std::size_t>(std::max<std::size_t>(need, std::max<std::size_t>(c.cap * 2, 512)),
+                                                     options_.max_input_carry);
+      auto grown = std::make_unique<std::byte[]>(cap);
+      if (c.len != 0) std::memcpy(grown.get(), c.data.get(), c.len);
+      c.data = std::move(grown);
+      c.cap = static_cast<std::uint32_t>(cap);
+    }
+    std::memcpy(c.data.get() + c.len, bytes.data(), bytes.size());
+    c.len = static_cast<std::uint32_t>(need);
+    if (need == bytes.size()) return;  // the handler already saw these bytes just now
+    const std::size_t used = std::min<std::size_t>(s.handler->on_data(conn, {c.data.get(), c.len}), c.len);
+    if (s.closing) return;
+    if (used == c.len) {
+      c.data.reset();
+      c.len = c.cap = 0;
+    } else if (used != 0) {
+      std::memmove(c.data.get(), c.data.get() + used, c.len - used);
+      c.len -= static_cast<std::uint32_t>(used);
+    }
+  });
+}
+
+// ---- send -------------------------------------------------------------------------------
+
+bool ReactorImpl::after_queue(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  if (s.out.bytes() > options_.max_output_bytes) {
+    bump(c_.output_overflows);
+    close_connection(idx, CloseReason::kOutputOverflow, 0);
+    return false;
+  }
+  if (!s.flush_queued && !s.send_inflight) {
+    s.flush_queued = true;
+    flush_list_.push_back(idx);
+  }
+  return true;
+}
+
+bool ReactorImpl::queue_copy(ConnectionId id, std::span<const std::byte> bytes) {
+  ConnSlot* s = find(id);
+  if (s == nullptr || s->closing || s->close_after_flush) return false;
+  if (bytes.empty()) return true;
+  s->out.append_copy(output_, bytes);
+  return after_queue(id.slot);
+}
+
+bool ReactorImpl::queue_block(ConnectionId id, SharedBlock block) {
+  ConnSlot* s = find(id);
+  if (s == nullptr || s->closing || s->close_after_flush) return false;
+  const std::size_t n = block.size();
+  if (n == 0) return true;
+  s->out.append_block(output_, std::move(block), 0, n);
+  return after_queue(id.slot);
+}
+
+void ReactorImpl::flush_all() {
+  // flush() may close a connection, which never appends to flush_list_; index-walk anyway.
+  for (std::size_t i = 0; i < flush_list_.size(); ++i) {
+    const std::uint32_t idx = flush_list_[i];
+    if (!slots_.is_live(idx)) continue;
+    slots_[idx].flush_queued = false;
+    flush(idx);
+  }
+  flush_list_.clear();
+}
+
+void ReactorImpl::flush(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  if (s.send_inflight || s.out.empty() || s.closing) return;
+  SendContext* ctx = output_.acquire_send();
+  const std::size_t n = s.out.fill_iovecs(ctx->iov, SendContext::kMaxIov);
+  ctx->msg = msghdr{};
+  ctx->msg.msg_iov = ctx->iov;
+  ctx->msg.msg_iovlen = n;
+  io_uring_sqe* sqe;
+  try {
+    sqe = get_sqe();
+  } catch (...) {
+    output_.release_send(ctx);
+    throw;
+  }
+  io_uring_prep_sendmsg(sqe, s.fd, &ctx->msg, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kSend, slots_.generation(idx), idx}));
+  s.send_ctx = ctx;
+  s.send_inflight = true;
+  ++s.ops;
+  ++inflight_;
+}
+
+void ReactorImpl::on_send(const OpTag& tag, int res) {
+  ConnSlot* s = find({tag.index, tag.generation});
+  if (s == nullptr) {
+    // Cannot happen while teardown waits for sends; counted if it ever does.
+    bump(c_.stale_completions);
+    return;
+  }
+  const std::uint32_t idx = tag.index;
+  bump(c_.sends);
+  output_.release_send(s->send_ctx);
+  s->send_ctx = nullptr;
+  s->send_inflight = false;
+  if (res > 0) {
+    bump(c_.bytes_out, static_cast<std::uint64_t>(res));
+    s->out.consume(output_, static_cast<std::size_t>(res));
+    s->last_active = s->last_progress = now_;
+  }
+  if (s->closing) {
+    s->out.clear(output_);
+    --s->ops;
+    maybe_finalize(idx);
+    return;
+  }
+  if (res < 0) {
+    --s->ops;
+    close_connection(idx, CloseReason::kIoError, -res);
+    return;
+  }
+  if (!s->out.empty()) {
+    --s->ops;
+    flush(idx);  // partial send: resume with the rest at once
+    return;
+  }
+  // Everything sent (the ops guard stays up while the handler runs).
+  if (s->close_after_flush) {
+    --s->ops;
+    close_connection(idx, s->reason, 0);
+    return;
+  }
+  guarded(idx, [&](ConnSlot& slot) { slot.handler->on_drain(Connection(self_, id_of(idx))); });
+  --slots_[idx].ops;
+  maybe_finalize(idx);
+}
+
+// ---- teardown ---------------------------------------------------------------------------
+
+void ReactorImpl::close_gracefully(std::uint32_t idx, CloseReason reason) {
+  ConnSlot& s = slots_[idx];
+  if (s.closing || s.close_after_flush) return;
+  s.close_after_flush = true;
+  s.reason = reason;
+  if (s.out.empty() && !s.send_inflight) close_connection(idx, reason, 0);
+}
+
+void ReactorImpl::submit_cancel_fd(int fd) {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kCancel, 0, 0}));
+  ++inflight_;
+}
+
+void ReactorImpl::close_connection(std::uint32_t idx, CloseReason reason, int error) {
+  ConnSlot& s = slots_[idx];
+  if (s.closing) return;
+  s.closing = true;
+  s.reason = reason;
+  s.error = error;
+  // Ask the kernel to end the receive and any blocked send; their final completions
+  // arrive later and teardown finishes when the last one has (never free memory a kernel
+  // operation may still write into or read from).
+  if (s.recv_armed || s.send_inflight) submit_cancel_fd(s.fd);
+  if (!s.send_inflight) s.out.clear(output_);
+  maybe_finalize(idx);
+}
+
+void ReactorImpl::maybe_finalize(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  if (!s.closing || s.ops != 0 || s.finalized) return;
+  s.finalized = true;
+  if (s.handler) {
+    try {
+      s.handler->on_close(Connection(self_, id_of(idx)), s.reason, s.error);
+    } catch (const std::exception& e) {
+      bump(c_.handler_errors);
+      log_error(std::string("on_close threw: ") + e.what());
+    } catch (...) {
+      bump(c_.handler_errors);
+    }
+  }
+  ConnSlot& slot = slots_[idx];
+  slot.handler.reset();
+  slot.out.clear(output_);
+  ::close(slot.fd);
+  slots_.release(idx);
+  bump(c_.connections_closed);
+  c_.connections_open.store(slots_.size(), std::memory_order_relaxed);
+}
+
+// ---- Connection handle ------------------------------------------------------------------
+
+bool Connection::send(std::span<const std::byte> bytes) const {
+  return reactor_->impl_->queue_copy(id_, bytes);
+}
+
+bool Connection::send(SharedBlock block) const { return reactor_->impl_->queue_block(id_, std::move(block)); }
+
+void Connection::close() const {
+  ReactorImpl& r = *reactor_->impl_;
+  if (r.find(id_) != nullptr) r.close_gracefully(id_.slot, CloseReason::kLocal);
+}
+
+void Connection::abort() const {
+  ReactorImpl& r = *reactor_->impl_;
+  if (r.find(id_) != nullptr) r.close_connection(id_.slot, CloseReason::kLocal, 0);
+}
+
+bool Connection::open() const noexcept {
+  const ConnSlot* s = reactor_->impl_->find(id_);
+  return s != nullptr && !s->closing && !s->close_after_flush;
+}
+
+std::size_t Connection::queued_bytes() const noexcept {
+  const ConnSlot* s = reactor_->impl_->find(id_);
+  return s != nullptr ? s->out.bytes() : 0;
+}
+
+int Connection::fd() const noexcept {
+  const ConnSlot* s = reactor_->impl_->find(id_);
+  return s != nullptr ? s->fd : -1;
+}
+
+}  // namespace ringactor::runtime
