@@ -1,5 +1,6 @@
 #include "ringactor/runtime/timer_wheel.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <stdexcept>
 
@@ -64,6 +65,7 @@ TimerId TimerWheel::schedule(Clock::time_point when, UniqueFunction<void()> fn) 
   std::int64_t due = since / resolution_;
   if (since % resolution_ != Clock::duration::zero() && since > Clock::duration::zero()) ++due;
   node.due_tick = due;
+  node.seq = next_seq_++;
   link(n, due <= current_tick_ ? kDueBucket : static_cast<std::uint32_t>(due % kBuckets));
   ++pending_;
   return TimerId{n, node.generation};
@@ -109,6 +111,13 @@ std::size_t TimerWheel::advance(Clock::time_point now) {
       }
     }
     current_tick_ = now_tick;
+  }
+  if (firing_.size() > 1) {
+    std::sort(firing_.begin(), firing_.end(), [this](std::uint32_t a, std::uint32_t b) {
+      const Node& x = nodes_[a];
+      const Node& y = nodes_[b];
+      return x.due_tick != y.due_tick ? x.due_tick < y.due_tick : x.seq < y.seq;
+    });
   }
   std::size_t fired = 0;
   // Callbacks may schedule or cancel; firing_ is only appended to by collect(), which does

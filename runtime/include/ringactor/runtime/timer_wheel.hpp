@@ -43,7 +43,8 @@ class TimerWheel {
   // Stops a pending timer. O(1). Returns false when it already fired or was cancelled.
   bool cancel(TimerId id) noexcept;
 
-  // Fires every timer due at `now`, in due order per bucket. Returns how many fired.
+  // Fires every timer due at `now`: earlier due ticks first, and timers due in the same
+  // tick in the order they were scheduled. Returns how many fired.
   std::size_t advance(Clock::time_point now);
 
   // Upper bound on how long the caller may sleep before the next timer is due: the time to
@@ -60,6 +61,7 @@ class TimerWheel {
 
   struct Node {
     std::int64_t due_tick = 0;
+    std::uint64_t seq = 0;  // schedule order, to fire timers due in one tick in that order
     std::uint32_t prev = kNil;
     std::uint32_t next = kNil;
     std::uint32_t bucket = kNil;  // kNil when not linked (free or firing)
@@ -77,6 +79,7 @@ class TimerWheel {
   Clock::duration resolution_;
   std::int64_t current_tick_ = 0;  // every timer due at or before this tick has fired
   std::size_t pending_ = 0;
+  std::uint64_t next_seq_ = 0;
   std::vector<Node> nodes_;
   std::vector<std::uint32_t> free_nodes_;
   std::vector<std::uint32_t> firing_;
