@@ -300,6 +300,9 @@ TEST(Reactor, TwoReactorsOnTwoThreads) {
     b.reactor().post([&] { ran = b.reactor().in_reactor_thread() ? 2 : -1; });
   });
   EXPECT_TRUE(eventually([&] { return ran.load() == 2; }));
+  // Reactor 1's thread may still be inside post() on reactor 2 (its eventfd write): join it
+  // before reactor 2 is destroyed, as the header requires.
+  a.stop();
   EXPECT_EQ(a.counters().connections_accepted, 1u);
   EXPECT_EQ(b.counters().connections_accepted, 1u);
 }

@@ -8,7 +8,8 @@
 // then run() on the thread that will own it. From then on everything except post(),
 // stop() and counters() must be called on that thread (from handlers, timers, hooks and
 // posted closures). run() returns after a graceful stop; the Reactor may then be destroyed
-// on any thread.
+// on any thread, once no other thread can still be inside post() or stop() on it (stop and
+// join every reactor and worker that posts to it first).
 //
 // One loop iteration: submit queued operations and wait (not at all if work is pending,
 // else until a completion, a wake-up or the next timer); dispatch every completion; drain
