@@ -496,6 +496,7 @@ Counters Reactor::counters() const noexcept {
   out.recv_rearms = v(c.recv_rearms);
   out.recv_enobufs = v(c.recv_enobufs);
   out.sends = v(c.sends);
+  out.ring_sends = v(c.ring_sends);
   out.output_overflows = v(c.output_overflows);
   out.input_overflows = v(c.input_overflows);
   out.idle_timeouts = v(c.idle_timeouts);

@@ -98,7 +98,9 @@ class ReactorImpl {
   bool queue_copy(ConnectionId id, std::span<const std::byte> bytes);
   bool queue_block(ConnectionId id, SharedBlock block);
   bool after_queue(std::uint32_t idx);
-  void flush(std::uint32_t idx);
+  bool check_output_cap(std::uint32_t idx);
+  void flush(std::uint32_t idx, bool try_direct);
+  void sent(std::uint32_t idx, int res);
   void flush_all();
   void on_send(const OpTag& tag, int res);
   void close_gracefully(std::uint32_t idx, CloseReason reason);
@@ -127,6 +129,7 @@ class ReactorImpl {
   std::vector<UniqueFunction<void()>> tick_hooks_;
   std::vector<UniqueFunction<void()>> sighup_hooks_;
   std::vector<std::uint32_t> flush_list_;
+  std::vector<std::uint32_t> flushing_;  // flush_all()'s working copy of flush_list_
   std::vector<std::uint32_t> scratch_;
   std::uint64_t wake_buf_ = 0;
   signalfd_siginfo sig_buf_{};
@@ -146,7 +149,7 @@ class ReactorImpl {
     std::atomic<std::uint64_t> connections_accepted{0}, connections_rejected{0},
         connections_closed{0}, accept_errors{0}, completions{0}, iterations{0}, invokes{0},
         stale_completions{0}, bytes_in{0}, bytes_out{0}, recv_rearms{0}, recv_enobufs{0},
-        sends{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
+        sends{0}, ring_sends{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
         write_timeouts{0}, handler_errors{0}, timers_fired{0}, connections_open{0};
   } c_;
 };

@@ -262,16 +262,22 @@ void ReactorImpl::deliver(std::uint32_t idx, std::span<const std::byte> bytes) {
 
 bool ReactorImpl::after_queue(std::uint32_t idx) {
   ConnSlot& s = slots_[idx];
-  if (s.out.bytes() > options_.max_output_bytes) {
-    bump(c_.output_overflows);
-    close_connection(idx, CloseReason::kOutputOverflow, 0);
-    return false;
-  }
-  if (!s.flush_queued && !s.send_inflight) {
+  // The cap applies to output the socket would not take. While a send is in flight the
+  // socket is known to be full, so check now; otherwise flush() checks after its direct
+  // send, so a burst queued within one iteration is not mistaken for a slow reader.
+  if (s.send_inflight) return check_output_cap(idx);
+  if (!s.flush_queued) {
     s.flush_queued = true;
     flush_list_.push_back(idx);
   }
   return true;
+}
+
+bool ReactorImpl::check_output_cap(std::uint32_t idx) {
+  if (slots_[idx].out.bytes() <= options_.max_output_bytes) return true;
+  bump(c_.output_overflows);
+  close_connection(idx, CloseReason::kOutputOverflow, 0);
+  return false;
 }
 
 bool ReactorImpl::queue_copy(ConnectionId id, std::span<const std::byte> bytes) {
@@ -292,19 +298,36 @@ bool ReactorImpl::queue_block(ConnectionId id, SharedBlock block) {
 }
 
 void ReactorImpl::flush_all() {
-  // flush() may close a connection, which never appends to flush_list_; index-walk anyway.
-  for (std::size_t i = 0; i < flush_list_.size(); ++i) {
-    const std::uint32_t idx = flush_list_[i];
+  // Connections that get new output while this runs (an on_drain that queues more) land
+  // on the fresh list and are flushed next iteration, so a fast reader cannot pin us here.
+  flushing_.swap(flush_list_);
+  for (const std::uint32_t idx : flushing_) {
     if (!slots_.is_live(idx)) continue;
     slots_[idx].flush_queued = false;
-    flush(idx);
+    flush(idx, /*try_direct=*/true);
   }
-  flush_list_.clear();
+  flushing_.clear();
 }
 
-void ReactorImpl::flush(std::uint32_t idx) {
+void ReactorImpl::flush(std::uint32_t idx, bool try_direct) {
   ConnSlot& s = slots_[idx];
   if (s.send_inflight || s.out.empty() || s.closing) return;
+  if (try_direct) {
+    // Most responses fit in the socket's send buffer: one non-blocking sendmsg writes them
+    // with no ring round trip and no completion to wake up for. Only what the socket
+    // refuses goes through the ring, which then waits for room without blocking us.
+    iovec iov[SendContext::kMaxIov];
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = s.out.fill_iovecs(iov, SendContext::kMaxIov);
+    const ssize_t n = ::sendmsg(s.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      ++s.ops;
+      sent(idx, n >= 0 ? static_cast<int>(n) : -errno);  // resumes through the ring if partial
+      return;
+    }
+    if (!check_output_cap(idx)) return;
+  }
   SendContext* ctx = output_.acquire_send();
   const std::size_t n = s.out.fill_iovecs(ctx->iov, SendContext::kMaxIov);
   ctx->msg = msghdr{};
@@ -321,6 +344,7 @@ void ReactorImpl::flush(std::uint32_t idx) {
   io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kSend, slots_.generation(idx), idx}));
   s.send_ctx = ctx;
   s.send_inflight = true;
+  bump(c_.ring_sends);
   ++s.ops;
   ++inflight_;
 }
@@ -332,11 +356,17 @@ void ReactorImpl::on_send(const OpTag& tag, int res) {
     bump(c_.stale_completions);
     return;
   }
-  const std::uint32_t idx = tag.index;
-  bump(c_.sends);
   output_.release_send(s->send_ctx);
   s->send_ctx = nullptr;
   s->send_inflight = false;
+  sent(tag.index, res);  // the send's op count becomes the guard
+}
+
+// After a send (through the ring, or direct) wrote `res` bytes or failed with -res. The
+// caller holds one ops count on the slot; this releases it.
+void ReactorImpl::sent(std::uint32_t idx, int res) {
+  ConnSlot* s = &slots_[idx];
+  bump(c_.sends);
   if (res > 0) {
     bump(c_.bytes_out, static_cast<std::uint64_t>(res));
     s->out.consume(output_, static_cast<std::size_t>(res));
@@ -355,7 +385,9 @@ void ReactorImpl::on_send(const OpTag& tag, int res) {
   }
   if (!s->out.empty()) {
     --s->ops;
-    flush(idx);  // partial send: resume with the rest at once
+    // Partial send: resume with the rest through the ring, which waits for room (a direct
+    // retry would only meet a full socket buffer).
+    if (check_output_cap(idx)) flush(idx, false);
     return;
   }
   // Everything sent (the ops guard stays up while the handler runs).

@@ -96,6 +96,7 @@ TEST(Reactor, NeverReadingClientIsCutOffAtCapOthersStayFast) {
     ASSERT_EQ(good.echo_roundtrip(msg), msg);
   }
   EXPECT_TRUE(eventually([&] { return server.counters().output_overflows == 1; }));
+  EXPECT_GT(server.counters().ring_sends, 0u) << "a full socket buffer sends through the ring";
   writer.join();
   EXPECT_TRUE(hog_done.load());
   EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 1; }));

@@ -24,7 +24,8 @@ struct Counters {
   std::uint64_t bytes_out = 0;             // sent bytes
   std::uint64_t recv_rearms = 0;           // multishot receives re-armed (ENOBUFS or ended)
   std::uint64_t recv_enobufs = 0;          // receives that found the buffer ring empty
-  std::uint64_t sends = 0;                 // sendmsg operations completed
+  std::uint64_t sends = 0;                 // sendmsg calls that wrote or failed (direct or ring)
+  std::uint64_t ring_sends = 0;            // sends submitted to the ring (the socket was full)
   std::uint64_t output_overflows = 0;      // connections closed for passing max_output_bytes
   std::uint64_t input_overflows = 0;       // connections closed for passing max_input_carry
   std::uint64_t idle_timeouts = 0;         // connections closed by idle_timeout

@@ -34,7 +34,8 @@ struct ReactorOptions {
   std::size_t output_slab_size = 16 * 1024;
   std::size_t output_cached_slabs = 1024;
 
-  // Queued output per connection before it is closed as a slow consumer (never read). 4 MiB
+  // Output a connection's socket would not take (queued while a send waits for room) before
+  // it is closed as a slow consumer (never reads). 4 MiB
   // is far above what a healthy client lags by, and bounds memory to cap x connections.
   std::size_t max_output_bytes = 4 * 1024 * 1024;
 
