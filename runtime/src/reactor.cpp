@@ -146,6 +146,7 @@ ReactorImpl::~ReactorImpl() {
   // Connections left (run() never ran, or threw): tear them down synchronously. No kernel
   // operation can still reference them: a ring that never ran has none in flight, and a
   // ring that threw is closed below before their memory is freed.
+  buffers_.reset();  // unregister while the ring still exists
   if (ring_ready_) io_uring_queue_exit(&ring_);
   ring_ready_ = false;
   scratch_.assign(slots_.live().begin(), slots_.live().end());
@@ -166,7 +167,6 @@ ReactorImpl::~ReactorImpl() {
   for (Listener& l : listeners_) {
     if (l.fd >= 0) ::close(l.fd);
   }
-  buffers_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
@@ -408,6 +408,10 @@ void ReactorImpl::begin_stop() {
   }
 }
 
+// Idle and write timeouts are enforced by an incremental scan of the live list: every
+// `scan_interval_` a slice of the connections is examined, sized so that a full pass takes
+// at most half the shortest timeout. A connection is therefore closed between its timeout
+// and 1.5x its timeout (plus one interval); no iteration ever walks every connection.
 void ReactorImpl::schedule_scan() {
   using std::chrono::milliseconds;
   milliseconds shortest{0};
@@ -415,20 +419,19 @@ void ReactorImpl::schedule_scan() {
     if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
   }
   if (shortest.count() == 0) return;
-  const milliseconds interval = std::clamp(shortest / 8, milliseconds(5), milliseconds(1000));
-  scan_timer_ = timers_.schedule(now_ + interval, [this] {
+  scan_interval_ = std::clamp(shortest / 16, milliseconds(5), milliseconds(100));
+  scan_ticks_per_pass_ = std::max<std::int64_t>(1, (shortest / 2) / scan_interval_);
+  scan_timer_ = timers_.schedule(now_ + scan_interval_, [this] {
     scan_timeouts();
     schedule_scan();
   });
 }
 
 void ReactorImpl::scan_timeouts() {
-  // Look at a slice of the live list per tick: a full pass completes within about a quarter
-  // of the shortest timeout, and no single iteration walks every connection.
   const std::uint32_t live = slots_.size();
   if (live == 0) return;
-  const std::uint32_t slice = std::max<std::uint32_t>(256, live / 2);
-  const std::uint32_t n = std::min(slice, live);
+  const auto per_tick = static_cast<std::uint32_t>((live + scan_ticks_per_pass_ - 1) / scan_ticks_per_pass_);
+  const std::uint32_t n = std::min(live, std::max<std::uint32_t>(64, per_tick));
   scratch_.clear();
   for (std::uint32_t i = 0; i < n; ++i) {
     if (scan_cursor_ >= slots_.size()) scan_cursor_ = 0;
@@ -444,7 +447,7 @@ void ReactorImpl::scan_timeouts() {
   }
   for (std::uint32_t v : scratch_) {
     const std::uint32_t idx = v & 0x7FFFFFFFu;
-    if (!slots_.is_live(idx)) continue;
+    if (!slots_.is_live(idx) || slots_[idx].closing) continue;
     if (v & 0x80000000u) {
       bump(c_.idle_timeouts);
       close_connection(idx, CloseReason::kIdleTimeout, 0);
@@ -460,7 +463,16 @@ void ReactorImpl::scan_timeouts() {
 Reactor::Reactor(ReactorOptions options) : impl_(std::make_unique<ReactorImpl>(*this, options)) {}
 Reactor::~Reactor() = default;
 
+void ReactorImpl::check_setup_thread(const char* what) const {
+  const std::thread::id owner = thread_.load(std::memory_order_acquire);
+  if (owner != std::thread::id{} && owner != std::this_thread::get_id()) {
+    throw std::logic_error(std::string("Reactor::") + what +
+                           ": call it before run() or on the reactor thread (post() a closure)");
+  }
+}
+
 std::uint16_t Reactor::listen(const ListenOptions& options, HandlerFactory factory) {
+  impl_->check_setup_thread("listen");
   return impl_->listen(options, std::move(factory));
 }
 
@@ -512,9 +524,15 @@ TimerId Reactor::after(Clock::duration delay, UniqueFunction<void()> fn) {
 
 bool Reactor::cancel(TimerId id) noexcept { return impl_->timers_.cancel(id); }
 
-void Reactor::add_tick_hook(UniqueFunction<void()> hook) { impl_->tick_hooks_.push_back(std::move(hook)); }
+void Reactor::add_tick_hook(UniqueFunction<void()> hook) {
+  impl_->check_setup_thread("add_tick_hook");
+  impl_->tick_hooks_.push_back(std::move(hook));
+}
 
-void Reactor::on_sighup(UniqueFunction<void()> fn) { impl_->sighup_hooks_.push_back(std::move(fn)); }
+void Reactor::on_sighup(UniqueFunction<void()> fn) {
+  impl_->check_setup_thread("on_sighup");
+  impl_->sighup_hooks_.push_back(std::move(fn));
+}
 
 Reactor::Clock::time_point Reactor::now() const noexcept { return impl_->now_; }
 

@@ -86,6 +86,7 @@ class ReactorImpl {
   void scan_timeouts();
   void log_error(const std::string& what) noexcept;
   bool exit_ready() const noexcept;
+  void check_setup_thread(const char* what) const;
 
   // reactor_io.cpp
   std::uint16_t listen(const ListenOptions& options, Reactor::HandlerFactory factory);
@@ -137,6 +138,8 @@ class ReactorImpl {
   std::uint64_t inflight_ = 0;  // submitted operations whose final completion is pending
   std::uint32_t scan_cursor_ = 0;
   TimerId scan_timer_;
+  std::chrono::milliseconds scan_interval_{100};
+  std::int64_t scan_ticks_per_pass_ = 1;  // scan ticks per full pass of the live list
   bool running_ = false;
   bool ran_ = false;
   bool stopping_ = false;
