@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "reactor_impl.hpp"
 
@@ -231,7 +232,15 @@ void ReactorImpl::run() {
     while (!exiting_ || inflight_ > 0) {
       loop_once();
       if (!exiting_ && exit_ready()) {
-        // Every connection and listener is gone: cancel our own reads and drain.
+        // Every connection and listener is gone: run the stop hooks (they may still post,
+        // tell and close things), then, once nothing new appeared, cancel our reads and drain.
+        if (!stop_hooks_ran_) {
+          stop_hooks_ran_ = true;
+          run_stop_hooks();
+          iteration_requested_ = true;  // one more pass without sleeping for what they queued
+          continue;
+        }
+        if (iteration_requested_ || invokes_.size_approx() != 0) continue;
         exiting_ = true;
         for (int fd : {wake_fd_, signal_fd_}) {
           if (fd >= 0) submit_cancel_fd(fd);
@@ -258,7 +267,8 @@ void ReactorImpl::loop_once() {
   // 1. Submit, then wait unless work is pending.
   int ret;
   bool parked = false;
-  if (flush_list_.empty() && !exiting_ && invokes_.prepare_park()) {
+  const bool requested = std::exchange(iteration_requested_, false);
+  if (flush_list_.empty() && !requested && !exiting_ && invokes_.prepare_park()) {
     parked = true;
     const auto until = timers_.time_until_next(Reactor::Clock::now());
     io_uring_cqe* cqe = nullptr;
@@ -379,6 +389,17 @@ void ReactorImpl::drain_invokes() {
   if (n != 0) bump(c_.invokes, n);
 }
 
+void ReactorImpl::run_stop_hooks() {
+  for (std::size_t i = 0; i < stop_hooks_.size(); ++i) {
+    try {
+      stop_hooks_[i]();
+    } catch (const std::exception& e) {
+      bump(c_.handler_errors);
+      log_error(std::string("stop hook threw: ") + e.what());
+    }
+  }
+}
+
 void ReactorImpl::run_tick_hooks() {
   for (std::size_t i = 0; i < tick_hooks_.size(); ++i) {
     try {
@@ -478,7 +499,7 @@ std::uint16_t Reactor::listen(const ListenOptions& options, HandlerFactory facto
 
 void Reactor::run() { impl_->run(); }
 
-bool Reactor::post(UniqueFunction<void()> task) {
+bool Reactor::post(InvokeQueue::Task task) {
   if (impl_->finished_.load(std::memory_order_acquire)) return false;
   return impl_->invokes_.post(std::move(task));
 }
@@ -528,6 +549,13 @@ void Reactor::add_tick_hook(UniqueFunction<void()> hook) {
   impl_->check_setup_thread("add_tick_hook");
   impl_->tick_hooks_.push_back(std::move(hook));
 }
+
+void Reactor::add_stop_hook(UniqueFunction<void()> fn) {
+  impl_->check_setup_thread("add_stop_hook");
+  impl_->stop_hooks_.push_back(std::move(fn));
+}
+
+void Reactor::request_iteration() noexcept { impl_->iteration_requested_ = true; }
 
 void Reactor::on_sighup(UniqueFunction<void()> fn) {
   impl_->check_setup_thread("on_sighup");

@@ -82,6 +82,7 @@ class ReactorImpl {
   void begin_stop();
   void drain_invokes();
   void run_tick_hooks();
+  void run_stop_hooks();
   void schedule_scan();
   void scan_timeouts();
   void log_error(const std::string& what) noexcept;
@@ -129,6 +130,8 @@ class ReactorImpl {
   std::vector<Listener> listeners_;
   std::vector<UniqueFunction<void()>> tick_hooks_;
   std::vector<UniqueFunction<void()>> sighup_hooks_;
+  std::vector<UniqueFunction<void()>> stop_hooks_;
+  bool iteration_requested_ = false;
   std::vector<std::uint32_t> flush_list_;
   std::vector<std::uint32_t> flushing_;  // flush_all()'s working copy of flush_list_
   std::vector<std::uint32_t> scratch_;
@@ -143,6 +146,7 @@ class ReactorImpl {
   bool running_ = false;
   bool ran_ = false;
   bool stopping_ = false;
+  bool stop_hooks_ran_ = false;
   bool exiting_ = false;  // all connections gone; cancelling the wake/signal reads
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> finished_{false};

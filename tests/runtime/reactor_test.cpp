@@ -368,3 +368,26 @@ TEST(Reactor, SetupCallsFromAForeignThreadAreRefusedWhileRunning) {
   Client c(port);
   EXPECT_EQ(c.echo_roundtrip("second listener"), "second listener");
 }
+
+TEST(Reactor, StopHooksRunOnTheLoopAndMayStillPost) {
+  auto server = std::make_unique<ServerThread>(rt::ReactorOptions{.idle_timeout = std::chrono::milliseconds(0),
+                                                                  .write_timeout = std::chrono::milliseconds(0)},
+                                               echo_factory());
+  std::atomic<int> hooks{0};
+  std::atomic<bool> on_loop{false};
+  std::atomic<bool> posted_ran{false};
+  server->call([&] {
+    server->reactor().add_stop_hook([&] {
+      ++hooks;
+      on_loop = server->reactor().in_reactor_thread();
+      server->reactor().post([&] { posted_ran = true; });
+    });
+    return 0;
+  });
+  Client c(server->port());
+  ASSERT_EQ(c.echo_roundtrip("x"), "x");
+  server->stop();  // with no timers at all, the loop must still finish promptly
+  EXPECT_EQ(hooks.load(), 1);
+  EXPECT_TRUE(on_loop.load());
+  EXPECT_TRUE(posted_ran.load()) << "work queued by a stop hook runs before run() returns";
+}

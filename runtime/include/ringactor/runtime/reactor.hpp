@@ -25,6 +25,7 @@
 
 #include "ringactor/runtime/connection.hpp"
 #include "ringactor/runtime/counters.hpp"
+#include "ringactor/runtime/invoke_queue.hpp"
 #include "ringactor/runtime/reactor_options.hpp"
 #include "ringactor/runtime/timer_wheel.hpp"
 #include "ringactor/runtime/unique_function.hpp"
@@ -61,7 +62,7 @@ class Reactor {
   // Any thread. Queues `task` to run on the reactor thread in a later iteration; FIFO per
   // calling thread. Lock-free; wakes the reactor with one eventfd write only if it sleeps.
   // Returns false (and drops the task) once the reactor has finished running.
-  bool post(UniqueFunction<void()> task);
+  bool post(InvokeQueue::Task task);
 
   // Any thread. Starts a graceful stop: stop accepting, let queued output flush for up to
   // shutdown_grace, close every connection, return from run(). Idempotent.
@@ -81,6 +82,15 @@ class Reactor {
   // Reactor thread (or before run()). Runs `fn` on the reactor thread when SIGHUP arrives
   // (needs handle_signals).
   void on_sighup(UniqueFunction<void()> fn);
+
+  // Reactor thread (or before run()). Runs `fn` once on the reactor thread at the end of a
+  // graceful stop, after every connection and listener is closed and before run() returns
+  // (the actor stage stops its remaining actors here). Hooks run in registration order.
+  void add_stop_hook(UniqueFunction<void()> fn);
+
+  // Reactor thread. Makes the next iteration skip sleeping: for work queued on this thread
+  // that the reactor cannot see (an actor run queue with messages left). O(1), no syscall.
+  void request_iteration() noexcept;
 
   // Reactor thread. The time read at the start of the current iteration (one clock read
   // per iteration for every timestamp taken inside it).

@@ -1,9 +1,10 @@
 // UniqueFunction<R(Args...)>: a move-only callable with an inline buffer.
 //
-// The runtime's one type-erased closure: invoke-queue tasks, timer callbacks and (later)
-// actor messages are all UniqueFunctions. Callables up to kInlineSize bytes whose move
+// The runtime's one type-erased closure: invoke-queue tasks, timer callbacks and actor
+// messages are all UniqueFunctions. Callables up to InlineSize bytes (default 48) whose move
 // constructor is noexcept live inside the object (no heap allocation); larger ones go to
-// the heap. Not thread-safe: one owner at a time, moved between threads through a queue.
+// the heap. Queues that carry bigger closures pick a bigger InlineSize. Not thread-safe: one
+// owner at a time, moved between threads through a queue.
 #pragma once
 
 #include <cstddef>
@@ -14,15 +15,15 @@
 
 namespace ringactor::runtime {
 
-template <typename Signature>
+// 48 bytes by default: a member-function pointer (16) plus a few moved arguments fit
+// without a heap allocation, and the whole object stays one cache line (64 bytes).
+template <typename Signature, std::size_t InlineSize = 48>
 class UniqueFunction;
 
-template <typename R, typename... Args>
-class UniqueFunction<R(Args...)> {
+template <typename R, typename... Args, std::size_t InlineSize>
+class UniqueFunction<R(Args...), InlineSize> {
  public:
-  // 48 bytes: a member-function pointer (16) plus a few moved arguments fit without a
-  // heap allocation, and the whole object stays one cache line (64 bytes).
-  static constexpr std::size_t kInlineSize = 48;
+  static constexpr std::size_t kInlineSize = InlineSize;
 
   UniqueFunction() noexcept = default;
   UniqueFunction(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor)
