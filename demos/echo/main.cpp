@@ -1,7 +1,8 @@
-// demos/echo: a TCP echo server on one reactor.
+// demos/echo: a TCP echo server on one reactor, one actor per connection.
 //
-// Shows the smallest complete protocol: a ConnectionHandler that sends back every byte it
-// receives. Try it:
+// Shows the smallest complete protocol: a ConnectionActor that sends back every byte it
+// receives. Every connection is an actor on the reactor's stage, the model every protocol
+// (HTTP, WebSocket) follows. Try it:
 //
 //   ./build/demos/echo --port 7000 &
 //   printf 'hello\n' | nc -q1 127.0.0.1 7000      # prints hello
@@ -15,16 +16,18 @@
 #include <memory>
 #include <string>
 
+#include <ringactor/actors/connection_actor.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
 namespace rt = ringactor::runtime;
+namespace ra = ringactor::actors;
 
 namespace {
 
-class Echo final : public rt::ConnectionHandler {
- public:
-  std::size_t on_data(rt::Connection conn, std::span<const std::byte> bytes) override {
-    conn.send(bytes);  // copies into pooled output slabs; sent at the end of this iteration
+class Echo final : public ra::ConnectionActor {
+ protected:
+  std::size_t on_data(std::span<const std::byte> bytes) override {
+    send(bytes);  // copies into pooled output slabs; sent at the end of this iteration
     return bytes.size();
   }
 };
@@ -88,7 +91,8 @@ int main(int argc, char** argv) {
   try {
     rt::Reactor::block_stop_signals();  // before any thread exists: only the signalfd sees them
     rt::Reactor reactor(options);
-    const std::uint16_t port = reactor.listen(listen, [](rt::Connection) { return std::make_unique<Echo>(); });
+    ra::Stage stage(reactor);  // the reactor's actors
+    const std::uint16_t port = stage.listen(listen, [](rt::Connection) { return std::make_unique<Echo>(); });
     std::printf("echo: listening on %s:%u\n", listen.address.c_str(), static_cast<unsigned>(port));
     std::fflush(stdout);
     reactor.run();

@@ -205,9 +205,9 @@ void ReactorImpl::arm_signal() {
   ++inflight_;
 }
 
-void ReactorImpl::run() {
-  if (ran_) throw std::logic_error("Reactor::run() may be called only once");
-  ran_ = true;
+void ReactorImpl::start() {
+  if (started_) return;
+  started_ = true;
   thread_.store(std::this_thread::get_id(), std::memory_order_release);
   if (options_.handle_signals) Reactor::block_stop_signals();
   if (ring_disabled_) {
@@ -227,33 +227,48 @@ void ReactorImpl::run() {
     if (!listeners_[i].armed && !listeners_[i].closed) arm_accept(i);
   }
   schedule_scan();
+}
 
+bool ReactorImpl::step(std::optional<Reactor::Clock::duration> max_wait) {
+  if (finished_.load(std::memory_order_relaxed)) return false;
+  if (started_ && thread_.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+    throw std::logic_error("Reactor: run()/poll() must be called on the thread that started the reactor");
+  }
   try {
-    while (!exiting_ || inflight_ > 0) {
-      loop_once();
-      if (!exiting_ && exit_ready()) {
-        // Every connection and listener is gone: run the stop hooks (they may still post,
-        // tell and close things), then, once nothing new appeared, cancel our reads and drain.
-        if (!stop_hooks_ran_) {
-          stop_hooks_ran_ = true;
-          run_stop_hooks();
-          iteration_requested_ = true;  // one more pass without sleeping for what they queued
-          continue;
-        }
-        if (iteration_requested_ || invokes_.size_approx() != 0) continue;
+    start();
+    loop_once(max_wait);
+    if (!exiting_ && exit_ready()) {
+      // Every connection and listener is gone: run the stop hooks (they may still post,
+      // tell and close things), then, once nothing new appeared, cancel our reads and drain.
+      if (!stop_hooks_ran_) {
+        stop_hooks_ran_ = true;
+        run_stop_hooks();
+        iteration_requested_ = true;  // one more pass without sleeping for what they queued
+      } else if (!iteration_requested_ && invokes_.size_approx() == 0) {
         exiting_ = true;
         for (int fd : {wake_fd_, signal_fd_}) {
           if (fd >= 0) submit_cancel_fd(fd);
         }
       }
     }
+    if (exiting_ && inflight_ == 0) {
+      running_ = false;
+      finished_.store(true, std::memory_order_release);
+      return false;
+    }
+    return true;
   } catch (...) {
     running_ = false;
     finished_.store(true, std::memory_order_release);
     throw;
   }
-  running_ = false;
-  finished_.store(true, std::memory_order_release);
+}
+
+void ReactorImpl::run() {
+  if (ran_) throw std::logic_error("Reactor::run() may be called only once");
+  ran_ = true;
+  while (step(std::nullopt)) {
+  }
 }
 
 bool ReactorImpl::exit_ready() const noexcept {
@@ -261,7 +276,7 @@ bool ReactorImpl::exit_ready() const noexcept {
   return std::all_of(listeners_.begin(), listeners_.end(), [](const Listener& l) { return l.closed; });
 }
 
-void ReactorImpl::loop_once() {
+void ReactorImpl::loop_once(std::optional<Reactor::Clock::duration> max_wait) {
   if (!stopping_ && stop_requested_.load(std::memory_order_acquire)) begin_stop();
 
   // 1. Submit, then wait unless work is pending.
@@ -270,7 +285,8 @@ void ReactorImpl::loop_once() {
   const bool requested = std::exchange(iteration_requested_, false);
   if (flush_list_.empty() && !requested && !exiting_ && invokes_.prepare_park()) {
     parked = true;
-    const auto until = timers_.time_until_next(Reactor::Clock::now());
+    auto until = timers_.time_until_next(Reactor::Clock::now());
+    if (max_wait && (!until || *max_wait < *until)) until = *max_wait;
     io_uring_cqe* cqe = nullptr;
     if (until) {
       const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*until).count();
@@ -414,6 +430,7 @@ void ReactorImpl::run_tick_hooks() {
 void ReactorImpl::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
+  iteration_requested_ = true;  // look at the exit condition before sleeping again
   for (std::uint32_t i = 0; i < listeners_.size(); ++i) close_listener(i);
   scratch_.assign(slots_.live().begin(), slots_.live().end());
   for (std::uint32_t idx : scratch_) {
@@ -498,6 +515,8 @@ std::uint16_t Reactor::listen(const ListenOptions& options, HandlerFactory facto
 }
 
 void Reactor::run() { impl_->run(); }
+
+bool Reactor::poll(Clock::duration max_wait) { return impl_->step(max_wait); }
 
 bool Reactor::post(InvokeQueue::Task task) {
   if (impl_->finished_.load(std::memory_order_acquire)) return false;

@@ -72,8 +72,10 @@ class ReactorImpl {
   ~ReactorImpl();
 
   // reactor.cpp
+  void start();
+  bool step(std::optional<Reactor::Clock::duration> max_wait);
   void run();
-  void loop_once();
+  void loop_once(std::optional<Reactor::Clock::duration> max_wait);
   void dispatch(io_uring_cqe* cqe);
   io_uring_sqe* get_sqe();
   void arm_wake();
@@ -145,6 +147,7 @@ class ReactorImpl {
   std::int64_t scan_ticks_per_pass_ = 1;  // scan ticks per full pass of the live list
   bool running_ = false;
   bool ran_ = false;
+  bool started_ = false;
   bool stopping_ = false;
   bool stop_hooks_ran_ = false;
   bool exiting_ = false;  // all connections gone; cancelling the wake/signal reads

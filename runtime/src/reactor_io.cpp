@@ -158,6 +158,8 @@ void ReactorImpl::accept_connection(std::uint32_t li, int fd) {
   guarded(idx, [&](ConnSlot& slot) {
     slot.handler = listeners_[li].factory(conn);
     if (!slot.handler) throw std::runtime_error("handler factory returned null");
+    // The factory may already have closed the connection (a protocol that refuses it).
+    if (slot.closing || slot.close_after_flush) return;
     arm_recv(idx);
     slot.handler->on_open(conn);
   });

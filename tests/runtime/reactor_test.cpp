@@ -391,3 +391,16 @@ TEST(Reactor, StopHooksRunOnTheLoopAndMayStillPost) {
   EXPECT_TRUE(on_loop.load());
   EXPECT_TRUE(posted_ran.load()) << "work queued by a stop hook runs before run() returns";
 }
+
+TEST(Reactor, StopWakesAnIdleReactorWithNoTimers) {
+  // No timeouts means no timers at all: the stop must not depend on something waking the
+  // loop later.
+  rt::Reactor r({.idle_timeout = std::chrono::milliseconds(0), .write_timeout = std::chrono::milliseconds(0)});
+  std::thread loop([&] { r.run(); });
+  std::atomic<bool> ran{false};
+  r.post([&] { ran = true; });
+  ASSERT_TRUE(eventually([&] { return ran.load(); }));
+  r.stop();
+  loop.join();  // hangs (and the test times out) if the stop is never noticed
+  EXPECT_EQ(r.counters().connections_open, 0u);
+}

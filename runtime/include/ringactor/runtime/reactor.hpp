@@ -59,6 +59,13 @@ class Reactor {
   // std::logic_error if called twice, std::system_error on a fatal ring failure.
   void run();
 
+  // Runs one loop iteration on the calling thread, sleeping at most `max_wait` for
+  // something to happen (zero: do not sleep). For embedding the reactor in a loop of your
+  // own (a game's main loop) and for tests that step a reactor by hand. The first call makes
+  // the calling thread the reactor thread; every later call (and run()) must come from it.
+  // Returns false once a stop has completed (and then does nothing).
+  bool poll(Clock::duration max_wait = Clock::duration::zero());
+
   // Any thread. Queues `task` to run on the reactor thread in a later iteration; FIFO per
   // calling thread. Lock-free; wakes the reactor with one eventfd write only if it sleeps.
   // Returns false (and drops the task) once the reactor has finished running.

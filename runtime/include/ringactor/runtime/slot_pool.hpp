@@ -95,6 +95,10 @@ class SlotPool {
     return ptr(index);
   }
 
+  const T* find(std::uint32_t index, std::uint32_t generation) const noexcept {
+    return const_cast<SlotPool*>(this)->find(index, generation);
+  }
+
   std::uint32_t generation(std::uint32_t index) const noexcept { return entries_[index].generation; }
   bool is_live(std::uint32_t index) const noexcept {
     return index < never_used_ && entries_[index].live_pos != kNoIndex;

@@ -1,0 +1,46 @@
+// ActorId and the small value types that travel with actors: why an actor stopped, the
+// notice a monitor receives, an actor timer's handle. Plain values; any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ringactor::actors {
+
+class Stage;
+
+// Why an actor stopped. One line per value; to_string() gives a stable name.
+enum class StopReason : std::uint8_t {
+  kNormal,     // stop() was called, or its connection closed
+  kException,  // an exception escaped a handler; DownNotice::message holds what()
+  kShutdown,   // its reactor shut down
+  kUnknown,    // monitor() of an actor that was already gone: the reason is not known
+};
+std::string_view to_string(StopReason r) noexcept;
+
+// Names one actor (one use of one slot of one stage), untyped. Trivially copyable; safe to
+// keep after the actor is gone. Compare it with Ref<T>::id().
+struct ActorId {
+  Stage* stage = nullptr;
+  std::uint32_t slot = 0xFFFFFFFFu;
+  std::uint32_t generation = 0;
+  explicit operator bool() const noexcept { return stage != nullptr; }
+  friend bool operator==(const ActorId&, const ActorId&) = default;
+};
+
+// What a monitor receives when the actor it watches stops.
+struct DownNotice {
+  ActorId who;
+  StopReason reason = StopReason::kNormal;
+  std::string message;  // the exception's what() for kException, else empty
+};
+
+// Names one timer of one actor; cancelling a stale or empty handle does nothing.
+struct ActorTimer {
+  std::uint32_t index = 0;
+  std::uint32_t serial = 0;  // 0 never names a live timer
+  explicit operator bool() const noexcept { return serial != 0; }
+};
+
+}  // namespace ringactor::actors

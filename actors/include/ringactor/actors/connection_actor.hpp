@@ -1,0 +1,63 @@
+// ConnectionActor: a TCP connection that is an actor.
+//
+// Every protocol (echo, HTTP, WebSocket) is a ConnectionActor subclass: the reactor's bytes
+// arrive in on_data, run as a handler of the actor (its context, its exception rule), and
+// the actor answers with send(). Other actors message it like any actor (a room telling a
+// player's connection to send a frame). The two lifetimes are tied: when the connection
+// closes, on_disconnect runs and the actor stops (kNormal); when the actor stops (stop(),
+// an exception, shutdown), its connection is closed gracefully (queued output is flushed
+// first). Create them with Stage::listen and a factory. Reactor thread only.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include <ringactor/runtime/connection.hpp>
+#include <ringactor/runtime/shared_block.hpp>
+
+#include "ringactor/actors/actor.hpp"
+
+namespace ringactor::actors {
+
+namespace detail {
+class ConnectionBridge;
+}
+
+class ConnectionActor : public Actor {
+ protected:
+  ConnectionActor() = default;
+
+  // Bytes arrived; return how many were consumed (the rest comes back, followed by the next
+  // bytes: see runtime::ConnectionHandler::on_data). The span lives for this call only.
+  virtual std::size_t on_data(std::span<const std::byte> bytes) = 0;
+  // Everything queued was sent. Default: nothing.
+  virtual void on_drain() {}
+  // The connection ended (before on_stop). `error` is the errno for kIoError.
+  virtual void on_disconnect(runtime::CloseReason /*reason*/, int /*error*/) {}
+
+  // Queue output (copied, or referenced for a SharedBlock). False once the connection is
+  // closing or gone. O(bytes) copy; sent at the end of the reactor iteration.
+  bool send(std::span<const std::byte> bytes) { return conn_ && conn_->send(bytes); }
+  bool send(std::string_view text) { return conn_ && conn_->send(text); }
+  bool send(runtime::SharedBlock block) { return conn_ && conn_->send(std::move(block)); }
+  // Closes after queued output is sent; the actor stops when the connection is gone.
+  void close() {
+    if (conn_) conn_->close();
+  }
+  // Closes now, dropping queued output.
+  void abort() {
+    if (conn_) conn_->abort();
+  }
+  // The connection handle (for queued_bytes(), fd(), ...). Precondition: not detached.
+  const runtime::Connection& connection() const { return *conn_; }
+
+ private:
+  friend class detail::ConnectionBridge;
+  friend class Stage;
+  void detach_internal() noexcept override;
+  std::optional<runtime::Connection> conn_;
+};
+
+}  // namespace ringactor::actors

@@ -1,0 +1,55 @@
+// Reply<R> and AskError: the outcome of an ask (see Ref::ask). Plain values; any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace ringactor::actors {
+
+// Why an ask produced no value. One line per value; to_string() gives a stable name.
+enum class AskError : std::uint8_t {
+  kNone,       // no error: the reply holds a value
+  kDead,       // the actor was gone, or stopped before it handled the request
+  kException,  // the handler threw; Reply::message() holds what(); the actor was stopped
+  kShutdown,   // the request was dropped because a reactor shut down before handling it
+};
+std::string_view to_string(AskError e) noexcept;
+
+// The outcome of an ask: a value of type R, or an error. (g++ 12 has no std::expected.)
+template <typename R>
+class Reply {
+ public:
+  explicit Reply(R value) : value_(std::move(value)) {}
+  Reply(AskError error, std::string message = {}) : error_(error), message_(std::move(message)) {}
+  bool ok() const noexcept { return error_ == AskError::kNone; }
+  // Precondition: ok().
+  R& value() & { return *value_; }
+  const R& value() const& { return *value_; }
+  R&& value() && { return std::move(*value_); }
+  AskError error() const noexcept { return error_; }
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::optional<R> value_;
+  AskError error_ = AskError::kNone;
+  std::string message_;
+};
+
+template <>
+class Reply<void> {
+ public:
+  Reply() = default;
+  Reply(AskError error, std::string message = {}) : error_(error), message_(std::move(message)) {}
+  bool ok() const noexcept { return error_ == AskError::kNone; }
+  AskError error() const noexcept { return error_; }
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  AskError error_ = AskError::kNone;
+  std::string message_;
+};
+
+}  // namespace ringactor::actors

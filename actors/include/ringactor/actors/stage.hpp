@@ -1,0 +1,164 @@
+// Stage: the actors of one reactor.
+//
+// A Stage attaches to a Reactor and owns the actors that live on it: a generation-tagged
+// table (so a Ref to a stopped actor is recognised, never dereferenced) and a run queue of
+// messages drained on the reactor thread, at most `run_budget` per loop iteration so a
+// chatty actor cannot starve the network. Messages from other threads arrive through the
+// reactor's invoke queue and run when it is drained.
+//
+// Threads: construct it on the thread that set up the reactor, before run() (or on the
+// reactor thread); spawn() and listen() are reactor-thread calls (or before run()).
+// counters() may be called anywhere. Destroy the Stage after reactor.run() has returned and
+// before the Reactor; when the reactor shuts down the stage stops every remaining actor
+// (reason kShutdown, on_stop once each). A Stage must outlive every use of Refs into it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <ringactor/runtime/connection.hpp>
+#include <ringactor/runtime/reactor.hpp>
+#include <ringactor/runtime/reactor_options.hpp>
+#include <ringactor/runtime/slot_pool.hpp>
+#include <ringactor/runtime/unique_function.hpp>
+
+#include "ringactor/actors/actor.hpp"
+#include "ringactor/actors/detail/method_traits.hpp"
+#include "ringactor/actors/detail/ring_queue.hpp"
+#include "ringactor/actors/ref.hpp"
+
+namespace ringactor::actors {
+
+class ConnectionActor;
+
+struct StageOptions {
+  // Live actors at most. The table is allocated lazily (pages are touched when used), so a
+  // large bound costs nothing until actors exist; 1M covers a connection actor per socket.
+  std::uint32_t max_actors = 1u << 20;
+  // Run-queue messages handled per reactor iteration before I/O is looked at again. 1024
+  // keeps an iteration well under a millisecond for typical handlers.
+  std::size_t run_budget = 1024;
+};
+
+struct StageCounters {
+  std::uint64_t spawned = 0;             // actors started
+  std::uint64_t stopped = 0;             // actors stopped (any reason)
+  std::uint64_t live = 0;                // actors alive now
+  std::uint64_t messages = 0;            // messages handled (local and remote)
+  std::uint64_t remote_messages = 0;     // of those, arrived from another thread
+  std::uint64_t dead_letters = 0;        // messages for actors that were gone (incl. replies)
+  std::uint64_t handler_exceptions = 0;  // exceptions that escaped a handler (actor stopped)
+};
+
+// Makes the connection actor for an accepted connection (Stage::listen). Reactor thread.
+using ConnectionActorFactory = runtime::UniqueFunction<std::unique_ptr<ConnectionActor>(runtime::Connection)>;
+
+class Stage {
+ public:
+  // A message: called with the target actor, or with nullptr when it is dropped (target
+  // gone) so that an ask can still answer. 64 inline bytes: a member pointer plus about 48
+  // bytes of arguments travel without a heap allocation.
+  using Message = runtime::UniqueFunction<void(Actor*), 64>;
+
+  explicit Stage(runtime::Reactor& reactor, StageOptions options = {});
+  Stage(const Stage&) = delete;
+  Stage& operator=(const Stage&) = delete;
+  ~Stage();
+
+  // Creates a T from args, runs its on_start (inside this call) and returns its Ref.
+  // Reactor thread, or before run(). Throws std::length_error when max_actors are alive,
+  // std::logic_error from a foreign thread while the reactor runs; exceptions from T's
+  // constructor propagate. If on_start throws, the actor is stopped (kException) and the
+  // returned Ref names a stopped actor.
+  template <typename T, typename... A>
+  Ref<T> spawn(A&&... args) {
+    static_assert(std::is_base_of_v<Actor, T>, "actors derive from ringactor::actors::Actor");
+    check_thread("spawn");
+    return Ref<T>(adopt(std::make_unique<T>(std::forward<A>(args)...)));
+  }
+  // Same, for an actor object built elsewhere.
+  ActorId adopt(std::unique_ptr<Actor> actor);
+
+  // Listens for TCP connections; each one gets a connection actor from `factory` (see
+  // connection_actor.hpp). Returns the bound port. Same threads and errors as
+  // Reactor::listen.
+  std::uint16_t listen(const runtime::ListenOptions& options, ConnectionActorFactory factory);
+
+  runtime::Reactor& reactor() const noexcept { return reactor_; }
+  // Any thread.
+  StageCounters counters() const noexcept;
+  // Reactor thread. True while the actor lives and has not begun stopping.
+  bool alive(ActorId id) const noexcept;
+  std::uint32_t size() const noexcept { return table_.size(); }
+
+  // ---- the machinery behind Ref and Actor (public for their templates) ----------------
+
+  // Delivers msg to `target` from any thread (see ref.hpp for the paths). Never throws for
+  // a dead target: it is a dead letter and msg(nullptr) runs on the target's thread.
+  static void send(ActorId target, Message msg);
+  // The actor whose handler is running on this thread, or an empty id.
+  static ActorId current() noexcept;
+  // Runs fn on this stage's reactor thread outside any actor (through the invoke queue);
+  // runs it here if the reactor has already finished.
+  void run_detached(runtime::InvokeQueue::Task fn);
+  void request_stop(ActorId target);
+  void monitor(ActorId watcher, ActorId target);
+  runtime::TimerId schedule_timer(const Actor& actor, std::uint32_t index, std::uint32_t serial,
+                                  Actor::Clock::duration delay);
+  // Runs f(actor) as a handler of the actor in slot/generation (context set, exceptions
+  // stop the actor, a stop() inside takes effect after). Returns false if it is gone.
+  template <typename F>
+  bool with_actor(ActorId id, F&& f);
+  void log_error(std::string_view what) const noexcept;
+
+ private:
+  struct Entry {
+    std::unique_ptr<Actor> actor;
+    std::unique_ptr<std::vector<ActorId>> watchers;  // allocated by the first monitor
+    bool stopping = false;
+  };
+  struct Envelope {
+    std::uint32_t slot;
+    std::uint32_t generation;
+    Message msg;
+  };
+
+  void check_thread(const char* what) const;
+  void enqueue(std::uint32_t slot, std::uint32_t generation, Message&& msg);
+  void deliver(std::uint32_t slot, std::uint32_t generation, Message& msg);
+  void add_watcher(ActorId target, ActorId watcher);
+  void send_down(ActorId watcher, DownNotice notice);
+  void on_timer(std::uint32_t slot, std::uint32_t generation, std::uint32_t index, std::uint32_t serial);
+  void drain_run_queue();
+  void stop_all(StopReason reason);
+  void finalize(std::uint32_t slot, StopReason reason, std::string message);
+  // Runs f with the actor's context; handles exceptions and stop requests.
+  template <typename F>
+  void run_handler(std::uint32_t slot, F&& f);
+  bool handler_failed(std::uint32_t slot, const char* what) noexcept;
+
+  runtime::Reactor& reactor_;
+  StageOptions options_;
+  runtime::SlotPool<Entry> table_;
+  detail::RingQueue<Envelope> queue_;
+  bool destroying_ = false;
+  struct AtomicCounters {
+    std::atomic<std::uint64_t> spawned{0}, stopped{0}, messages{0}, remote_messages{0}, dead_letters{0},
+        handler_exceptions{0};
+  } c_;
+};
+
+}  // namespace ringactor::actors
+
+#define RINGACTOR_ACTORS_STAGE_COMPLETE
+#include "ringactor/actors/detail/definitions.hpp"

@@ -1,0 +1,66 @@
+// The bridge between the reactor's ConnectionHandler callbacks and a ConnectionActor.
+#include "ringactor/actors/connection_actor.hpp"
+
+#include <memory>
+
+#include "ringactor/actors/stage.hpp"
+
+namespace ringactor::actors {
+
+void ConnectionActor::detach_internal() noexcept {
+  if (conn_) {
+    conn_->close();  // graceful: queued output is flushed, then the descriptor closes
+    conn_.reset();
+  }
+}
+
+namespace detail {
+
+// The runtime-side handler of one connection: 24 bytes that route each callback to the
+// actor as a handler run (context, exceptions). It owns nothing but the actor's id.
+class ConnectionBridge final : public runtime::ConnectionHandler {
+ public:
+  explicit ConnectionBridge(ActorId id) noexcept : id_(id) {}
+
+  std::size_t on_data(runtime::Connection conn, std::span<const std::byte> bytes) override {
+    std::size_t used = bytes.size();  // if the actor is gone or throws, drop the bytes
+    const bool alive = id_.stage->with_actor(id_, [&](Actor& a) {
+      used = static_cast<ConnectionActor&>(a).on_data(bytes);
+    });
+    if (!alive) conn.abort();
+    return used;
+  }
+
+  void on_drain(runtime::Connection /*conn*/) override {
+    id_.stage->with_actor(id_, [](Actor& a) { static_cast<ConnectionActor&>(a).on_drain(); });
+  }
+
+  void on_close(runtime::Connection /*conn*/, runtime::CloseReason reason, int error) override {
+    id_.stage->with_actor(id_, [&](Actor& a) {
+      auto& ca = static_cast<ConnectionActor&>(a);
+      ca.conn_.reset();  // gone: nothing left to close
+      ca.on_disconnect(reason, error);
+      ca.stop();
+    });
+  }
+
+ private:
+  ActorId id_;
+};
+
+}  // namespace detail
+
+std::uint16_t Stage::listen(const runtime::ListenOptions& options, ConnectionActorFactory factory) {
+  if (!factory) throw std::invalid_argument("Stage::listen: the connection actor factory is empty");
+  return reactor_.listen(
+      options, [this, f = std::move(factory)](runtime::Connection conn) mutable -> std::unique_ptr<runtime::ConnectionHandler> {
+        std::unique_ptr<ConnectionActor> actor = f(conn);
+        if (!actor) return nullptr;  // the reactor closes the connection
+        actor->conn_.emplace(conn);
+        // If on_start stops the actor, its connection is already closing; the bridge then
+        // finds no actor and drops whatever arrives.
+        return std::make_unique<detail::ConnectionBridge>(adopt(std::move(actor)));
+      });
+}
+
+}  // namespace ringactor::actors

@@ -1,0 +1,334 @@
+// Stage: actor table, run queue, delivery, lifecycle, monitors and actor timers.
+#include "ringactor/actors/stage.hpp"
+
+#include <cstdio>
+
+namespace ringactor::actors {
+
+namespace {
+thread_local ActorId tl_current_actor;
+
+void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+}  // namespace
+
+namespace detail {
+ActorId swap_current(ActorId id) noexcept { return std::exchange(tl_current_actor, id); }
+}  // namespace detail
+
+std::string_view to_string(StopReason r) noexcept {
+  switch (r) {
+    case StopReason::kNormal: return "normal";
+    case StopReason::kException: return "exception";
+    case StopReason::kShutdown: return "shutdown";
+    case StopReason::kUnknown: return "unknown";
+  }
+  return "?";
+}
+
+std::string_view to_string(AskError e) noexcept {
+  switch (e) {
+    case AskError::kNone: return "none";
+    case AskError::kDead: return "dead";
+    case AskError::kException: return "exception";
+    case AskError::kShutdown: return "shutdown";
+  }
+  return "?";
+}
+
+Stage::Stage(runtime::Reactor& reactor, StageOptions options)
+    : reactor_(reactor), options_(options), table_(options.max_actors) {
+  if (options_.run_budget == 0) throw std::invalid_argument("StageOptions: run_budget must be positive");
+  reactor_.add_tick_hook([this] { drain_run_queue(); });
+  reactor_.add_stop_hook([this] { stop_all(StopReason::kShutdown); });
+}
+
+Stage::~Stage() {
+  // Actors still alive here never saw their reactor run or stop: stop them now, on this
+  // thread. Messages still queued are dropped (asks answer kShutdown).
+  stop_all(StopReason::kShutdown);
+  destroying_ = true;
+  queue_.clear();
+}
+
+void Stage::check_thread(const char* what) const {
+  // Before run() no thread owns the reactor; afterwards only its own thread may do this.
+  if (!reactor_.in_reactor_thread() && reactor_.counters().iterations != 0) {
+    throw std::logic_error(std::string("Stage::") + what + ": call it on the reactor thread (or before run())");
+  }
+}
+
+void Stage::log_error(std::string_view what) const noexcept {
+  std::fprintf(stderr, "ringactor[stage of reactor %u]: %.*s\n", static_cast<unsigned>(reactor_.id()),
+               static_cast<int>(what.size()), what.data());
+}
+
+StageCounters Stage::counters() const noexcept {
+  auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  StageCounters out;
+  out.spawned = v(c_.spawned);
+  out.stopped = v(c_.stopped);
+  out.live = out.spawned - out.stopped;
+  out.messages = v(c_.messages);
+  out.remote_messages = v(c_.remote_messages);
+  out.dead_letters = v(c_.dead_letters);
+  out.handler_exceptions = v(c_.handler_exceptions);
+  return out;
+}
+
+bool Stage::alive(ActorId id) const noexcept {
+  if (id.stage != this) return false;
+  const Entry* e = table_.find(id.slot, id.generation);
+  return e != nullptr && !e->stopping;
+}
+
+ActorId Stage::current() noexcept { return tl_current_actor; }
+
+ActorId Stage::adopt(std::unique_ptr<Actor> actor) {
+  if (!actor) throw std::invalid_argument("Stage::adopt: null actor");
+  if (table_.full()) {
+    throw std::length_error("Stage::spawn: " + std::to_string(table_.capacity()) +
+                            " actors are alive (StageOptions::max_actors)");
+  }
+  const std::uint32_t slot = table_.acquire();
+  Entry& e = table_[slot];
+  e.actor = std::move(actor);
+  Actor& a = *e.actor;
+  a.stage_ = this;
+  a.slot_ = slot;
+  a.generation_ = table_.generation(slot);
+  bump(c_.spawned);
+  const ActorId id = a.id();
+  run_handler(slot, [](Actor& x) { x.on_start(); });
+  return id;
+}
+
+// ---- delivery ----------------------------------------------------------------------------
+
+void Stage::send(ActorId target, Message msg) {
+  Stage* s = target.stage;
+  if (s == nullptr || s->destroying_) return;
+  if (s->reactor_.in_reactor_thread()) {
+    s->enqueue(target.slot, target.generation, std::move(msg));
+    return;
+  }
+  // Another thread: through the target reactor's invoke queue. The closure is 96 bytes at
+  // most (stage, slot, generation, an inline Message), the invoke queue's inline size.
+  const bool queued = s->reactor_.post(
+      [s, slot = target.slot, gen = target.generation, m = std::move(msg)]() mutable {
+        bump(s->c_.remote_messages);
+        s->deliver(slot, gen, m);
+      });
+  // The reactor has finished: the closure (and any ask in it, which answers kShutdown) is
+  // gone. Count the letter; the stage's own thread no longer writes the counter.
+  if (!queued) s->c_.dead_letters.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Stage::enqueue(std::uint32_t slot, std::uint32_t generation, Message&& msg) {
+  if (queue_.empty()) reactor_.request_iteration();  // do not sleep with messages queued
+  queue_.emplace_back(Envelope{slot, generation, std::move(msg)});
+}
+
+void Stage::deliver(std::uint32_t slot, std::uint32_t generation, Message& msg) {
+  Entry* e = table_.find(slot, generation);
+  if (e == nullptr || e->stopping) {
+    bump(c_.dead_letters);
+    try {
+      msg(nullptr);  // lets an ask answer kDead
+    } catch (...) {
+    }
+    return;
+  }
+  bump(c_.messages);
+  run_handler(slot, [&](Actor& a) { msg(&a); });
+}
+
+void Stage::drain_run_queue() {
+  for (std::size_t n = 0; n < options_.run_budget && !queue_.empty(); ++n) {
+    // Move the envelope out first: the handler may push onto the queue (and grow it).
+    Envelope env = std::move(queue_.front());
+    queue_.pop_front();
+    deliver(env.slot, env.generation, env.msg);
+  }
+  if (!queue_.empty()) reactor_.request_iteration();  // budget spent: I/O first, then more
+}
+
+void Stage::run_detached(runtime::InvokeQueue::Task fn) {
+  runtime::InvokeQueue::Task guarded = [f = std::move(fn), this]() mutable {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      log_error(std::string("reply callback threw: ") + e.what());
+    } catch (...) {
+      log_error("reply callback threw");
+    }
+  };
+  if (destroying_) return;
+  if (!reactor_.post(std::move(guarded))) {
+    // Finished reactor: post() destroyed the closure; nothing can run it on that thread.
+    bump(c_.dead_letters);
+  }
+}
+
+// ---- lifecycle -------------------------------------------------------------------------
+
+bool Stage::handler_failed(std::uint32_t slot, const char* what) noexcept {
+  bump(c_.handler_exceptions);
+  std::string message = what;
+  log_error("actor " + std::to_string(slot) + " stopped: handler threw: " + message);
+  finalize(slot, StopReason::kException, std::move(message));
+  return true;
+}
+
+void Stage::request_stop(ActorId target) {
+  send(target, [](Actor* a) {
+    if (a != nullptr) a->stop();
+  });
+}
+
+void Stage::finalize(std::uint32_t slot, StopReason reason, std::string message) {
+  Entry& e = table_[slot];
+  if (e.stopping) return;
+  e.stopping = true;
+  Actor& a = *e.actor;
+  const ActorId id = a.id();
+  a.cancel_all_timers();
+  a.detach_internal();
+  {
+    const ActorId saved = detail::swap_current(id);
+    try {
+      a.on_stop();
+    } catch (const std::exception& ex) {
+      bump(c_.handler_exceptions);
+      log_error(std::string("on_stop threw: ") + ex.what());
+    } catch (...) {
+      bump(c_.handler_exceptions);
+      log_error("on_stop threw");
+    }
+    detail::swap_current(saved);
+  }
+  std::unique_ptr<std::vector<ActorId>> watchers = std::move(e.watchers);
+  // Timers cancelled in on_stop's wake are gone; destroy the actor, then free the slot so
+  // messages still addressed to it become dead letters.
+  table_[slot].actor.reset();
+  table_.release(slot);
+  bump(c_.stopped);
+  if (watchers) {
+    for (const ActorId& w : *watchers) send_down(w, DownNotice{id, reason, message});
+  }
+}
+
+void Stage::stop_all(StopReason reason) {
+  std::vector<std::uint32_t> live(table_.live().begin(), table_.live().end());
+  for (std::uint32_t slot : live) {
+    if (table_.is_live(slot) && !table_[slot].stopping) finalize(slot, reason, {});
+  }
+}
+
+// ---- monitors ----------------------------------------------------------------------------
+
+void Stage::send_down(ActorId watcher, DownNotice notice) {
+  send(watcher, [n = std::make_unique<DownNotice>(std::move(notice))](Actor* a) {
+    if (a != nullptr) a->on_down(*n);
+  });
+}
+
+void Stage::monitor(ActorId watcher, ActorId target) {
+  if (!target) {
+    send_down(watcher, DownNotice{target, StopReason::kUnknown, {}});
+    return;
+  }
+  Stage* ts = target.stage;
+  if (ts->reactor_.in_reactor_thread()) {
+    ts->add_watcher(target, watcher);
+    return;
+  }
+  const bool queued = ts->reactor_.post([ts, target, watcher] { ts->add_watcher(target, watcher); });
+  if (!queued) send_down(watcher, DownNotice{target, StopReason::kShutdown, {}});
+}
+
+void Stage::add_watcher(ActorId target, ActorId watcher) {
+  Entry* e = table_.find(target.slot, target.generation);
+  if (e == nullptr || e->stopping) {
+    send_down(watcher, DownNotice{target, StopReason::kUnknown, {}});
+    return;
+  }
+  if (!e->watchers) e->watchers = std::make_unique<std::vector<ActorId>>();
+  e->watchers->push_back(watcher);
+}
+
+// ---- actor timers ----------------------------------------------------------------------
+
+runtime::TimerId Stage::schedule_timer(const Actor& actor, std::uint32_t index, std::uint32_t serial,
+                                       Actor::Clock::duration delay) {
+  return reactor_.after(delay, [this, slot = actor.slot_, gen = actor.generation_, index, serial] {
+    on_timer(slot, gen, index, serial);
+  });
+}
+
+void Stage::on_timer(std::uint32_t slot, std::uint32_t generation, std::uint32_t index, std::uint32_t serial) {
+  Entry* e = table_.find(slot, generation);
+  if (e == nullptr || e->stopping) return;
+  Actor& a = *e->actor;
+  auto& timers = *a.timers_;
+  if (index >= timers.size() || timers[index].serial != serial) return;
+  Actor::TimerEntry& t = timers[index];
+  runtime::UniqueFunction<void()> fn = std::move(t.fn);
+  const bool periodic = t.period > Actor::Clock::duration::zero();
+  if (periodic) {
+    t.wheel_id = schedule_timer(a, index, serial, t.period);
+  } else {
+    t.serial = 0;  // one-shot: the entry is free again
+  }
+  run_handler(slot, [&](Actor&) { fn(); });
+  // Give a periodic callback back to its entry unless it was cancelled meanwhile.
+  if (periodic && table_.find(slot, generation) != nullptr && !table_[slot].stopping) {
+    auto& after = *table_[slot].actor->timers_;
+    if (index < after.size() && after[index].serial == serial) after[index].fn = std::move(fn);
+  }
+}
+
+Actor::~Actor() = default;
+
+runtime::Reactor& Actor::reactor() const noexcept { return stage_->reactor(); }
+
+void Actor::monitor_id(ActorId target) { stage_->monitor(id(), target); }
+
+ActorTimer Actor::add_timer(Clock::duration delay, Clock::duration period, runtime::UniqueFunction<void()> fn) {
+  if (!timers_) timers_ = std::make_unique<std::vector<TimerEntry>>();
+  auto& timers = *timers_;
+  std::uint32_t index = 0;
+  while (index < timers.size() && timers[index].serial != 0) ++index;
+  if (index == timers.size()) timers.emplace_back();
+  TimerEntry& t = timers[index];
+  t.fn = std::move(fn);
+  t.period = period;
+  t.serial = next_timer_serial_++;
+  if (next_timer_serial_ == 0) next_timer_serial_ = 1;
+  t.wheel_id = stage_->schedule_timer(*this, index, t.serial, delay);
+  return ActorTimer{index, t.serial};
+}
+
+bool Actor::cancel(ActorTimer timer) noexcept {
+  if (!timer || !timers_ || timer.index >= timers_->size()) return false;
+  TimerEntry& t = (*timers_)[timer.index];
+  if (t.serial != timer.serial) return false;
+  reactor().cancel(t.wheel_id);
+  t.serial = 0;
+  t.fn.reset();
+  return true;
+}
+
+void Actor::cancel_all_timers() noexcept {
+  if (!timers_) return;
+  for (TimerEntry& t : *timers_) {
+    if (t.serial != 0) {
+      reactor().cancel(t.wheel_id);
+      t.serial = 0;
+      t.fn.reset();
+    }
+  }
+}
+
+}  // namespace ringactor::actors

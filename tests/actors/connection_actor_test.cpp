@@ -1,0 +1,128 @@
+// Covers ConnectionActor over real sockets: one actor per connection, echo, an exception in
+// on_data closing that connection only, an actor that stops closing its connection after
+// flushing, a closed connection stopping its actor, and other actors messaging a
+// connection actor.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+
+#include "actor_test_support.hpp"
+#include "test_support.hpp"
+
+using namespace ringactor::test;
+
+namespace {
+
+struct Events {
+  std::atomic<int> started{0};
+  std::atomic<int> disconnected{0};
+  std::atomic<int> stopped{0};
+};
+
+// Echoes; "!" throws; "quit" answers "bye" and stops the actor.
+class Session : public ra::ConnectionActor {
+ public:
+  explicit Session(Events* e) : e_(e) {}
+  void push(std::string text) { send(text); }
+
+ protected:
+  void on_start() override { ++e_->started; }
+  std::size_t on_data(std::span<const std::byte> bytes) override {
+    const std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (text == "!") throw std::runtime_error("bad client");
+    if (text == "quit") {
+      send("bye");
+      stop();
+      return bytes.size();
+    }
+    send(bytes);
+    return bytes.size();
+  }
+  void on_disconnect(rt::CloseReason, int) override { ++e_->disconnected; }
+  void on_stop() override { ++e_->stopped; }
+
+ private:
+  Events* e_;
+};
+
+struct SessionServer {
+  Events events;
+  StageThread t{rt::ReactorOptions{}};
+  std::uint16_t port = 0;
+  std::vector<ra::Ref<Session>> sessions;  // filled by the factory, read on the loop
+  SessionServer() {
+    port = t.stage().listen({.port = 0}, [this](rt::Connection) { return std::make_unique<Session>(&events); });
+    t.start();
+  }
+};
+
+}  // namespace
+
+TEST(ConnectionActor, EchoesAndStopsWhenTheClientLeaves) {
+  SessionServer s;
+  {
+    Client c(s.port);
+    EXPECT_EQ(c.echo_roundtrip("hello actor"), "hello actor");
+    EXPECT_EQ(s.events.started.load(), 1);
+  }
+  EXPECT_TRUE(eventually([&] { return s.events.stopped.load() == 1; }));
+  EXPECT_EQ(s.events.disconnected.load(), 1);
+  EXPECT_EQ(s.t.stage().counters().live, 0u);
+}
+
+TEST(ConnectionActor, ExceptionClosesOnlyThatConnection) {
+  SessionServer s;
+  Client good(s.port);
+  Client bad(s.port);
+  ASSERT_EQ(good.echo_roundtrip("a"), "a");
+  bad.send_all("!");
+  EXPECT_TRUE(bad.closed_by_peer());
+  EXPECT_EQ(s.t.stage().counters().handler_exceptions, 1u);
+  EXPECT_EQ(good.echo_roundtrip("still"), "still");
+}
+
+TEST(ConnectionActor, StoppingTheActorFlushesThenClosesTheConnection) {
+  SessionServer s;
+  Client c(s.port);
+  c.send_all("quit");
+  EXPECT_EQ(c.recv_exact(3), "bye");
+  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_TRUE(eventually([&] { return s.events.stopped.load() == 1; }));
+}
+
+namespace {
+// An ordinary actor that pushes text to a connection actor it was given.
+class Announcer : public ra::Actor {
+ public:
+  void announce(ra::Ref<Session> to, std::string text) { to.tell(&Session::push, std::move(text)); }
+};
+}  // namespace
+
+TEST(ConnectionActor, OtherActorsCanMessageAConnection) {
+  Events events;
+  StageThread t{rt::ReactorOptions{}};
+  std::atomic<bool> have_ref{false};
+  ra::Ref<Session> session;
+  const auto port = t.stage().listen({.port = 0}, [&](rt::Connection) {
+    auto s = std::make_unique<Session>(&events);
+    return s;
+  });
+  auto announcer = t.stage().spawn<Announcer>();
+  t.start();
+  Client c(port);
+  ASSERT_EQ(c.echo_roundtrip("x"), "x");
+  // Find the session through the stage: the only live actor besides the announcer.
+  session = t.call([&] {
+    for (std::uint32_t slot = 0; slot < 4; ++slot) {
+      for (std::uint32_t gen = 0; gen < 2; ++gen) {
+        ra::ActorId id{&t.stage(), slot, gen};
+        if (t.stage().alive(id) && id != announcer.id()) return ra::Ref<Session>(id);
+      }
+    }
+    return ra::Ref<Session>();
+  });
+  ASSERT_TRUE(session);
+  announcer.tell(&Announcer::announce, session, std::string("news"));
+  EXPECT_EQ(c.recv_exact(4), "news");
+}
