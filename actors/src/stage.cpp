@@ -106,28 +106,14 @@ ActorId Stage::adopt(std::unique_ptr<Actor> actor) {
 
 // ---- delivery ----------------------------------------------------------------------------
 
-void Stage::send(ActorId target, Message msg) {
-  Stage* s = target.stage;
-  if (s == nullptr || s->destroying_) return;
-  if (s->reactor_.in_reactor_thread()) {
-    s->enqueue(target.slot, target.generation, std::move(msg));
-    return;
-  }
-  // Another thread: through the target reactor's invoke queue. The closure is 96 bytes at
-  // most (stage, slot, generation, an inline Message), the invoke queue's inline size.
-  const bool queued = s->reactor_.post(
-      [s, slot = target.slot, gen = target.generation, m = std::move(msg)]() mutable {
-        bump(s->c_.remote_messages);
-        s->deliver(slot, gen, m);
-      });
-  // The reactor has finished: the closure (and any ask in it, which answers kShutdown) is
-  // gone. Count the letter; the stage's own thread no longer writes the counter.
-  if (!queued) s->c_.dead_letters.fetch_add(1, std::memory_order_relaxed);
+void Stage::deliver_remote(std::uint32_t slot, std::uint32_t generation, Message& msg) {
+  bump(c_.remote_messages);
+  deliver(slot, generation, msg);
 }
 
-void Stage::enqueue(std::uint32_t slot, std::uint32_t generation, Message&& msg) {
-  if (queue_.empty()) reactor_.request_iteration();  // do not sleep with messages queued
-  queue_.emplace_back(Envelope{slot, generation, std::move(msg)});
+void Stage::count_lost_letter() noexcept {
+  // Written from a foreign thread after the stage's own thread stopped writing counters.
+  c_.dead_letters.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Stage::deliver(std::uint32_t slot, std::uint32_t generation, Message& msg) {
@@ -146,10 +132,10 @@ void Stage::deliver(std::uint32_t slot, std::uint32_t generation, Message& msg) 
 
 void Stage::drain_run_queue() {
   for (std::size_t n = 0; n < options_.run_budget && !queue_.empty(); ++n) {
-    // Move the envelope out first: the handler may push onto the queue (and grow it).
-    Envelope env = std::move(queue_.front());
-    queue_.pop_front();
+    // Run it in place: queued elements never move, so the handler may push meanwhile.
+    Envelope& env = queue_.front();
     deliver(env.slot, env.generation, env.msg);
+    queue_.pop_front();
   }
   if (!queue_.empty()) reactor_.request_iteration();  // budget spent: I/O first, then more
 }

@@ -103,9 +103,11 @@ class Stage {
 
   // ---- the machinery behind Ref and Actor (public for their templates) ----------------
 
-  // Delivers msg to `target` from any thread (see ref.hpp for the paths). Never throws for
-  // a dead target: it is a dead letter and msg(nullptr) runs on the target's thread.
-  static void send(ActorId target, Message msg);
+  // Delivers a message (a callable `void(Actor*)`) to `target` from any thread (see ref.hpp
+  // for the paths), constructing it in place in the run queue or the invoke-queue task. A
+  // dead target makes it a dead letter: it is called with nullptr on the target's thread.
+  template <typename F>
+  static void send(ActorId target, F&& message);
   // The actor whose handler is running on this thread, or an empty id.
   static ActorId current() noexcept;
   // Runs fn on this stage's reactor thread outside any actor (through the invoke queue);
@@ -128,14 +130,17 @@ class Stage {
     bool stopping = false;
   };
   struct Envelope {
+    template <typename F>
+    Envelope(std::uint32_t s, std::uint32_t g, F&& f) : slot(s), generation(g), msg(std::forward<F>(f)) {}
     std::uint32_t slot;
     std::uint32_t generation;
     Message msg;
   };
 
   void check_thread(const char* what) const;
-  void enqueue(std::uint32_t slot, std::uint32_t generation, Message&& msg);
   void deliver(std::uint32_t slot, std::uint32_t generation, Message& msg);
+  void deliver_remote(std::uint32_t slot, std::uint32_t generation, Message& msg);
+  void count_lost_letter() noexcept;
   void add_watcher(ActorId target, ActorId watcher);
   void send_down(ActorId watcher, DownNotice notice);
   void on_timer(std::uint32_t slot, std::uint32_t generation, std::uint32_t index, std::uint32_t serial);
@@ -150,7 +155,7 @@ class Stage {
   runtime::Reactor& reactor_;
   StageOptions options_;
   runtime::SlotPool<Entry> table_;
-  detail::RingQueue<Envelope> queue_;
+  detail::ChunkQueue<Envelope> queue_;
   bool destroying_ = false;
   struct AtomicCounters {
     std::atomic<std::uint64_t> spawned{0}, stopped{0}, messages{0}, remote_messages{0}, dead_letters{0},

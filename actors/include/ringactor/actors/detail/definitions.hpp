@@ -67,6 +67,25 @@ class AskState {
 }  // namespace detail
 
 template <typename F>
+void Stage::send(ActorId target, F&& message) {
+  Stage* s = target.stage;
+  if (s == nullptr || s->destroying_) return;
+  if (s->reactor_.in_reactor_thread()) {
+    if (s->queue_.empty()) s->reactor_.request_iteration();  // do not sleep with messages queued
+    s->queue_.emplace_back(target.slot, target.generation, std::forward<F>(message));
+    return;
+  }
+  // Another thread: through the target reactor's invoke queue. The task (stage, slot,
+  // generation, an inline Message) is 96 bytes, the invoke queue's inline size.
+  const bool queued = s->reactor_.post(
+      [s, slot = target.slot, gen = target.generation, m = Message(std::forward<F>(message))]() mutable {
+        s->deliver_remote(slot, gen, m);
+      });
+  // The reactor has finished: the task (and any ask in it, which answers kShutdown) is gone.
+  if (!queued) s->count_lost_letter();
+}
+
+template <typename F>
 void Stage::run_handler(std::uint32_t slot, F&& f) {
   Actor& a = *table_[slot].actor;
   const std::uint32_t gen = table_.generation(slot);

@@ -1,5 +1,6 @@
-// RingQueue<T>: a growable FIFO ring buffer (power-of-two capacity). Push and pop are O(1)
-// and allocate only when the queue grows past its largest size so far, so a warmed-up
+// ChunkQueue<T>: an unbounded FIFO made of fixed-size blocks. Elements never move once
+// pushed (a handler may push while the element it runs from is still at the front), push and
+// pop are O(1), and emptied blocks are kept for reuse (up to kCachedBlocks), so a warmed-up
 // actor run queue moves messages without touching the allocator. One thread.
 #pragma once
 
@@ -10,55 +11,99 @@
 
 namespace ringactor::actors::detail {
 
-template <typename T>
-class RingQueue {
+template <typename T, std::size_t kBlockSize = 128>
+class ChunkQueue {
  public:
-  RingQueue() = default;
-  RingQueue(const RingQueue&) = delete;
-  RingQueue& operator=(const RingQueue&) = delete;
-  ~RingQueue() { clear(); }
+  static constexpr std::size_t kCachedBlocks = 64;
+
+  ChunkQueue() = default;
+  ChunkQueue(const ChunkQueue&) = delete;
+  ChunkQueue& operator=(const ChunkQueue&) = delete;
+  ~ChunkQueue() {
+    clear();
+    release(head_);
+    release(free_);
+  }
 
   template <typename... A>
-  void emplace_back(A&&... args) {
-    if (size_ == cap_) grow();
-    ::new (static_cast<void*>(slot(head_ + size_))) T(std::forward<A>(args)...);
+  T& emplace_back(A&&... args) {
+    if (tail_ == nullptr || tail_end_ == kBlockSize) append_block();
+    T* p = ::new (static_cast<void*>(tail_->at(tail_end_))) T(std::forward<A>(args)...);
+    ++tail_end_;
     ++size_;
+    return *p;
   }
-  T& front() noexcept { return *slot(head_); }
+  T& front() noexcept { return *std::launder(reinterpret_cast<T*>(head_->at(head_begin_))); }
   void pop_front() noexcept {
-    slot(head_)->~T();
-    head_ = (head_ + 1) & (cap_ - 1);
+    front().~T();
+    ++head_begin_;
     --size_;
+    if (head_begin_ == kBlockSize || size_ == 0) {
+      if (head_ == tail_) {  // the only block: rewind it in place
+        head_begin_ = tail_end_ = 0;
+      } else {
+        Block* done = head_;
+        head_ = head_->next;
+        head_begin_ = 0;
+        recycle(done);
+      }
+    }
   }
   bool empty() const noexcept { return size_ == 0; }
   std::size_t size() const noexcept { return size_; }
-  std::size_t capacity() const noexcept { return cap_; }
   void clear() noexcept {
     while (!empty()) pop_front();
   }
 
  private:
-  T* slot(std::size_t i) noexcept { return std::launder(reinterpret_cast<T*>(buf_.get()) + (i & (cap_ - 1))); }
-  void grow() {
-    const std::size_t cap = cap_ == 0 ? 64 : cap_ * 2;
-    auto fresh = std::unique_ptr<Storage[]>(new Storage[cap]);
-    T* dst = reinterpret_cast<T*>(fresh.get());
-    for (std::size_t i = 0; i < size_; ++i) {
-      T* src = slot(head_ + i);
-      ::new (static_cast<void*>(dst + i)) T(std::move(*src));
-      src->~T();
-    }
-    buf_ = std::move(fresh);
-    cap_ = cap;
-    head_ = 0;
-  }
-  struct alignas(T) Storage {
-    unsigned char bytes[sizeof(T)];
+  struct Block {
+    alignas(T) unsigned char storage[sizeof(T) * kBlockSize];
+    Block* next = nullptr;
+    void* at(std::size_t i) noexcept { return storage + i * sizeof(T); }
   };
-  std::unique_ptr<Storage[]> buf_;
-  std::size_t cap_ = 0;
-  std::size_t head_ = 0;
+
+  void append_block() {
+    Block* b = free_;
+    if (b != nullptr) {
+      free_ = b->next;
+      --free_count_;
+      b->next = nullptr;
+    } else {
+      b = new Block();
+    }
+    if (tail_ == nullptr) {
+      head_ = b;
+      head_begin_ = 0;
+    } else {
+      tail_->next = b;
+    }
+    tail_ = b;
+    tail_end_ = 0;
+  }
+  void recycle(Block* b) noexcept {
+    if (free_count_ < kCachedBlocks) {
+      b->next = free_;
+      free_ = b;
+      ++free_count_;
+    } else {
+      delete b;
+    }
+  }
+  static void release(Block* b) noexcept {
+    while (b != nullptr) {
+      Block* next = b->next;
+      delete b;
+      b = next;
+    }
+  }
+
+  Block* head_ = nullptr;
+  Block* tail_ = nullptr;
+  Block* free_ = nullptr;
+  std::size_t head_begin_ = 0;  // first live element in head_
+  std::size_t tail_end_ = 0;    // one past the last element in tail_
   std::size_t size_ = 0;
+  std::size_t free_count_ = 0;
 };
 
 }  // namespace ringactor::actors::detail
