@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Echo and invoke-queue benchmarks against their peers, in one run, alternating.
+# Echo, invoke-queue and actor benchmarks against their peers, in one run, alternating.
 #   bash bench/run.sh [rounds] [seconds]      (defaults: 5 rounds of 3 s)
 # Servers run on CPU 0, the load generator on CPU 1 (taskset). Prints medians and ratios;
 # bench/README.md records a run.
@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 secs=${2:-3}
+bash scripts/deps.sh
+# The actor peer: CAF 0.17 from Debian.
+dpkg-query -W -f='${Status}' libcaf-dev 2>/dev/null | grep -q "install ok installed" ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libcaf-dev >/dev/null; }
 cmake --preset bench >/dev/null
 cmake --build --preset bench >/dev/null
 bin=build/bench/bin
@@ -77,3 +81,6 @@ done
 
 echo
 taskset -c 0,1 $bin/invoke_bench "$rounds" 2>/dev/null
+
+echo
+taskset -c 0,1 $bin/actor_bench "$rounds" 2000000 2>/dev/null
