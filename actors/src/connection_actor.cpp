@@ -8,9 +8,9 @@
 namespace ringactor::actors {
 
 void ConnectionActor::detach_internal() noexcept {
-  if (conn_) {
-    conn_->close();  // graceful: queued output is flushed, then the descriptor closes
-    conn_.reset();
+  if (attached()) {
+    connection().close();  // graceful: queued output is flushed, then the descriptor closes
+    detach_quietly();
   }
 }
 
@@ -38,7 +38,7 @@ class ConnectionBridge final : public runtime::ConnectionHandler {
   void on_close(runtime::Connection /*conn*/, runtime::CloseReason reason, int error) override {
     id_.stage->with_actor(id_, [&](Actor& a) {
       auto& ca = static_cast<ConnectionActor&>(a);
-      ca.conn_.reset();  // gone: nothing left to close
+      ca.detach_quietly();  // gone: nothing left to close
       ca.on_disconnect(reason, error);
       ca.stop();
     });
@@ -56,7 +56,7 @@ std::uint16_t Stage::listen(const runtime::ListenOptions& options, ConnectionAct
       options, [this, f = std::move(factory)](runtime::Connection conn) mutable -> std::unique_ptr<runtime::ConnectionHandler> {
         std::unique_ptr<ConnectionActor> actor = f(conn);
         if (!actor) return nullptr;  // the reactor closes the connection
-        actor->conn_.emplace(conn);
+        actor->conn_ = conn.id();
         // If on_start stops the actor, its connection is already closing; the bridge then
         // finds no actor and drops whatever arrives.
         return std::make_unique<detail::ConnectionBridge>(adopt(std::move(actor)));

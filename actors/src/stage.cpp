@@ -151,10 +151,9 @@ void Stage::run_detached(runtime::InvokeQueue::Task fn) {
     }
   };
   if (destroying_) return;
-  if (!reactor_.post(std::move(guarded))) {
-    // Finished reactor: post() destroyed the closure; nothing can run it on that thread.
-    bump(c_.dead_letters);
-  }
+  // A finished reactor refuses the closure and leaves it to us: run it here rather than
+  // never (an ask's reply must arrive).
+  if (!reactor_.post(std::move(guarded))) guarded();
 }
 
 // ---- lifecycle -------------------------------------------------------------------------

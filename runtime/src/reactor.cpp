@@ -254,6 +254,9 @@ bool ReactorImpl::step(std::optional<Reactor::Clock::duration> max_wait) {
     if (exiting_ && inflight_ == 0) {
       running_ = false;
       finished_.store(true, std::memory_order_release);
+      // post() refuses from now on; run what got in before, on this thread, so that no
+      // accepted closure is silently dropped (an ask's reply among them).
+      drain_invokes();
       return false;
     }
     return true;
@@ -518,7 +521,7 @@ void Reactor::run() { impl_->run(); }
 
 bool Reactor::poll(Clock::duration max_wait) { return impl_->step(max_wait); }
 
-bool Reactor::post(InvokeQueue::Task task) {
+bool Reactor::post(InvokeQueue::Task&& task) {
   if (impl_->finished_.load(std::memory_order_acquire)) return false;
   return impl_->invokes_.post(std::move(task));
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actor_test_support.hpp"
+#include "test_support.hpp"
 
 using namespace ringactor::test;
 
@@ -483,4 +484,32 @@ TEST(Stage, AskAcrossReactorsAnswersOnTheCallersThread) {
   while (result.value.load() == 0 && std::chrono::steady_clock::now() < deadline2) std::this_thread::yield();
   EXPECT_EQ(result.value.load(), 1) << "one kShutdown notice";
   a.stop();
+}
+
+TEST(Stage, AskFromAPlainThreadAnswersOnTheTargetsThread) {
+  StageThread t;
+  Journal j;
+  auto r = t.stage().spawn<Recorder>(&j);
+  t.start();
+  std::promise<std::pair<int, bool>> got;
+  r.ask(&Recorder::twice, 4, [&](ra::Reply<int> reply) {
+    got.set_value({reply.ok() ? reply.value() : -1, t.reactor().in_reactor_thread()});
+  });
+  auto fut = got.get_future();
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  const auto [value, on_reactor] = fut.get();
+  EXPECT_EQ(value, 8);
+  EXPECT_TRUE(on_reactor) << "outside any actor, the reply runs on the target's reactor thread";
+}
+
+TEST(Stage, AskToAFinishedReactorAnswersShutdown) {
+  StageThread t;
+  Journal j;
+  auto r = t.stage().spawn<Recorder>(&j);
+  t.start();
+  t.stop();  // the reactor has finished; its stage still exists
+  std::atomic<int> err{-1};
+  r.ask(&Recorder::twice, 4, [&](ra::Reply<int> reply) { err = static_cast<int>(reply.error()); });
+  EXPECT_TRUE(eventually([&] { return err.load() != -1; }));
+  EXPECT_EQ(err.load(), static_cast<int>(ra::AskError::kShutdown)) << "the ask never hangs";
 }

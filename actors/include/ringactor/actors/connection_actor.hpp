@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstddef>
-#include <optional>
 #include <span>
 #include <string_view>
 
@@ -39,25 +38,28 @@ class ConnectionActor : public Actor {
 
   // Queue output (copied, or referenced for a SharedBlock). False once the connection is
   // closing or gone. O(bytes) copy; sent at the end of the reactor iteration.
-  bool send(std::span<const std::byte> bytes) { return conn_ && conn_->send(bytes); }
-  bool send(std::string_view text) { return conn_ && conn_->send(text); }
-  bool send(runtime::SharedBlock block) { return conn_ && conn_->send(std::move(block)); }
+  bool send(std::span<const std::byte> bytes) { return attached() && connection().send(bytes); }
+  bool send(std::string_view text) { return attached() && connection().send(text); }
+  bool send(runtime::SharedBlock block) { return attached() && connection().send(std::move(block)); }
   // Closes after queued output is sent; the actor stops when the connection is gone.
   void close() {
-    if (conn_) conn_->close();
+    if (attached()) connection().close();
   }
   // Closes now, dropping queued output.
   void abort() {
-    if (conn_) conn_->abort();
+    if (attached()) connection().abort();
   }
-  // The connection handle (for queued_bytes(), fd(), ...). Precondition: not detached.
-  const runtime::Connection& connection() const { return *conn_; }
+  // The connection handle (for queued_bytes(), fd(), ...). Once the connection is gone it
+  // names nothing and its calls fail harmlessly.
+  runtime::Connection connection() const noexcept { return runtime::Connection(reactor(), conn_); }
+  bool attached() const noexcept { return conn_.slot != runtime::ConnectionId{}.slot; }
 
  private:
   friend class detail::ConnectionBridge;
   friend class Stage;
   void detach_internal() noexcept override;
-  std::optional<runtime::Connection> conn_;
+  void detach_quietly() noexcept { conn_ = runtime::ConnectionId{}; }
+  runtime::ConnectionId conn_;  // 8 bytes: idle connections are many, keep this small
 };
 
 }  // namespace ringactor::actors

@@ -68,8 +68,9 @@ class Reactor {
 
   // Any thread. Queues `task` to run on the reactor thread in a later iteration; FIFO per
   // calling thread. Lock-free; wakes the reactor with one eventfd write only if it sleeps.
-  // Returns false (and drops the task) once the reactor has finished running.
-  bool post(InvokeQueue::Task task);
+  // Returns false once the reactor has finished running, and then leaves `task` untouched
+  // (the caller may run or drop it). Closures accepted before the reactor finished all run.
+  bool post(InvokeQueue::Task&& task);
 
   // Any thread. Starts a graceful stop: stop accepting, let queued output flush for up to
   // shutdown_grace, close every connection, return from run(). Idempotent.
