@@ -286,6 +286,8 @@ bool ReactorImpl::queue_copy(ConnectionId id, std::span<const std::byte> bytes) 
   ConnSlot* s = find(id);
   if (s == nullptr || s->closing || s->close_after_flush) return false;
   if (bytes.empty()) return true;
+  // The write timeout counts from when output became pending, not from the last send.
+  if (s->out.empty()) s->last_progress = now_;
   s->out.append_copy(output_, bytes);
   return after_queue(id.slot);
 }
@@ -295,6 +297,7 @@ bool ReactorImpl::queue_block(ConnectionId id, SharedBlock block) {
   if (s == nullptr || s->closing || s->close_after_flush) return false;
   const std::size_t n = block.size();
   if (n == 0) return true;
+  if (s->out.empty()) s->last_progress = now_;
   s->out.append_block(output_, std::move(block), 0, n);
   return after_queue(id.slot);
 }

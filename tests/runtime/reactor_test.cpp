@@ -404,3 +404,35 @@ TEST(Reactor, StopWakesAnIdleReactorWithNoTimers) {
   loop.join();  // hangs (and the test times out) if the stop is never noticed
   EXPECT_EQ(r.counters().connections_open, 0u);
 }
+
+TEST(Reactor, WriteTimeoutCountsFromWhenOutputBecamePending) {
+  // Regression: a connection idle for longer than the write timeout that then got a reply
+  // was cut off at once: the timeout scan ran in the same iteration, before the reply was
+  // flushed, and measured from the last send. Stepped by hand so that the overdue scan and
+  // the request land in one iteration every time.
+  rt::Reactor r({.idle_timeout = std::chrono::milliseconds(0), .write_timeout = std::chrono::milliseconds(50)});
+  const auto port = r.listen({.port = 0}, echo_factory());
+  Client c(port);
+  c.set_timeout(std::chrono::milliseconds(20));
+  ASSERT_TRUE(c.send_all("warm"));
+  std::string got;
+  for (int i = 0; i < 1000 && got.size() < 4; ++i) {
+    r.poll(std::chrono::milliseconds(1));
+    got += c.recv_exact(4 - got.size());
+  }
+  ASSERT_EQ(got, "warm");
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));  // idle past the write timeout
+  ASSERT_TRUE(c.send_all("again"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the bytes are in the server socket
+  r.poll();  // one iteration: the request, the overdue scan, the flush
+  got.clear();
+  for (int i = 0; i < 1000 && got.size() < 5; ++i) {
+    got += c.recv_exact(5 - got.size());
+    r.poll(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(got, "again");
+  EXPECT_EQ(r.counters().write_timeouts, 0u);
+  r.stop();
+  while (r.poll(std::chrono::milliseconds(1))) {
+  }
+}
