@@ -16,7 +16,7 @@ for mode in "${modes[@]}"; do
     tsan)
       # gcc 12's TSan cannot map its shadow memory with the address-space randomisation of
       # recent kernels; running without randomisation (setarch -R) is the standard remedy.
-      TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch "$(uname -m)" -R ctest --preset tsan ;;
+      TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/.ci/tsan.supp" setarch "$(uname -m)" -R ctest --preset tsan ;;
     asan)
       ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
         ctest --preset asan ;;
