@@ -1,0 +1,266 @@
+// Covers RequestParser, ChunkedDecoder and percent_decode_path: every rule and limit of
+// RFC 9112 the server enforces, incremental feeding byte by byte, and the statuses.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include <ringactor/http/request_parser.hpp>
+
+namespace rh = ringactor::http;
+using Status = rh::RequestParser::Status;
+
+namespace {
+
+struct Parsed {
+  rh::RequestParser::Result result;
+  rh::RequestHead head;
+};
+
+// The head's views point into the input, so inputs are kept for the whole test run.
+std::string_view keep(std::string text) {
+  static std::deque<std::string> inputs;
+  return inputs.emplace_back(std::move(text));
+}
+
+Parsed parse(const std::string& text, rh::Limits limits = {}) {
+  rh::RequestParser p(limits);
+  Parsed out{{Status::kIncomplete}, {}};
+  out.result = p.parse(keep(text), out.head);
+  return out;
+}
+
+rh::ParseError error_of(const std::string& text, rh::Limits limits = {}) {
+  const auto p = parse(text, limits);
+  EXPECT_EQ(p.result.status, Status::kError) << text;
+  return p.result.error;
+}
+
+}  // namespace
+
+TEST(RequestParser, ParsesASimpleGet) {
+  const std::string req = "GET /hello/world?x=1&y=2 HTTP/1.1\r\nHost: example\r\nAccept: */*\r\n\r\nNEXT";
+  auto p = parse(req);
+  ASSERT_EQ(p.result.status, Status::kComplete);
+  EXPECT_EQ(p.head.method, "GET");
+  EXPECT_EQ(p.head.target, "/hello/world?x=1&y=2");
+  EXPECT_EQ(p.head.path, "/hello/world");
+  EXPECT_EQ(p.head.query, "x=1&y=2");
+  EXPECT_EQ(p.head.version_minor, 1);
+  EXPECT_TRUE(p.head.keep_alive);
+  EXPECT_FALSE(p.head.has_body());
+  EXPECT_EQ(p.head.head_bytes, req.size() - 4);
+  ASSERT_EQ(p.head.headers.size(), 2u);
+  EXPECT_EQ(p.head.header("ACCEPT").value(), "*/*");
+  EXPECT_FALSE(p.head.header("missing").has_value());
+}
+
+TEST(RequestParser, IncompleteUntilTheBlankLineEvenByteByByte) {
+  const std::string req = "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nX-Trim:   spaced value \t\r\n\r\n";
+  rh::RequestParser p;
+  rh::RequestHead head;
+  for (std::size_t n = 1; n < req.size(); ++n) {
+    const auto r = p.parse(std::string_view(req).substr(0, n), head);
+    ASSERT_EQ(r.status, Status::kIncomplete) << n;
+  }
+  const auto r = p.parse(req, head);
+  ASSERT_EQ(r.status, Status::kComplete);
+  EXPECT_EQ(head.content_length.value(), 5u);
+  EXPECT_EQ(head.header("x-trim").value(), "spaced value");
+}
+
+TEST(RequestParser, KeepAliveRules) {
+  EXPECT_FALSE(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").head.keep_alive);
+  EXPECT_FALSE(parse("GET / HTTP/1.0\r\n\r\n").head.keep_alive) << "HTTP/1.0 closes by default";
+  EXPECT_TRUE(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").head.keep_alive);
+  EXPECT_TRUE(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade, keep-alive\r\n\r\n").head.keep_alive);
+  EXPECT_EQ(parse("GET / HTTP/1.0\r\n\r\n").result.status, Status::kComplete) << "no Host needed in 1.0";
+}
+
+TEST(RequestParser, TargetForms) {
+  auto abs = parse("GET http://example.com:8080/a/b?c HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  ASSERT_EQ(abs.result.status, Status::kComplete);
+  EXPECT_EQ(abs.head.path, "/a/b");
+  EXPECT_EQ(abs.head.query, "c");
+  auto bare = parse("GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  ASSERT_EQ(bare.result.status, Status::kComplete);
+  EXPECT_EQ(bare.head.path, "/");
+  auto star = parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(star.result.status, Status::kComplete);
+  EXPECT_EQ(star.head.path, "*");
+  EXPECT_EQ(error_of("GET * HTTP/1.1\r\nHost: h\r\n\r\n"), rh::ParseError::kBadRequest);
+  EXPECT_EQ(error_of("CONNECT example.com:443 HTTP/1.1\r\nHost: h\r\n\r\n"), rh::ParseError::kNotImplemented);
+  EXPECT_EQ(error_of("GET relative HTTP/1.1\r\nHost: h\r\n\r\n"), rh::ParseError::kBadRequest);
+  EXPECT_EQ(error_of("GET ftp://x/ HTTP/1.1\r\nHost: h\r\n\r\n"), rh::ParseError::kBadRequest);
+}
+
+TEST(RequestParser, MalformedSyntaxIs400) {
+  using E = rh::ParseError;
+  EXPECT_EQ(error_of("GET / HTTP/1.1\nHost: h\r\n\r\n"), E::kBadRequest) << "bare LF in request line";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\n\r\n"), E::kBadRequest) << "bare LF in a header";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n"), E::kBadRequest) << "obs-fold";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost : h\r\n\r\n"), E::kBadRequest) << "space before colon";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01z\r\n\r\n"), E::kBadRequest) << "control char";
+  EXPECT_EQ(error_of(std::string("GET / HTTP/1.1\r\nHost: h\r\nX: a") + '\0' + "b\r\n\r\n"), E::kBadRequest) << "NUL";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n"), E::kBadRequest) << "lone CR";
+  EXPECT_EQ(error_of("GET  / HTTP/1.1\r\nHost: h\r\n\r\n"), E::kBadRequest) << "two spaces";
+  EXPECT_EQ(error_of("GET /a\x7f HTTP/1.1\r\nHost: h\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("G(T / HTTP/1.1\r\nHost: h\r\n\r\n"), E::kBadRequest) << "method not a token";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n\r\n"), E::kBadRequest) << "HTTP/1.1 without Host";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), E::kBadRequest) << "two Hosts";
+  EXPECT_EQ(error_of("GET / HTTP/1.1 \r\nHost: h\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("GET / HTTP/1.x\r\nHost: h\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("\r\nGET / HTTP/1.1\r\n\r\n"), E::kBadRequest) << "empty request line";
+}
+
+TEST(RequestParser, VersionsOtherThanOneAre505) {
+  EXPECT_EQ(error_of("GET / HTTP/2.0\r\nHost: h\r\n\r\n"), rh::ParseError::kVersionNotSupported);
+  EXPECT_EQ(error_of("GET / HTTP/0.9\r\n\r\n"), rh::ParseError::kVersionNotSupported);
+  auto later_minor = parse("GET / HTTP/1.7\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(later_minor.result.status, Status::kComplete);
+  EXPECT_EQ(later_minor.head.version_minor, 1) << "a later 1.x is handled as 1.1";
+}
+
+TEST(RequestParser, FramingAmbiguityIsRefused) {
+  using E = rh::ParseError;
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            E::kBadRequest);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 4\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1 2\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n"), E::kBadRequest);
+  auto same = parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\n");
+  ASSERT_EQ(same.result.status, Status::kComplete) << "identical values are one value";
+  EXPECT_EQ(same.head.content_length.value(), 3u);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"), E::kNotImplemented);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), E::kNotImplemented);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), E::kBadRequest);
+  auto chunked = parse("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n");
+  ASSERT_EQ(chunked.result.status, Status::kComplete);
+  EXPECT_TRUE(chunked.head.chunked);
+}
+
+TEST(RequestParser, LimitsAnswerTheirStatuses) {
+  rh::Limits small{.max_request_line = 64, .max_header_bytes = 128, .max_headers = 3, .max_body = 10};
+  const std::string long_target = "GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n";
+  EXPECT_EQ(error_of(long_target, small), rh::ParseError::kUriTooLong);
+  // Also while the line is still arriving: no need to wait for its end.
+  EXPECT_EQ(error_of("GET /" + std::string(100, 'a'), small), rh::ParseError::kUriTooLong);
+  std::string many = "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (int i = 0; i < 3; ++i) many += "X" + std::to_string(i) + ": v\r\n";
+  EXPECT_EQ(error_of(many + "\r\n", small), rh::ParseError::kHeadersTooLarge) << "4 headers, limit 3";
+  const std::string fat = "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(200, 'v') + "\r\n\r\n";
+  EXPECT_EQ(error_of(fat, small), rh::ParseError::kHeadersTooLarge);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(200, 'v'), small),
+            rh::ParseError::kHeadersTooLarge)
+      << "refused before the head is complete";
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", small), rh::ParseError::kPayloadTooLarge);
+  EXPECT_EQ(rh::status_of(rh::ParseError::kUriTooLong), 414);
+  EXPECT_EQ(rh::status_of(rh::ParseError::kHeadersTooLarge), 431);
+  EXPECT_EQ(rh::status_of(rh::ParseError::kPayloadTooLarge), 413);
+  EXPECT_EQ(rh::status_of(rh::ParseError::kVersionNotSupported), 505);
+  EXPECT_EQ(rh::status_of(rh::ParseError::kNotImplemented), 501);
+  EXPECT_EQ(rh::status_of(rh::ParseError::kBadRequest), 400);
+}
+
+TEST(RequestParser, ExpectContinue) {
+  EXPECT_TRUE(parse("PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").head.expect_continue);
+  EXPECT_FALSE(parse("PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").head.expect_continue);
+}
+
+TEST(RequestParser, PipelinedRequestsParseOneAfterAnother) {
+  std::string stream;
+  for (int i = 0; i < 100; ++i) stream += "GET /r" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\n\r\n";
+  rh::RequestParser p;
+  rh::RequestHead head;
+  std::string_view rest = stream;
+  for (int i = 0; i < 100; ++i) {
+    const auto r = p.parse(rest, head);
+    ASSERT_EQ(r.status, Status::kComplete) << i;
+    EXPECT_EQ(head.path, "/r" + std::to_string(i));
+    rest.remove_prefix(head.head_bytes);
+  }
+  EXPECT_TRUE(rest.empty());
+}
+
+// ---- chunked ----------------------------------------------------------------------------
+
+namespace {
+struct Decoded {
+  rh::ChunkedDecoder::Status status;
+  std::string body;
+  std::size_t consumed = 0;
+  rh::ParseError error = rh::ParseError::kNone;
+};
+Decoded decode(std::string_view in, std::uint64_t max_body = 1 << 20, std::size_t max_trailer = 1024) {
+  rh::ChunkedDecoder d(max_body, max_trailer);
+  Decoded out{rh::ChunkedDecoder::Status::kNeedMore, {}};
+  for (;;) {
+    const auto step = d.next(in.substr(out.consumed));
+    out.status = step.status;
+    out.error = step.error;
+    out.consumed += step.consumed;
+    out.body.append(step.data);
+    if (step.status != rh::ChunkedDecoder::Status::kData) return out;
+  }
+}
+}  // namespace
+
+TEST(ChunkedDecoder, DecodesChunksExtensionsAndTrailers) {
+  const std::string body = "5\r\nhello\r\n7;name=value\r\n, world\r\n0\r\nTrailer-X: t\r\n\r\nNEXT";
+  const auto d = decode(body);
+  EXPECT_EQ(d.status, rh::ChunkedDecoder::Status::kDone);
+  EXPECT_EQ(d.body, "hello, world");
+  EXPECT_EQ(d.consumed, body.size() - 4);
+}
+
+TEST(ChunkedDecoder, ByteByByteGivesTheSameBody) {
+  const std::string body = "A\r\n0123456789\r\n1\r\nx\r\n0\r\n\r\n";
+  rh::ChunkedDecoder d(1 << 20);
+  std::string got, pending;
+  bool done = false;
+  for (char c : body) {
+    pending.push_back(c);
+    for (;;) {
+      const auto step = d.next(pending);
+      got.append(step.data);  // a view into `pending`: use it before erasing
+      pending.erase(0, step.consumed);
+      if (step.status == rh::ChunkedDecoder::Status::kDone) done = true;
+      ASSERT_NE(step.status, rh::ChunkedDecoder::Status::kError);
+      if (step.status != rh::ChunkedDecoder::Status::kData) break;
+    }
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(got, "0123456789x");
+}
+
+TEST(ChunkedDecoder, RefusesBadFramingAndOversize) {
+  using S = rh::ChunkedDecoder::Status;
+  EXPECT_EQ(decode("z\r\n").status, S::kError);
+  EXPECT_EQ(decode("5\nhello\r\n0\r\n\r\n").status, S::kError) << "bare LF";
+  EXPECT_EQ(decode("5\r\nhelloXX0\r\n\r\n").status, S::kError) << "missing CRLF after data";
+  EXPECT_EQ(decode("5 x\r\nhello\r\n").status, S::kError);
+  EXPECT_EQ(decode("ffffffffffffffffff\r\n").status, S::kError) << "size overflow";
+  const auto big = decode("b\r\nhello world\r\n0\r\n\r\n", 10);
+  EXPECT_EQ(big.status, S::kError);
+  EXPECT_EQ(big.error, rh::ParseError::kPayloadTooLarge);
+  const auto fat_trailer = decode("0\r\nX: " + std::string(2000, 'v') + "\r\n\r\n", 100, 1024);
+  EXPECT_EQ(fat_trailer.error, rh::ParseError::kHeadersTooLarge);
+  EXPECT_EQ(decode("0\r\n bad\r\n\r\n").status, S::kError) << "obs-fold in trailer";
+  EXPECT_EQ(decode(std::string(2000, '1')).status, S::kError) << "endless size line";
+}
+
+TEST(PercentDecode, DecodesAndRefusesNulAndBadEscapes) {
+  std::string out;
+  EXPECT_TRUE(rh::percent_decode_path("/a%20b/%2e%2E/c+d", out));
+  EXPECT_EQ(out, "/a b/../c+d");
+  EXPECT_FALSE(rh::percent_decode_path("/a%00b", out));
+  EXPECT_FALSE(rh::percent_decode_path("/a%zz", out));
+  EXPECT_FALSE(rh::percent_decode_path("/a%2", out));
+  EXPECT_FALSE(rh::percent_decode_path("/a%", out));
+}
