@@ -112,14 +112,14 @@ void Stage::deliver_remote(std::uint32_t slot, std::uint32_t generation, Message
 }
 
 void Stage::count_lost_letter() noexcept {
-  // Written from a foreign thread after the stage's own thread stopped writing counters.
+  // Any thread may count a dead letter (a send to a finished reactor), so always an RMW.
   c_.dead_letters.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Stage::deliver(std::uint32_t slot, std::uint32_t generation, Message& msg) {
   Entry* e = table_.find(slot, generation);
   if (e == nullptr || e->stopping) {
-    bump(c_.dead_letters);
+    count_lost_letter();
     try {
       msg(nullptr);  // lets an ask answer kDead
     } catch (...) {
@@ -150,10 +150,9 @@ void Stage::run_detached(runtime::InvokeQueue::Task fn) {
       log_error("reply callback threw");
     }
   };
-  if (destroying_) return;
-  // A finished reactor refuses the closure and leaves it to us: run it here rather than
-  // never (an ask's reply must arrive).
-  if (!reactor_.post(std::move(guarded))) guarded();
+  // A finished reactor (or a stage being destroyed) cannot run it on its thread: run it
+  // here rather than never (an ask's reply must arrive).
+  if (destroying_ || !reactor_.post(std::move(guarded))) guarded();
 }
 
 // ---- lifecycle -------------------------------------------------------------------------
@@ -175,6 +174,19 @@ void Stage::request_stop(ActorId target) {
 void Stage::finalize(std::uint32_t slot, StopReason reason, std::string message) {
   Entry& e = table_[slot];
   if (e.stopping) return;
+  if (e.running > 0) {
+    // A handler of this actor is still on the stack: the outermost one finishes the stop.
+    if (!e.deferred) {
+      e.deferred = true;
+      e.deferred_reason = reason;
+      e.deferred_message = std::make_unique<std::string>(std::move(message));
+    }
+    return;
+  }
+  if (e.deferred) {
+    reason = e.deferred_reason;
+    if (e.deferred_message) message = std::move(*e.deferred_message);
+  }
   e.stopping = true;
   Actor& a = *e.actor;
   const ActorId id = a.id();

@@ -146,19 +146,15 @@ ReactorImpl::ReactorImpl(Reactor& self, ReactorOptions options)
 ReactorImpl::~ReactorImpl() {
   // Connections left (run() never ran, or threw): tear them down synchronously. No kernel
   // operation can still reference them: a ring that never ran has none in flight, and a
-  // ring that threw is closed below before their memory is freed.
+  // ring that threw is closed first.
   buffers_.reset();  // unregister while the ring still exists
   if (ring_ready_) io_uring_queue_exit(&ring_);
   ring_ready_ = false;
+  // Handlers are destroyed without on_close: their reactor never ran or stopped abnormally,
+  // and what they would call back into (an actor stage) may already be gone.
   scratch_.assign(slots_.live().begin(), slots_.live().end());
   for (std::uint32_t idx : scratch_) {
     ConnSlot& s = slots_[idx];
-    if (s.handler) {
-      try {
-        s.handler->on_close(Connection(self_, id_of(idx)), CloseReason::kShutdown, 0);
-      } catch (...) {
-      }
-    }
     s.handler.reset();
     s.out.clear(output_);
     if (s.send_ctx != nullptr) output_.release_send(s.send_ctx);
@@ -252,18 +248,41 @@ bool ReactorImpl::step(std::optional<Reactor::Clock::duration> max_wait) {
       }
     }
     if (exiting_ && inflight_ == 0) {
-      running_ = false;
-      finished_.store(true, std::memory_order_release);
-      // post() refuses from now on; run what got in before, on this thread, so that no
-      // accepted closure is silently dropped (an ask's reply among them).
-      drain_invokes();
+      finish();
       return false;
     }
     return true;
   } catch (...) {
-    running_ = false;
-    finished_.store(true, std::memory_order_release);
+    finish();
     throw;
+  }
+}
+
+// post() refuses from now on; wait for producers already inside it, then run everything
+// that got in, on this thread, so that no accepted closure is silently dropped (an ask's
+// reply among them). finished_ and posters_ are a Dekker pair: a producer increments
+// posters_ then reads finished_; we set finished_ then read posters_ (both seq_cst).
+void ReactorImpl::finish() noexcept {
+  running_ = false;
+  finished_.store(true, std::memory_order_seq_cst);
+  while (posters_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  while (invokes_.drain(options_.invoke_budget, [this](InvokeQueue::Task& task) {
+    try {
+      task();
+    } catch (const std::exception& e) {
+      note_error("posted closure", e.what());
+    } catch (...) {
+      note_error("posted closure", "an exception not derived from std::exception");
+    }
+  }) != 0) {
+  }
+}
+
+void ReactorImpl::note_error(const char* where, const char* what) noexcept {
+  bump(c_.handler_errors);
+  try {
+    log_error(std::string(where) + " threw: " + what);
+  } catch (...) {
   }
 }
 
@@ -331,7 +350,7 @@ void ReactorImpl::loop_once(std::optional<Reactor::Clock::duration> max_wait) {
   drain_invokes();
   // 5. Tick hooks, then due timers (the timeout scan is one of them).
   run_tick_hooks();
-  const std::size_t fired = timers_.advance(now_);
+  const std::size_t fired = timers_.advance(now_, [this](const char* what) noexcept { note_error("timer", what); });
   if (fired != 0) bump(c_.timers_fired, fired);
   // Queue sends for connections that got output during this iteration.
   flush_all();
@@ -386,8 +405,9 @@ void ReactorImpl::on_signal(int signo) {
       try {
         fn();
       } catch (const std::exception& e) {
-        bump(c_.handler_errors);
-        log_error(std::string("SIGHUP callback threw: ") + e.what());
+        note_error("SIGHUP callback", e.what());
+      } catch (...) {
+        note_error("SIGHUP callback", "an exception not derived from std::exception");
       }
     }
   }
@@ -398,11 +418,9 @@ void ReactorImpl::drain_invokes() {
     try {
       task();
     } catch (const std::exception& e) {
-      bump(c_.handler_errors);
-      log_error(std::string("posted closure threw: ") + e.what());
+      note_error("posted closure", e.what());
     } catch (...) {
-      bump(c_.handler_errors);
-      log_error("posted closure threw a non-std exception");
+      note_error("posted closure", "an exception not derived from std::exception");
     }
   });
   if (n != 0) bump(c_.invokes, n);
@@ -413,8 +431,9 @@ void ReactorImpl::run_stop_hooks() {
     try {
       stop_hooks_[i]();
     } catch (const std::exception& e) {
-      bump(c_.handler_errors);
-      log_error(std::string("stop hook threw: ") + e.what());
+      note_error("stop hook", e.what());
+    } catch (...) {
+      note_error("stop hook", "an exception not derived from std::exception");
     }
   }
 }
@@ -424,8 +443,9 @@ void ReactorImpl::run_tick_hooks() {
     try {
       tick_hooks_[i]();
     } catch (const std::exception& e) {
-      bump(c_.handler_errors);
-      log_error(std::string("tick hook threw: ") + e.what());
+      note_error("tick hook", e.what());
+    } catch (...) {
+      note_error("tick hook", "an exception not derived from std::exception");
     }
   }
 }
@@ -522,9 +542,18 @@ void Reactor::run() { impl_->run(); }
 bool Reactor::poll(Clock::duration max_wait) { return impl_->step(max_wait); }
 
 bool Reactor::post(InvokeQueue::Task&& task) {
-  if (impl_->finished_.load(std::memory_order_acquire)) return false;
-  return impl_->invokes_.post(std::move(task));
+  ReactorImpl& r = *impl_;
+  r.posters_.fetch_add(1, std::memory_order_seq_cst);
+  if (r.finished_.load(std::memory_order_seq_cst)) {
+    r.posters_.fetch_sub(1, std::memory_order_release);
+    return false;
+  }
+  const bool ok = r.invokes_.post(std::move(task));
+  r.posters_.fetch_sub(1, std::memory_order_release);
+  return ok;
 }
+
+bool Reactor::finished() const noexcept { return impl_->finished_.load(std::memory_order_acquire); }
 
 void Reactor::stop() {
   impl_->stop_requested_.store(true, std::memory_order_release);

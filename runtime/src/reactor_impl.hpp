@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -85,6 +86,8 @@ class ReactorImpl {
   void drain_invokes();
   void run_tick_hooks();
   void run_stop_hooks();
+  void finish() noexcept;
+  void note_error(const char* where, const char* what) noexcept;
   void schedule_scan();
   void scan_timeouts();
   void log_error(const std::string& what) noexcept;
@@ -129,7 +132,7 @@ class ReactorImpl {
   int wake_fd_ = -1;
   int signal_fd_ = -1;
   InvokeQueue invokes_;
-  std::vector<Listener> listeners_;
+  std::deque<Listener> listeners_;  // stable: a factory may call listen() while it runs
   std::vector<UniqueFunction<void()>> tick_hooks_;
   std::vector<UniqueFunction<void()>> sighup_hooks_;
   std::vector<UniqueFunction<void()>> stop_hooks_;
@@ -153,6 +156,7 @@ class ReactorImpl {
   bool exiting_ = false;  // all connections gone; cancelling the wake/signal reads
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> finished_{false};
+  std::atomic<std::uint32_t> posters_{0};  // threads inside post(): the exit waits for them
   std::atomic<std::thread::id> thread_{};
 
   struct AtomicCounters {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <exception>
 #include <stdexcept>
 
 namespace ringactor::runtime {
@@ -97,7 +98,7 @@ void TimerWheel::collect(std::uint32_t bucket, std::int64_t upto_tick) {
   }
 }
 
-std::size_t TimerWheel::advance(Clock::time_point now) {
+std::size_t TimerWheel::advance(Clock::time_point now, ErrorSink on_error) {
   const std::int64_t now_tick = tick_of(now);
   firing_.clear();
   collect(kDueBucket, now_tick);
@@ -130,7 +131,13 @@ std::size_t TimerWheel::advance(Clock::time_point now) {
     if (live) {
       --pending_;
       ++fired;
-      fn();
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        if (on_error) on_error(e.what());
+      } catch (...) {
+        if (on_error) on_error("an exception not derived from std::exception");
+      }
     }
   }
   firing_.clear();

@@ -126,3 +126,59 @@ TEST(ConnectionActor, OtherActorsCanMessageAConnection) {
   announcer.tell(&Announcer::announce, session, std::string("news"));
   EXPECT_EQ(c.recv_exact(4), "news");
 }
+
+namespace {
+// Replies to data, and tells itself to abort; that later handler keeps using the actor
+// after abort(). Regression: when the peer's EOF had arrived in the same batch (the
+// connection waiting to flush), abort() finalised the connection at once, its close
+// re-entered this actor and destroyed it under the running handler (ASan: use after free).
+class AbortsLater : public ra::ConnectionActor {
+ public:
+  explicit AbortsLater(Events* e) : e_(e) {}
+  void abort_and_keep_going() {
+    abort();
+    ++e_->started;  // touches `this` after abort(): must still be alive
+  }
+
+ protected:
+  std::size_t on_data(std::span<const std::byte> bytes) override {
+    send(bytes);
+    self<AbortsLater>().tell(&AbortsLater::abort_and_keep_going);
+    return bytes.size();
+  }
+  void on_stop() override { ++e_->stopped; }
+
+ private:
+  Events* e_;
+};
+}  // namespace
+
+TEST(ConnectionActor, AbortAfterPeerEofDoesNotDestroyTheRunningActor) {
+  Events events;
+  SteppedStage s;
+  const auto port = s.stage().listen({.port = 0}, [&](rt::Connection) { return std::make_unique<AbortsLater>(&events); });
+  Client c(port);
+  ASSERT_TRUE(s.run_until([&] { return s.stage().size() == 1; }));
+  ASSERT_TRUE(c.send_all("x"));
+  ::shutdown(c.fd(), SHUT_WR);  // data and EOF reach the reactor together
+  std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(s.run_until([&] { return events.stopped.load() == 1; }));
+  EXPECT_EQ(events.started.load(), 1) << "the handler ran to its end";
+  EXPECT_EQ(s.stage().size(), 0u);
+}
+
+TEST(ConnectionActor, StageDestroyedBeforeAnUnfinishedReactorIsSafe) {
+  // Regression: a reactor that never finished a stop destroyed its connections' handlers
+  // with on_close, which reached into the already destroyed stage.
+  Events events;
+  auto reactor = std::make_unique<rt::Reactor>(SteppedStage::quiet());
+  auto stage = std::make_unique<ra::Stage>(*reactor);
+  const auto port = stage->listen({.port = 0}, [&](rt::Connection) { return std::make_unique<Session>(&events); });
+  Client c(port);
+  for (int i = 0; i < 1000 && events.started.load() == 0; ++i) reactor->poll(1ms);
+  ASSERT_EQ(events.started.load(), 1);
+  stage.reset();  // stops the actor; its connection is closing but not finalised
+  EXPECT_EQ(events.stopped.load(), 1);
+  reactor.reset();  // must not call into the stage
+  EXPECT_TRUE(c.closed_by_peer());
+}

@@ -513,3 +513,22 @@ TEST(Stage, AskToAFinishedReactorAnswersShutdown) {
   EXPECT_TRUE(eventually([&] { return err.load() != -1; }));
   EXPECT_EQ(err.load(), static_cast<int>(ra::AskError::kShutdown)) << "the ask never hangs";
 }
+
+TEST(Stage, AskAfterTheReactorFinishedAnswersShutdownOnTheSameThread) {
+  // Regression: after run() returned on this thread, an ask went onto the run queue that
+  // nobody drains any more, and its callback never ran.
+  SteppedStage s;
+  Journal j;
+  auto r = s.stage().spawn<Recorder>(&j);
+  s.step();
+  s.shutdown();
+  ASSERT_TRUE(s.reactor().finished());
+  ra::AskError err = ra::AskError::kNone;
+  bool called = false;
+  r.ask(&Recorder::twice, 1, [&](ra::Reply<int> reply) {
+    called = true;
+    err = reply.error();
+  });
+  EXPECT_TRUE(called);
+  EXPECT_EQ(err, ra::AskError::kShutdown);
+}

@@ -436,3 +436,18 @@ TEST(Reactor, WriteTimeoutCountsFromWhenOutputBecamePending) {
   while (r.poll(std::chrono::milliseconds(1))) {
   }
 }
+
+TEST(Reactor, ThrowingTimerIsCountedAndTheLoopGoesOn) {
+  ServerThread server({}, echo_factory());
+  std::atomic<int> later{0};
+  server.call([&] {
+    server.reactor().after(std::chrono::milliseconds(1), [] { throw std::runtime_error("timer bug"); });
+    server.reactor().after(std::chrono::milliseconds(1), [&] { ++later; });  // same tick
+    server.reactor().after(std::chrono::milliseconds(5), [] { throw 42; });
+    return 0;
+  });
+  EXPECT_TRUE(eventually([&] { return server.counters().handler_errors == 2; }));
+  EXPECT_EQ(later.load(), 1) << "a timer due with the thrower still runs";
+  Client c(server.port());
+  EXPECT_EQ(c.echo_roundtrip("alive"), "alive");
+}

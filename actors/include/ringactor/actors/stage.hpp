@@ -127,7 +127,11 @@ class Stage {
   struct Entry {
     std::unique_ptr<Actor> actor;
     std::unique_ptr<std::vector<ActorId>> watchers;  // allocated by the first monitor
+    std::unique_ptr<std::string> deferred_message;   // why a deferred stop happens
+    std::uint16_t running = 0;  // handler frames of this actor on the stack (they nest)
     bool stopping = false;
+    bool deferred = false;  // a stop was requested while a handler ran: done when it returns
+    StopReason deferred_reason = StopReason::kNormal;
   };
   struct Envelope {
     template <typename F>

@@ -47,7 +47,8 @@ class Reactor {
   explicit Reactor(ReactorOptions options = {});
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
-  // Closes every connection and listener still open. Must not run while run() is running.
+  // Closes every connection and listener still open (their handlers are destroyed without
+  // on_close when the reactor never ran or stopped abnormally). Not while run() is running.
   ~Reactor();
 
   // Binds and listens; returns the bound port (useful with port 0). Connections accepted
@@ -76,10 +77,15 @@ class Reactor {
   // shutdown_grace, close every connection, return from run(). Idempotent.
   void stop();
 
+  // Any thread. True once run()/poll() has completed a stop (post() then refuses).
+  bool finished() const noexcept;
+
   // Any thread. A snapshot of the counters.
   Counters counters() const noexcept;
 
   // Reactor thread. Timers: O(1) schedule and cancel; callbacks run on the reactor thread.
+  // An exception escaping a callback (or a hook, or a posted closure) is logged and counted
+  // in handler_errors; the loop goes on.
   TimerId after(Clock::duration delay, UniqueFunction<void()> fn);
   bool cancel(TimerId id) noexcept;
 

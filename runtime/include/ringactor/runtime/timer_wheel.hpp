@@ -44,8 +44,10 @@ class TimerWheel {
   bool cancel(TimerId id) noexcept;
 
   // Fires every timer due at `now`: earlier due ticks first, and timers due in the same
-  // tick in the order they were scheduled. Returns how many fired.
-  std::size_t advance(Clock::time_point now);
+  // tick in the order they were scheduled. Returns how many fired. A callback that throws
+  // does not stop the others: `on_error(what)` is told and advancing goes on.
+  using ErrorSink = UniqueFunction<void(const char*)>;
+  std::size_t advance(Clock::time_point now, ErrorSink on_error = {});
 
   // Upper bound on how long the caller may sleep before the next timer is due: the time to
   // the next non-empty bucket (an underestimate when that bucket holds later turns), or

@@ -69,7 +69,14 @@ class AskState {
 template <typename F>
 void Stage::send(ActorId target, F&& message) {
   Stage* s = target.stage;
-  if (s == nullptr || s->destroying_) return;
+  if (s == nullptr) return;
+  if (s->destroying_ || s->reactor_.finished()) {
+    // Nobody will ever run it: a dead letter. Destroying it uncalled makes an ask answer
+    // kShutdown.
+    s->count_lost_letter();
+    Message dropped(std::forward<F>(message));
+    return;
+  }
   if (s->reactor_.in_reactor_thread()) {
     if (s->queue_.empty()) s->reactor_.request_iteration();  // do not sleep with messages queued
     s->queue_.emplace_back(target.slot, target.generation, std::forward<F>(message));
@@ -87,27 +94,35 @@ void Stage::send(ActorId target, F&& message) {
 
 template <typename F>
 void Stage::run_handler(std::uint32_t slot, F&& f) {
-  Actor& a = *table_[slot].actor;
+  Entry& e = table_[slot];  // the table never moves its entries
+  Actor& a = *e.actor;
   const std::uint32_t gen = table_.generation(slot);
   const char* failure = nullptr;
   std::string what;
+  ++e.running;
   {
     const ActorId saved = detail::swap_current(a.id());
     try {
       std::forward<F>(f)(a);
-    } catch (const std::exception& e) {
-      what = e.what();
+    } catch (const std::exception& ex) {
+      what = ex.what();
       failure = what.c_str();
     } catch (...) {
       failure = "an exception not derived from std::exception";
     }
     detail::swap_current(saved);
   }
-  if (table_.find(slot, gen) == nullptr || table_[slot].stopping) return;
+  --e.running;
+  // A stop requested while this or an outer handler of the same actor runs (a handler can
+  // re-enter through its connection closing) is carried out by the outermost one, so the
+  // actor is never destroyed under a frame that still uses it.
+  if (table_.find(slot, gen) == nullptr || e.stopping) return;
   if (failure != nullptr) {
     handler_failed(slot, failure);
   } else if (a.stop_requested_) {
     finalize(slot, StopReason::kNormal, {});
+  } else if (e.deferred && e.running == 0) {
+    finalize(slot, e.deferred_reason, {});
   }
 }
 
