@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds and runs every test: the dev build (unit, integration,
-# install and layering checks), then AddressSanitizer+UBSan, then ThreadSanitizer.
-# Usage: scripts/test.sh [dev|asan|tsan|all]   (default: all)
+# install and layering checks), then AddressSanitizer+UBSan, then ThreadSanitizer, then the
+# HTTP parser fuzz target for a bounded time (FUZZ_SECONDS, default 60).
+# Usage: scripts/test.sh [dev|asan|tsan|fuzz|all]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 modes=("${1:-all}")
-[[ "${modes[0]}" == all ]] && modes=(dev asan tsan)
+[[ "${modes[0]}" == all ]] && modes=(dev asan tsan fuzz)
 for mode in "${modes[@]}"; do
   echo "=== $mode: configure and build"
   cmake --preset "$mode" >/dev/null
@@ -20,6 +21,17 @@ for mode in "${modes[@]}"; do
     asan)
       ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
         ctest --preset asan ;;
+    fuzz)
+      # New corpus entries go to a scratch copy; a crash leaves an artifact and fails the run
+      # (save it under tests/fuzz/regressions/ so the normal test run replays it forever).
+      work=build/fuzz/run && rm -rf "$work" && mkdir -p "$work/corpus" "$work/artifacts"
+      cp tests/fuzz/corpus/request_parser/* "$work/corpus/"
+      ./build/fuzz/bin/request_parser_fuzz -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 \
+        -artifact_prefix="$work/artifacts/" "$work/corpus" 2>&1 | tail -n 12
+      if [[ -n "$(ls -A "$work/artifacts")" ]]; then
+        echo "fuzz: crash inputs in $work/artifacts" >&2
+        exit 1
+      fi ;;
     *) ctest --preset "$mode" ;;
   esac
 done
