@@ -72,6 +72,19 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
+// uri-host [":" port] as Host allows (RFC 9112 section 3.2): reg-name characters, an IP
+// literal in brackets, a port of digits. Refused: whitespace, '/', '?', '#', '@', ',' (a
+// list of hosts) and control characters. Empty is allowed (a target without authority).
+bool valid_authority(std::string_view a) noexcept {
+  for (char c : a) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool ok = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                    std::string_view("-._~!$&'()*+;=%:[]").find(c) != npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
 using Result = RequestParser::Result;
 constexpr Result fail(ParseError e) noexcept { return {RequestParser::Status::kError, e}; }
 
@@ -112,7 +125,7 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 void RequestHead::clear() noexcept {
-  method = target = path = query = {};
+  method = target = path = query = authority = {};
   version_minor = 1;
   headers.clear();
   content_length.reset();
@@ -152,19 +165,24 @@ RequestParser::Result RequestParser::parse(std::string_view b, RequestHead& out)
     }
     pos = nl + 1;
   }
+  // Limits, written as subtractions so a limit of SIZE_MAX ("unlimited") cannot wrap.
+  // The request line is line_end - 1 bytes (without CRLF); the header section is what
+  // follows it, without the final blank line's CRLF.
   if (head_end == npos) {
     scanned_ = pos;
     line_end_ = line_end;  // npos while the request line is still arriving
     if (line_end == npos) {
-      if (b.size() > limits_.max_request_line + 1) return fail(ParseError::kUriTooLong);
-    } else if (b.size() - (line_end + 1) > limits_.max_header_bytes + 2) {
-      return fail(ParseError::kHeadersTooLarge);
+      if (b.size() - 1 > limits_.max_request_line) return fail(ParseError::kUriTooLong);  // b is not empty
+    } else {
+      if (line_end - 1 > limits_.max_request_line) return fail(ParseError::kUriTooLong);
+      const std::size_t header_bytes = b.size() - (line_end + 1);
+      if (header_bytes > 2 && header_bytes - 2 > limits_.max_header_bytes) return fail(ParseError::kHeadersTooLarge);
     }
     return {Status::kIncomplete};
   }
   scanned_ = 0;
   if (line_end - 1 > limits_.max_request_line) return fail(ParseError::kUriTooLong);
-  if (head_end - (line_end + 1) > limits_.max_header_bytes + 2) return fail(ParseError::kHeadersTooLarge);
+  if (head_end - (line_end + 1) - 2 > limits_.max_header_bytes) return fail(ParseError::kHeadersTooLarge);
 
   out.clear();
   out.head_bytes = head_end;
@@ -207,11 +225,13 @@ RequestParser::Result RequestParser::parse(std::string_view b, RequestHead& out)
     const std::string_view rest = out.target.substr(scheme_end + 3);
     const std::size_t slash = rest.find_first_of("/?");
     if (slash == 0 || rest.empty()) return fail(ParseError::kBadRequest);  // no authority
-    path_and_query = slash == npos ? std::string_view("/") : rest.substr(slash);
-    if (path_and_query.front() == '?') return fail(ParseError::kBadRequest);
+    out.authority = rest.substr(0, slash);
+    if (!valid_authority(out.authority)) return fail(ParseError::kBadRequest);
+    path_and_query = slash == npos ? std::string_view() : rest.substr(slash);
   }
   const std::size_t q = path_and_query.find('?');
   out.path = path_and_query.substr(0, q);
+  if (out.path.empty()) out.path = "/";  // "http://host" and "http://host?q"
   out.query = q == npos ? std::string_view() : path_and_query.substr(q + 1);
 
   // 3. Header fields.
@@ -238,17 +258,19 @@ RequestParser::Result RequestParser::parse(std::string_view b, RequestHead& out)
     out.headers.push_back({name, value});
 
     if (iequals(name, "content-length")) {
-      // A list of identical values is one value (RFC 9112 section 6.3); anything else is
-      // ambiguous framing.
+      // A list of identical values is one value (RFC 9112 section 6.3); anything else,
+      // including a header with no value at all (", "), is ambiguous framing.
+      std::size_t items = 0;
       const bool ok = for_each_element(value, [&](std::string_view item) {
         std::uint64_t v;
         if (!parse_decimal(item, v)) return false;
         if (cl_seen && v != cl) return false;
         cl = v;
         cl_seen = true;
+        ++items;
         return true;
       });
-      if (!ok || value.empty()) return fail(ParseError::kBadRequest);
+      if (!ok || items == 0) return fail(ParseError::kBadRequest);
     } else if (iequals(name, "transfer-encoding")) {
       ParseError e = ParseError::kNone;
       for_each_element(value, [&](std::string_view coding) {
@@ -267,6 +289,8 @@ RequestParser::Result RequestParser::parse(std::string_view b, RequestHead& out)
       te_seen = true;
     } else if (iequals(name, "host")) {
       ++hosts;
+      if (!valid_authority(value)) return fail(ParseError::kBadRequest);
+      if (out.authority.empty()) out.authority = value;
     } else if (iequals(name, "connection")) {
       for_each_element(value, [&](std::string_view token) {
         if (iequals(token, "close")) out.keep_alive = false;
@@ -333,8 +357,10 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in) noexcept {
       if (i == 0) return error(ParseError::kBadRequest);
       // Optional chunk extensions: BWS ";" ... (ignored, but no control characters).
       std::string_view ext = line.substr(i);
+      const std::size_t before = ext.size();
       while (!ext.empty() && (ext.front() == ' ' || ext.front() == '\t')) ext.remove_prefix(1);
-      if (!ext.empty() && ext.front() != ';') return error(ParseError::kBadRequest);
+      // BWS is allowed only before ';'; "5 " alone is a framing ambiguity.
+      if (ext.empty() ? ext.size() != before : ext.front() != ';') return error(ParseError::kBadRequest);
       for (char c : ext) {
         if (!is_field_char(static_cast<unsigned char>(c))) return error(ParseError::kBadRequest);
       }

@@ -544,13 +544,12 @@ bool Reactor::poll(Clock::duration max_wait) { return impl_->step(max_wait); }
 bool Reactor::post(InvokeQueue::Task&& task) {
   ReactorImpl& r = *impl_;
   r.posters_.fetch_add(1, std::memory_order_seq_cst);
-  if (r.finished_.load(std::memory_order_seq_cst)) {
-    r.posters_.fetch_sub(1, std::memory_order_release);
-    return false;
-  }
-  const bool ok = r.invokes_.post(std::move(task));
-  r.posters_.fetch_sub(1, std::memory_order_release);
-  return ok;
+  struct Leave {
+    std::atomic<std::uint32_t>& n;
+    ~Leave() { n.fetch_sub(1, std::memory_order_release); }
+  } leave{r.posters_};  // even if enqueueing threw, the exit must not wait forever
+  if (r.finished_.load(std::memory_order_seq_cst)) return false;
+  return r.invokes_.post(std::move(task));
 }
 
 bool Reactor::finished() const noexcept { return impl_->finished_.load(std::memory_order_acquire); }

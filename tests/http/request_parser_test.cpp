@@ -86,6 +86,12 @@ TEST(RequestParser, TargetForms) {
   auto bare = parse("GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n");
   ASSERT_EQ(bare.result.status, Status::kComplete);
   EXPECT_EQ(bare.head.path, "/");
+  auto query_only = parse("GET http://example.com?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+  ASSERT_EQ(query_only.result.status, Status::kComplete);
+  EXPECT_EQ(query_only.head.path, "/");
+  EXPECT_EQ(query_only.head.query, "q=1");
+  EXPECT_EQ(query_only.head.authority, "example.com") << "the target's authority wins over Host";
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: h:8080\r\n\r\n").head.authority, "h:8080");
   auto star = parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_EQ(star.result.status, Status::kComplete);
   EXPECT_EQ(star.head.path, "*");
@@ -97,11 +103,11 @@ TEST(RequestParser, TargetForms) {
 
 TEST(RequestParser, MalformedSyntaxIs400) {
   using E = rh::ParseError;
-  EXPECT_EQ(error_of("GET / HTTP/1.1\nHost: h\r\n\r\n"), E::kBadRequest) << "bare LF in request line";
+  EXPECT_EQ(error_of("GET / HTTP/1.1X\nHost: h\r\n\r\n"), E::kBadRequest) << "bare LF in request line";
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\n\r\n"), E::kBadRequest) << "bare LF in a header";
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n"), E::kBadRequest) << "obs-fold";
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n"), E::kBadRequest);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost : h\r\n\r\n"), E::kBadRequest) << "space before colon";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX : y\r\n\r\n"), E::kBadRequest) << "space before colon";
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01z\r\n\r\n"), E::kBadRequest) << "control char";
   EXPECT_EQ(error_of(std::string("GET / HTTP/1.1\r\nHost: h\r\nX: a") + '\0' + "b\r\n\r\n"), E::kBadRequest) << "NUL";
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n"), E::kBadRequest) << "lone CR";
@@ -113,6 +119,10 @@ TEST(RequestParser, MalformedSyntaxIs400) {
   EXPECT_EQ(error_of("GET / HTTP/1.1 \r\nHost: h\r\n\r\n"), E::kBadRequest);
   EXPECT_EQ(error_of("GET / HTTP/1.x\r\nHost: h\r\n\r\n"), E::kBadRequest);
   EXPECT_EQ(error_of("\r\nGET / HTTP/1.1\r\n\r\n"), E::kBadRequest) << "empty request line";
+  EXPECT_EQ(error_of("\r\n"), E::kBadRequest) << "refused at once, not after waiting for more";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), E::kBadRequest) << "invalid Host";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a, b\r\n\r\n"), E::kBadRequest) << "a list of hosts";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x/y\r\n\r\n"), E::kBadRequest);
 }
 
 TEST(RequestParser, VersionsOtherThanOneAre505) {
@@ -132,6 +142,9 @@ TEST(RequestParser, FramingAmbiguityIsRefused) {
   EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n"), E::kBadRequest);
   EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1 2\r\n\r\n"), E::kBadRequest);
   EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n"), E::kBadRequest);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ,\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            E::kBadRequest)
+      << "a Content-Length without a value still conflicts with Transfer-Encoding";
   EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n"), E::kBadRequest);
   auto same = parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\n");
   ASSERT_EQ(same.result.status, Status::kComplete) << "identical values are one value";
@@ -160,6 +173,32 @@ TEST(RequestParser, LimitsAnswerTheirStatuses) {
             rh::ParseError::kHeadersTooLarge)
       << "refused before the head is complete";
   EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", small), rh::ParseError::kPayloadTooLarge);
+  // Exactly at each limit is accepted.
+  const std::string line_at_limit = "GET /" + std::string(64 - 14, 'a') + " HTTP/1.1";  // 64 bytes
+  ASSERT_EQ(line_at_limit.size(), 64u);
+  EXPECT_EQ(parse(line_at_limit + "\r\nHost: h\r\n\r\n", small).result.status, Status::kComplete);
+  EXPECT_EQ(error_of("GET /" + std::string(64 - 13, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n", small),
+            rh::ParseError::kUriTooLong)
+      << "one byte over";
+  std::string three = "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n";
+  EXPECT_EQ(parse(three, small).result.status, Status::kComplete) << "3 headers, limit 3";
+  const std::string hdr = "Host: h\r\nX: " + std::string(128 - 9 - 5, 'v') + "\r\n";  // 128 bytes
+  ASSERT_EQ(hdr.size(), 128u);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\n" + hdr + "\r\n", small).result.status, Status::kComplete);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n" + hdr.substr(0, 11) + "v" + hdr.substr(11) + "\r\n", small),
+            rh::ParseError::kHeadersTooLarge)
+      << "one byte over";
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n", small).result.status,
+            Status::kComplete);
+  // A long request line is refused as soon as it is complete, not when the headers end.
+  EXPECT_EQ(error_of("GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: h\r\n", small),
+            rh::ParseError::kUriTooLong);
+  // "Unlimited" limits do not wrap around.
+  rh::Limits huge{.max_request_line = SIZE_MAX, .max_header_bytes = SIZE_MAX, .max_headers = SIZE_MAX,
+                  .max_body = UINT64_MAX};
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: h\r\n", huge).result.status, Status::kIncomplete);
+  EXPECT_EQ(parse("GET /abc", huge).result.status, Status::kIncomplete);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: h\r\n\r\n", huge).result.status, Status::kComplete);
   EXPECT_EQ(rh::status_of(rh::ParseError::kUriTooLong), 414);
   EXPECT_EQ(rh::status_of(rh::ParseError::kHeadersTooLarge), 431);
   EXPECT_EQ(rh::status_of(rh::ParseError::kPayloadTooLarge), 413);
@@ -245,7 +284,11 @@ TEST(ChunkedDecoder, RefusesBadFramingAndOversize) {
   EXPECT_EQ(decode("5\nhello\r\n0\r\n\r\n").status, S::kError) << "bare LF";
   EXPECT_EQ(decode("5\r\nhelloXX0\r\n\r\n").status, S::kError) << "missing CRLF after data";
   EXPECT_EQ(decode("5 x\r\nhello\r\n").status, S::kError);
-  EXPECT_EQ(decode("ffffffffffffffffff\r\n").status, S::kError) << "size overflow";
+  const auto wrap = decode("10000000000000000\r\n");  // 2^64: would wrap to a fake last chunk
+  EXPECT_EQ(wrap.status, S::kError);
+  EXPECT_EQ(wrap.error, rh::ParseError::kBadRequest);
+  EXPECT_EQ(decode("5 \r\nhello\r\n0\r\n\r\n").status, S::kError) << "whitespace without an extension";
+  EXPECT_EQ(decode("5 ;x\r\nhello\r\n0\r\n\r\n").status, S::kDone) << "BWS before ';' is fine";
   const auto big = decode("b\r\nhello world\r\n0\r\n\r\n", 10);
   EXPECT_EQ(big.status, S::kError);
   EXPECT_EQ(big.error, rh::ParseError::kPayloadTooLarge);

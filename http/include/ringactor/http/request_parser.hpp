@@ -60,6 +60,7 @@ struct RequestHead {
   std::string_view target;  // raw request-target
   std::string_view path;    // raw path (target without query; for absolute-form, after host)
   std::string_view query;   // after '?', without it; empty if none
+  std::string_view authority;  // absolute-form authority if given (it wins), else Host
   int version_minor = 1;    // HTTP/1.<minor>
   std::vector<Header> headers;
   std::optional<std::uint64_t> content_length;
