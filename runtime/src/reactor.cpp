@@ -267,13 +267,7 @@ void ReactorImpl::finish() noexcept {
   finished_.store(true, std::memory_order_seq_cst);
   while (posters_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   while (invokes_.drain(options_.invoke_budget, [this](InvokeQueue::Task& task) {
-    try {
-      task();
-    } catch (const std::exception& e) {
-      note_error("posted closure", e.what());
-    } catch (...) {
-      note_error("posted closure", "an exception not derived from std::exception");
-    }
+    run_guarded("posted closure", task);
   }) != 0) {
   }
 }
@@ -401,53 +395,38 @@ void ReactorImpl::on_signal(int signo) {
     return;
   }
   if (signo == SIGHUP) {
-    for (auto& fn : sighup_hooks_) {
-      try {
-        fn();
-      } catch (const std::exception& e) {
-        note_error("SIGHUP callback", e.what());
-      } catch (...) {
-        note_error("SIGHUP callback", "an exception not derived from std::exception");
-      }
+    for (std::size_t i = 0; i < sighup_hooks_.size(); ++i) {
+      run_guarded("SIGHUP callback", [&] { sighup_hooks_[i](); });
     }
   }
 }
 
 void ReactorImpl::drain_invokes() {
   const std::size_t n = invokes_.drain(options_.invoke_budget, [this](InvokeQueue::Task& task) {
-    try {
-      task();
-    } catch (const std::exception& e) {
-      note_error("posted closure", e.what());
-    } catch (...) {
-      note_error("posted closure", "an exception not derived from std::exception");
-    }
+    run_guarded("posted closure", task);
   });
   if (n != 0) bump(c_.invokes, n);
 }
 
-void ReactorImpl::run_stop_hooks() {
-  for (std::size_t i = 0; i < stop_hooks_.size(); ++i) {
-    try {
-      stop_hooks_[i]();
-    } catch (const std::exception& e) {
-      note_error("stop hook", e.what());
-    } catch (...) {
-      note_error("stop hook", "an exception not derived from std::exception");
-    }
+// Runs fn, logging and counting anything it throws: one failing callback never ends the loop.
+template <typename F>
+void ReactorImpl::run_guarded(const char* what, F&& fn) noexcept {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    note_error(what, e.what());
+  } catch (...) {
+    note_error(what, "an exception not derived from std::exception");
   }
 }
 
+void ReactorImpl::run_stop_hooks() {
+  // Index loops: a hook may register another hook.
+  for (std::size_t i = 0; i < stop_hooks_.size(); ++i) run_guarded("stop hook", [&] { stop_hooks_[i](); });
+}
+
 void ReactorImpl::run_tick_hooks() {
-  for (std::size_t i = 0; i < tick_hooks_.size(); ++i) {
-    try {
-      tick_hooks_[i]();
-    } catch (const std::exception& e) {
-      note_error("tick hook", e.what());
-    } catch (...) {
-      note_error("tick hook", "an exception not derived from std::exception");
-    }
-  }
+  for (std::size_t i = 0; i < tick_hooks_.size(); ++i) run_guarded("tick hook", [&] { tick_hooks_[i](); });
 }
 
 void ReactorImpl::begin_stop() {

@@ -88,6 +88,8 @@ class ReactorImpl {
   void run_stop_hooks();
   void finish() noexcept;
   void note_error(const char* where, const char* what) noexcept;
+  template <typename F>
+  void run_guarded(const char* what, F&& fn) noexcept;
   void schedule_scan();
   void scan_timeouts();
   void log_error(const std::string& what) noexcept;

@@ -15,6 +15,8 @@
 #include <ringactor/actors/stage.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
+#include "test_support.hpp"
+
 namespace ringactor::test {
 
 namespace ra = ringactor::actors;
@@ -84,19 +86,7 @@ class StageThread {
   // Runs fn on the reactor thread and returns its result.
   template <typename F>
   auto call(F fn) -> decltype(fn()) {
-    using R = decltype(fn());
-    auto p = std::make_shared<std::promise<R>>();
-    auto fut = p->get_future();
-    reactor_->post([p, fn = std::move(fn)]() mutable {
-      if constexpr (std::is_void_v<R>) {
-        fn();
-        p->set_value();
-      } else {
-        p->set_value(fn());
-      }
-    });
-    if (fut.wait_for(10s) != std::future_status::ready) throw std::runtime_error("reactor call timed out");
-    return fut.get();
+    return call_on(*reactor_, std::move(fn));
   }
   rt::Reactor& reactor() { return *reactor_; }
   ra::Stage& stage() { return *stage_; }

@@ -57,6 +57,24 @@ bool eventually(Pred&& pred, std::chrono::milliseconds limit = 10s) {
   return pred();
 }
 
+// Runs fn on `reactor`'s thread (through post) and waits, at most 10 s, for its result.
+template <typename F>
+auto call_on(rt::Reactor& reactor, F fn) -> decltype(fn()) {
+  using R = decltype(fn());
+  auto p = std::make_shared<std::promise<R>>();
+  auto fut = p->get_future();
+  reactor.post([p, fn = std::move(fn)]() mutable {
+    if constexpr (std::is_void_v<R>) {
+      fn();
+      p->set_value();
+    } else {
+      p->set_value(fn());
+    }
+  });
+  if (fut.wait_for(10s) != std::future_status::ready) throw std::runtime_error("reactor call timed out");
+  return fut.get();
+}
+
 // A reactor running on its own thread with one listener; stop()s and joins on destruction.
 class ServerThread {
  public:
@@ -93,19 +111,7 @@ class ServerThread {
   // Runs fn on the reactor thread and waits for its result.
   template <typename F>
   auto call(F fn) -> decltype(fn()) {
-    using R = decltype(fn());
-    auto p = std::make_shared<std::promise<R>>();
-    auto fut = p->get_future();
-    reactor_->post([p, fn = std::move(fn)]() mutable {
-      if constexpr (std::is_void_v<R>) {
-        fn();
-        p->set_value();
-      } else {
-        p->set_value(fn());
-      }
-    });
-    if (fut.wait_for(10s) != std::future_status::ready) throw std::runtime_error("reactor call timed out");
-    return fut.get();
+    return call_on(*reactor_, std::move(fn));
   }
 
  private:
