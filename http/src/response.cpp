@@ -93,6 +93,7 @@ struct Writer {
   char* end;
   bool overflow = false;
   void put(std::string_view s) noexcept {
+    if (s.empty()) return;  // an empty view may have a null data(): never memcpy from it
     if (overflow || static_cast<std::size_t>(end - p) < s.size()) {
       overflow = true;
       return;
