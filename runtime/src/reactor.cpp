@@ -436,7 +436,12 @@ void ReactorImpl::begin_stop() {
   for (std::uint32_t i = 0; i < listeners_.size(); ++i) close_listener(i);
   scratch_.assign(slots_.live().begin(), slots_.live().end());
   for (std::uint32_t idx : scratch_) {
-    if (slots_.is_live(idx)) close_gracefully(idx, CloseReason::kShutdown);
+    if (!slots_.is_live(idx)) continue;
+    if (slots_[idx].lingering) {
+      close_connection(idx, CloseReason::kShutdown, 0);  // no need to wait for the peer now
+    } else {
+      close_gracefully(idx, CloseReason::kShutdown);
+    }
   }
   if (slots_.size() != 0) {
     timers_.schedule(now_ + options_.shutdown_grace, [this] {
@@ -563,6 +568,7 @@ Counters Reactor::counters() const noexcept {
   out.input_overflows = v(c.input_overflows);
   out.idle_timeouts = v(c.idle_timeouts);
   out.write_timeouts = v(c.write_timeouts);
+  out.lingering_closes = v(c.lingering_closes);
   out.handler_errors = v(c.handler_errors);
   out.timers_fired = v(c.timers_fired);
   return out;

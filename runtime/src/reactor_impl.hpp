@@ -45,7 +45,9 @@ struct ConnSlot {
   bool close_after_flush = false;  // close once the output chain is empty
   bool flush_queued = false;       // on the reactor's flush list
   bool finalized = false;
+  bool lingering = false;  // write side shut down; input read and discarded until EOF
   CloseReason reason = CloseReason::kLocal;
+  std::uint32_t lingered = 0;  // bytes discarded while lingering
   int error = 0;
   OutputChain out;
   SendContext* send_ctx = nullptr;
@@ -113,6 +115,7 @@ class ReactorImpl {
   void flush_all();
   void on_send(const OpTag& tag, int res);
   void close_gracefully(std::uint32_t idx, CloseReason reason);
+  void finish_close(std::uint32_t idx);
   void close_connection(std::uint32_t idx, CloseReason reason, int error);
   void maybe_finalize(std::uint32_t idx);
   void submit_cancel_fd(int fd);
@@ -166,7 +169,7 @@ class ReactorImpl {
         connections_closed{0}, accept_errors{0}, completions{0}, iterations{0}, invokes{0},
         stale_completions{0}, bytes_in{0}, bytes_out{0}, recv_rearms{0}, recv_enobufs{0},
         sends{0}, ring_sends{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
-        write_timeouts{0}, handler_errors{0}, timers_fired{0}, connections_open{0};
+        write_timeouts{0}, lingering_closes{0}, handler_errors{0}, timers_fired{0}, connections_open{0};
   } c_;
 };
 

@@ -198,9 +198,19 @@ void ReactorImpl::on_recv(const OpTag& tag, int res, unsigned flags) {
   if (res > 0) {
     bump(c_.bytes_in, static_cast<std::uint64_t>(res));
     s->last_active = now_;
-    if (!s->closing && has_buffer) deliver(idx, buffers_->view(bid, static_cast<std::uint32_t>(res)));
+    if (s->lingering) {
+      // Discarded: we are only waiting for the peer to finish sending and see our FIN.
+      s->lingered += static_cast<std::uint32_t>(res);
+      if (s->lingered > options_.linger_bytes) close_connection(idx, s->reason, 0);
+    } else if (!s->closing && has_buffer) {
+      deliver(idx, buffers_->view(bid, static_cast<std::uint32_t>(res)));
+    }
   } else if (res == 0) {
-    if (!s->closing) close_gracefully(idx, CloseReason::kPeerClosed);
+    if (s->lingering) {
+      close_connection(idx, s->reason, 0);  // the peer closed too: done
+    } else if (!s->closing) {
+      close_gracefully(idx, CloseReason::kPeerClosed);
+    }
   } else if (res == -ENOBUFS) {
     bump(c_.recv_enobufs);
   } else if (res != -ECANCELED && !s->closing) {
@@ -211,7 +221,7 @@ void ReactorImpl::on_recv(const OpTag& tag, int res, unsigned flags) {
   ConnSlot& slot = slots_[idx];
   // A receive that ended for lack of buffers, or that the kernel ended after data, is
   // re-armed: the bytes wait in the socket, nothing is lost.
-  if (final && !slot.closing && !slot.close_after_flush && (res > 0 || res == -ENOBUFS)) {
+  if (final && !slot.closing && (!slot.close_after_flush || slot.lingering) && (res > 0 || res == -ENOBUFS)) {
     bump(c_.recv_rearms);
     arm_recv(idx);
   }
@@ -398,7 +408,7 @@ void ReactorImpl::sent(std::uint32_t idx, int res) {
   // Everything sent (the ops guard stays up while the handler runs).
   if (s->close_after_flush) {
     --s->ops;
-    close_connection(idx, s->reason, 0);
+    finish_close(idx);
     return;
   }
   guarded(idx, [&](ConnSlot& slot) { slot.handler->on_drain(Connection(self_, id_of(idx))); });
@@ -413,7 +423,29 @@ void ReactorImpl::close_gracefully(std::uint32_t idx, CloseReason reason) {
   if (s.closing || s.close_after_flush) return;
   s.close_after_flush = true;
   s.reason = reason;
-  if (s.out.empty() && !s.send_inflight) close_connection(idx, reason, 0);
+  if (s.out.empty() && !s.send_inflight) finish_close(idx);
+}
+
+// Output flushed after a graceful close. A close the handler asked for lingers: FIN now,
+// then read and discard until the peer closes, linger_bytes pass, or linger_timeout ends,
+// so that a peer still sending gets our last bytes rather than a reset. Other reasons (the
+// peer already closed, shutdown) close at once.
+void ReactorImpl::finish_close(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  if (s.closing || s.lingering) return;
+  if (s.reason != CloseReason::kLocal || options_.linger_timeout.count() == 0 || !s.recv_armed ||
+      ::shutdown(s.fd, SHUT_WR) != 0) {
+    close_connection(idx, s.reason, 0);
+    return;
+  }
+  s.lingering = true;
+  s.lingered = 0;
+  bump(c_.lingering_closes);
+  const ConnectionId id = id_of(idx);
+  timers_.schedule(now_ + options_.linger_timeout, [this, id] {
+    ConnSlot* slot = find(id);
+    if (slot != nullptr && slot->lingering && !slot->closing) close_connection(id.slot, slot->reason, 0);
+  });
 }
 
 void ReactorImpl::submit_cancel_fd(int fd) {

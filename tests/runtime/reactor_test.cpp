@@ -451,3 +451,47 @@ TEST(Reactor, ThrowingTimerIsCountedAndTheLoopGoesOn) {
   Client c(server.port());
   EXPECT_EQ(c.echo_roundtrip("alive"), "alive");
 }
+
+namespace {
+// Refuses any upload: answers "no" to the first bytes and closes.
+class Refuser : public rt::ConnectionHandler {
+ public:
+  std::size_t on_data(rt::Connection conn, std::span<const std::byte> bytes) override {
+    if (!answered_) {
+      conn.send(std::string_view("no"));
+      conn.close();
+      answered_ = true;
+    }
+    return bytes.size();
+  }
+
+ private:
+  bool answered_ = false;
+};
+}  // namespace
+
+TEST(Reactor, LocalCloseLingersSoAClientStillSendingGetsTheAnswer) {
+  // A client uploading 512 KiB is refused after its first bytes. Closing at once would leave
+  // its upload unread and the kernel would answer it with a reset (its send fails, the
+  // answer may be lost); lingering reads and discards until the client is done. With
+  // linger_timeout 0 this test fails (checked when it was written).
+  ServerThread server({}, [](rt::Connection) { return std::make_unique<Refuser>(); });
+  Client c(server.port());
+  const std::string upload = random_bytes(512 * 1024, 5);
+  EXPECT_TRUE(c.send_all(upload)) << "the upload must not be reset";
+  ::shutdown(c.fd(), SHUT_WR);
+  EXPECT_EQ(c.recv_exact(2), "no");
+  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_EQ(server.counters().lingering_closes, 1u);
+  EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 0; }));
+}
+
+TEST(Reactor, LingeringEndsAtItsTimeout) {
+  ServerThread server({.linger_timeout = std::chrono::milliseconds(100)},
+                      [](rt::Connection) { return std::make_unique<Refuser>(); });
+  Client c(server.port());
+  ASSERT_TRUE(c.send_all("x"));
+  EXPECT_EQ(c.recv_exact(2), "no");
+  // The client never closes its side: the server gives up after linger_timeout.
+  EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 0; }));
+}

@@ -59,7 +59,10 @@ class Connection {
   // Queues a reference to a shared immutable block (no copy). Same rules as above.
   bool send(SharedBlock block) const;
 
-  // Closes after every queued byte has been sent (FIN after the data). Idempotent.
+  // Closes after every queued byte has been sent: FIN after the data, then input is read and
+  // discarded until the peer closes (ReactorOptions::linger_timeout / linger_bytes), so a
+  // peer still sending reads our last bytes instead of a reset. No more on_data is useful
+  // after close(): anything received is the peer's, and sends are refused. Idempotent.
   void close() const;
   // Closes now, dropping queued output. Idempotent.
   void abort() const;

@@ -50,6 +50,14 @@ struct ReactorOptions {
   // Output pending with no progress for this long closes the connection (0 = never).
   std::chrono::milliseconds write_timeout{30'000};
 
+  // Lingering close: after a handler's close() has flushed the output, the write side is
+  // shut down (FIN) and input is read and discarded for up to this long (or linger_bytes),
+  // until the peer closes too. Closing at once with unread input would make the kernel
+  // send a reset, and a client still sending (a refused upload) would lose our response.
+  // nginx lingers similarly (lingering_close). 0 = close at once.
+  std::chrono::milliseconds linger_timeout{2'000};
+  std::size_t linger_bytes = 1024 * 1024;
+
   // Graceful stop: how long queued output may take to flush before connections are cut.
   std::chrono::milliseconds shutdown_grace{5'000};
 
