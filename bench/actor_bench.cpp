@@ -30,14 +30,13 @@ namespace ra = ringactor::actors;
 namespace rt = ringactor::runtime;
 using Clock = std::chrono::steady_clock;
 
+#include "bench_util.hpp"
+
+using ringactor::bench::median;
+using ringactor::bench::pin;
+
 namespace {
 
-void pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -219,10 +218,6 @@ double caf_cross(std::uint64_t n) {
   return static_cast<double>(n) / seconds_since(t0);
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace
 

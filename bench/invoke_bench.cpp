@@ -28,14 +28,13 @@
 namespace rt = ringactor::runtime;
 using Clock = std::chrono::steady_clock;
 
+#include "bench_util.hpp"
+
+using ringactor::bench::median;
+using ringactor::bench::pin;
+
 namespace {
 
-void pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
 
 struct Result {
   double msgs_per_sec = 0;
@@ -136,10 +135,6 @@ Result pingpong(Consumer& c, int n) {
   return r;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace
 
