@@ -221,7 +221,8 @@ void ReactorImpl::on_recv(const OpTag& tag, int res, unsigned flags) {
   ConnSlot& slot = slots_[idx];
   // A receive that ended for lack of buffers, or that the kernel ended after data, is
   // re-armed: the bytes wait in the socket, nothing is lost.
-  if (final && !slot.closing && (!slot.close_after_flush || slot.lingering) && (res > 0 || res == -ENOBUFS)) {
+  if (final && !slot.closing && (!slot.close_after_flush || slot.reason == CloseReason::kLocal) &&
+      (res > 0 || res == -ENOBUFS)) {
     bump(c_.recv_rearms);
     arm_recv(idx);
   }
@@ -433,14 +434,22 @@ void ReactorImpl::close_gracefully(std::uint32_t idx, CloseReason reason) {
 void ReactorImpl::finish_close(std::uint32_t idx) {
   ConnSlot& s = slots_[idx];
   if (s.closing || s.lingering) return;
-  if (s.reason != CloseReason::kLocal || options_.linger_timeout.count() == 0 || !s.recv_armed ||
-      ::shutdown(s.fd, SHUT_WR) != 0) {
+  if (s.reason != CloseReason::kLocal || options_.linger_timeout.count() == 0) {
     close_connection(idx, s.reason, 0);
     return;
   }
+  // The receive may have ended (buffer ring empty) while output was flushing: re-arm it,
+  // lingering needs it to see the peer's FIN.
+  if (!s.recv_armed) arm_recv(idx);
+  // Counted before the FIN so that a peer who has seen the FIN also sees the count.
   s.lingering = true;
   s.lingered = 0;
   bump(c_.lingering_closes);
+  if (::shutdown(s.fd, SHUT_WR) != 0) {
+    s.lingering = false;
+    close_connection(idx, s.reason, 0);
+    return;
+  }
   const ConnectionId id = id_of(idx);
   timers_.schedule(now_ + options_.linger_timeout, [this, id] {
     ConnSlot* slot = find(id);

@@ -486,6 +486,24 @@ TEST(Reactor, LocalCloseLingersSoAClientStillSendingGetsTheAnswer) {
   EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 0; }));
 }
 
+TEST(Reactor, LingeringWorksWhenTheReceiveEndedForLackOfBuffers) {
+  // Two tiny receive buffers: the multishot receive keeps ending (ENOBUFS) during the
+  // upload, also between the handler's close() and the flush of its answer. The close must
+  // still linger (re-arming the receive) instead of resetting the uploader.
+  ServerThread server({.recv_buffer_count = 2, .recv_buffer_size = 64},
+                      [](rt::Connection) { return std::make_unique<Refuser>(); });
+  for (int i = 0; i < 5; ++i) {
+    Client c(server.port());
+    const std::string upload = random_bytes(256 * 1024, 6 + i);
+    EXPECT_TRUE(c.send_all(upload)) << "the upload must not be reset";
+    ::shutdown(c.fd(), SHUT_WR);
+    EXPECT_EQ(c.recv_exact(2), "no");
+    EXPECT_TRUE(c.closed_by_peer());
+  }
+  EXPECT_EQ(server.counters().lingering_closes, 5u);
+  EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 0; }));
+}
+
 TEST(Reactor, LingeringEndsAtItsTimeout) {
   ServerThread server({.linger_timeout = std::chrono::milliseconds(100)},
                       [](rt::Connection) { return std::make_unique<Refuser>(); });
