@@ -31,6 +31,18 @@ class ConnectionBridge final : public runtime::ConnectionHandler {
     return used;
   }
 
+  bool on_input_end(runtime::Connection /*conn*/) override {
+    bool keep = false;
+    id_.stage->with_actor(id_, [&](Actor& a) { keep = static_cast<ConnectionActor&>(a).on_input_end(); });
+    return keep;
+  }
+
+  bool on_shutdown(runtime::Connection /*conn*/) override {
+    bool keep = false;
+    id_.stage->with_actor(id_, [&](Actor& a) { keep = static_cast<ConnectionActor&>(a).on_shutdown(); });
+    return keep;
+  }
+
   void on_drain(runtime::Connection /*conn*/) override {
     id_.stage->with_actor(id_, [](Actor& a) { static_cast<ConnectionActor&>(a).on_drain(); });
   }

@@ -439,9 +439,15 @@ void ReactorImpl::begin_stop() {
     if (!slots_.is_live(idx)) continue;
     if (slots_[idx].lingering) {
       close_connection(idx, CloseReason::kShutdown, 0);  // no need to wait for the peer now
-    } else {
-      close_gracefully(idx, CloseReason::kShutdown);
+      continue;
     }
+    // A handler with answers still to come may keep its connection until it closes it
+    // (at most shutdown_grace, below); the others close after their queued output.
+    bool keep = false;
+    if (!slots_[idx].closing && !slots_[idx].close_after_flush) {
+      guarded(idx, [&](ConnSlot& s) { keep = s.handler->on_shutdown(Connection(self_, id_of(idx))); });
+    }
+    if (!keep && slots_.is_live(idx) && !slots_[idx].closing) close_gracefully(idx, CloseReason::kShutdown);
   }
   if (slots_.size() != 0) {
     timers_.schedule(now_ + options_.shutdown_grace, [this] {

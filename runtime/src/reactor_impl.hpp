@@ -46,6 +46,9 @@ struct ConnSlot {
   bool flush_queued = false;       // on the reactor's flush list
   bool finalized = false;
   bool lingering = false;  // write side shut down; input read and discarded until EOF
+  bool paused = false;       // input paused by the handler: received bytes go to the carry
+  bool input_ended = false;  // the peer's EOF was seen and handed to the handler
+  bool redeliver_queued = false;  // a resume posted a redelivery of the carry
   CloseReason reason = CloseReason::kLocal;
   std::uint32_t lingered = 0;  // bytes discarded while lingering
   int error = 0;
@@ -106,6 +109,10 @@ class ReactorImpl {
   void arm_recv(std::uint32_t idx);
   void on_recv(const OpTag& tag, int res, unsigned flags);
   void deliver(std::uint32_t idx, std::span<const std::byte> bytes);
+  bool append_carry(std::uint32_t idx, std::span<const std::byte> bytes);
+  void end_of_input(std::uint32_t idx);
+  void pause_input(std::uint32_t idx);
+  void resume_input(std::uint32_t idx);
   bool queue_copy(ConnectionId id, std::span<const std::byte> bytes);
   bool queue_block(ConnectionId id, SharedBlock block);
   bool after_queue(std::uint32_t idx);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <system_error>
 
@@ -203,11 +204,17 @@ void ReactorImpl::on_recv(const OpTag& tag, int res, unsigned flags) {
       s->lingered += static_cast<std::uint32_t>(res);
       if (s->lingered > options_.linger_bytes) close_connection(idx, s->reason, 0);
     } else if (!s->closing && has_buffer) {
-      deliver(idx, buffers_->view(bid, static_cast<std::uint32_t>(res)));
+      if (s->paused || s->redeliver_queued) {
+        append_carry(idx, buffers_->view(bid, static_cast<std::uint32_t>(res)));  // kept for resume
+      } else {
+        deliver(idx, buffers_->view(bid, static_cast<std::uint32_t>(res)));
+      }
     }
   } else if (res == 0) {
     if (s->lingering) {
       close_connection(idx, s->reason, 0);  // the peer closed too: done
+    } else if (!s->closing && !s->close_after_flush) {
+      end_of_input(idx);
     } else if (!s->closing) {
       close_gracefully(idx, CloseReason::kPeerClosed);
     }
@@ -219,10 +226,11 @@ void ReactorImpl::on_recv(const OpTag& tag, int res, unsigned flags) {
   if (has_buffer) buffers_->recycle(bid);
 
   ConnSlot& slot = slots_[idx];
-  // A receive that ended for lack of buffers, or that the kernel ended after data, is
-  // re-armed: the bytes wait in the socket, nothing is lost.
-  if (final && !slot.closing && (!slot.close_after_flush || slot.reason == CloseReason::kLocal) &&
-      (res > 0 || res == -ENOBUFS)) {
+  // A receive that ended for lack of buffers, that the kernel ended after data, or that a
+  // pause cancelled and a resume came before the cancel landed, is re-armed: the bytes wait
+  // in the socket, nothing is lost.
+  if (final && !slot.closing && !slot.paused && !slot.redeliver_queued && (!slot.close_after_flush || slot.reason == CloseReason::kLocal) &&
+      (res > 0 || res == -ENOBUFS || res == -ECANCELED)) {
     bump(c_.recv_rearms);
     arm_recv(idx);
   }
@@ -230,35 +238,48 @@ void ReactorImpl::on_recv(const OpTag& tag, int res, unsigned flags) {
   maybe_finalize(idx);
 }
 
+// Appends to the connection's carry; false (and the connection closed) past max_input_carry.
+// While input is paused the limit does not apply: those bytes completed before the pause's
+// cancel landed (at most one batch of completions), and the handler asked for the pause.
+bool ReactorImpl::append_carry(std::uint32_t idx, std::span<const std::byte> bytes) {
+  Carry& c = slots_[idx].carry;
+  const std::size_t need = static_cast<std::size_t>(c.len) + bytes.size();
+  const ConnSlot& s = slots_[idx];
+  const std::size_t limit =
+      s.paused || s.redeliver_queued ? std::numeric_limits<std::uint32_t>::max() : options_.max_input_carry;
+  if (need > limit && !bytes.empty()) {
+    bump(c_.input_overflows);
+    close_connection(idx, CloseReason::kInputOverflow, 0);
+    return false;
+  }
+  if (need > c.cap) {
+    const std::size_t cap = std::min<std::size_t>(std::max<std::size_t>(need, std::max<std::size_t>(c.cap * 2, 512)),
+                                                   std::max(need, options_.max_input_carry));
+    auto grown = std::make_unique<std::byte[]>(cap);
+    if (c.len != 0) std::memcpy(grown.get(), c.data.get(), c.len);
+    c.data = std::move(grown);
+    c.cap = static_cast<std::uint32_t>(cap);
+  }
+  if (!bytes.empty()) std::memcpy(c.data.get() + c.len, bytes.data(), bytes.size());
+  c.len = static_cast<std::uint32_t>(need);
+  return true;
+}
+
 void ReactorImpl::deliver(std::uint32_t idx, std::span<const std::byte> bytes) {
   guarded(idx, [&](ConnSlot& s) {
     const Connection conn(self_, id_of(idx));
     Carry& c = s.carry;
     if (c.len == 0) {
+      if (bytes.empty()) return;
       const std::size_t used = std::min(s.handler->on_data(conn, bytes), bytes.size());
       bytes = bytes.subspan(used);
       if (bytes.empty() || s.closing) return;
-    } else {
-      bytes = {bytes.data(), bytes.size()};
-    }
-    // Keep what is left, after what was already kept.
-    const std::size_t need = static_cast<std::size_t>(c.len) + bytes.size();
-    if (need > options_.max_input_carry) {
-      bump(c_.input_overflows);
-      close_connection(idx, CloseReason::kInputOverflow, 0);
+      // Keep what is left; the handler already saw these bytes just now.
+      append_carry(idx, bytes);
       return;
     }
-    if (need > c.cap) {
-      const std::size_t cap = std::min<std::size_t>(std::max<std::size_t>(need, std::max<std::size_t>(c.cap * 2, 512)),
-                                                     options_.max_input_carry);
-      auto grown = std::make_unique<std::byte[]>(cap);
-      if (c.len != 0) std::memcpy(grown.get(), c.data.get(), c.len);
-      c.data = std::move(grown);
-      c.cap = static_cast<std::uint32_t>(cap);
-    }
-    std::memcpy(c.data.get() + c.len, bytes.data(), bytes.size());
-    c.len = static_cast<std::uint32_t>(need);
-    if (need == bytes.size()) return;  // the handler already saw these bytes just now
+    // Keep what is left, after what was already kept, and present it all again.
+    if (!append_carry(idx, bytes)) return;
     const std::size_t used = std::min<std::size_t>(s.handler->on_data(conn, {c.data.get(), c.len}), c.len);
     if (s.closing) return;
     if (used == c.len) {
@@ -419,6 +440,62 @@ void ReactorImpl::sent(std::uint32_t idx, int res) {
 
 // ---- teardown ---------------------------------------------------------------------------
 
+// The peer shut down its sending side. The handler may keep the connection (answers still
+// to come: on_input_end returns true) and close it itself; by default it closes after the
+// queued output. With input paused, the handler hears of it once it resumed and consumed
+// what it kept.
+void ReactorImpl::end_of_input(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  s.input_ended = true;
+  if (s.paused) return;  // told on resume
+  bool keep = false;
+  guarded(idx, [&](ConnSlot& slot) { keep = slot.handler->on_input_end(Connection(self_, id_of(idx))); });
+  ConnSlot& after = slots_[idx];
+  if (!keep && !after.closing) close_gracefully(idx, CloseReason::kPeerClosed);
+}
+
+void ReactorImpl::pause_input(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  if (s.paused || s.closing || s.close_after_flush) return;
+  s.paused = true;
+  if (s.recv_armed) {
+    // End the multishot receive; bytes that complete before the cancel lands go to the
+    // carry, the rest wait in the socket (TCP flow control pushes back on the peer).
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, pack_user_data({OpKind::kRecv, slots_.generation(idx), idx}), 0);
+    io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kCancel, 0, 0}));
+    ++inflight_;
+  }
+}
+
+void ReactorImpl::resume_input(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  if (!s.paused || s.closing) return;
+  s.paused = false;
+  if (s.carry.len == 0 && !s.input_ended) {
+    if (!s.recv_armed && !s.close_after_flush) arm_recv(idx);
+    return;
+  }
+  if (s.redeliver_queued) return;
+  // Present the kept bytes (and then the EOF) again, outside the caller's callback; receive
+  // again only after that, so new bytes queue behind the kept ones in the socket.
+  s.redeliver_queued = true;
+  self_.post([this, id = id_of(idx)] {
+    ConnSlot* slot = find(id);
+    if (slot == nullptr) return;
+    slot->redeliver_queued = false;
+    if (slot->closing || slot->paused) return;
+    deliver(id.slot, {});
+    slot = find(id);
+    if (slot == nullptr || slot->closing || slot->paused || slot->close_after_flush) return;
+    if (slot->input_ended) {
+      end_of_input(id.slot);
+    } else if (!slot->recv_armed) {
+      arm_recv(id.slot);
+    }
+  });
+}
+
 void ReactorImpl::close_gracefully(std::uint32_t idx, CloseReason reason) {
   ConnSlot& s = slots_[idx];
   if (s.closing || s.close_after_flush) return;
@@ -517,6 +594,16 @@ void Connection::close() const {
 void Connection::abort() const {
   ReactorImpl& r = *reactor_->impl_;
   if (r.find(id_) != nullptr) r.close_connection(id_.slot, CloseReason::kLocal, 0);
+}
+
+void Connection::pause_input() const {
+  ReactorImpl& r = *reactor_->impl_;
+  if (r.find(id_) != nullptr) r.pause_input(id_.slot);
+}
+
+void Connection::resume_input() const {
+  ReactorImpl& r = *reactor_->impl_;
+  if (r.find(id_) != nullptr) r.resume_input(id_.slot);
 }
 
 bool Connection::open() const noexcept {

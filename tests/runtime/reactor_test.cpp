@@ -513,3 +513,108 @@ TEST(Reactor, LingeringEndsAtItsTimeout) {
   // The client never closes its side: the server gives up after linger_timeout.
   EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 0; }));
 }
+
+namespace {
+// Echoes; a 'P' in the input pauses input and resumes it 50 ms later (a protocol with
+// answers outstanding). While paused nothing reaches on_data.
+class PausingEcho : public rt::ConnectionHandler {
+ public:
+  explicit PausingEcho(std::atomic<int>* calls_while_paused) : bad_(calls_while_paused) {}
+  std::size_t on_data(rt::Connection conn, std::span<const std::byte> bytes) override {
+    if (paused_) ++*bad_;
+    const auto* p = reinterpret_cast<const char*>(bytes.data());
+    const std::string_view text(p, bytes.size());
+    const std::size_t stop = text.find('P');
+    const std::size_t used = stop == std::string_view::npos ? text.size() : stop + 1;
+    conn.send(text.substr(0, used));
+    if (stop != std::string_view::npos) {
+      paused_ = true;
+      conn.pause_input();
+      conn.reactor().after(std::chrono::milliseconds(50), [this, conn] {
+        paused_ = false;
+        conn.resume_input();
+      });
+    }
+    return used;  // the rest is kept and presented again after the resume
+  }
+
+ private:
+  std::atomic<int>* bad_;
+  bool paused_ = false;
+};
+}  // namespace
+
+TEST(Reactor, PausedInputWaitsInTheSocketAndResumesInOrder) {
+  std::atomic<int> calls_while_paused{0};
+  ServerThread server({}, [&](rt::Connection) { return std::make_unique<PausingEcho>(&calls_while_paused); });
+  Client c(server.port());
+  // Three pauses inside one write, then 4 MiB more: all of it comes back in order, and
+  // while paused the server does not read the socket dry.
+  std::string payload = "abPcdPefP" + random_bytes(16 * 1024 * 1024, 9);
+  for (char& ch : payload) {
+    if (ch == 'P') ch = 'p';
+  }
+  payload[2] = payload[5] = payload[8] = 'P';
+  std::thread writer([&] { EXPECT_TRUE(c.send_all(payload)); });
+  EXPECT_EQ(c.recv_exact(3), "abP");
+  // Paused now for 50 ms: the reactor takes at most the batch of receives that completed
+  // before its cancel landed, not the 16 MiB the client is pushing.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::uint64_t read_while_paused = server.counters().bytes_in;
+  EXPECT_LT(read_while_paused, 4u * 1024 * 1024) << "a paused connection is not read dry";
+  EXPECT_TRUE(c.recv_exact(payload.size() - 3) == payload.substr(3)) << "every byte back, in order";
+  writer.join();
+  EXPECT_EQ(calls_while_paused.load(), 0);
+  const rt::Counters k = server.counters();
+  std::printf("read while paused: %llu bytes; overflows out %llu in %llu, handler errors %llu\n",
+              static_cast<unsigned long long>(read_while_paused), static_cast<unsigned long long>(k.output_overflows),
+              static_cast<unsigned long long>(k.input_overflows), static_cast<unsigned long long>(k.handler_errors));
+}
+
+namespace {
+// Answers after the peer finished sending: keeps the connection on EOF, writes "late" 30 ms
+// later and closes. With keep_on_end false it takes the default (close at once).
+class LateAnswer : public rt::ConnectionHandler {
+ public:
+  explicit LateAnswer(bool keep) : keep_(keep) {}
+  std::size_t on_data(rt::Connection, std::span<const std::byte> bytes) override { return bytes.size(); }
+  bool on_input_end(rt::Connection conn) override { return answer_later(conn, keep_); }
+  bool on_shutdown(rt::Connection conn) override { return answer_later(conn, keep_); }
+
+ private:
+  static bool answer_later(rt::Connection conn, bool keep) {
+    if (!keep) return false;
+    conn.reactor().after(std::chrono::milliseconds(30), [conn] {
+      conn.send(std::string_view("late"));
+      conn.close();
+    });
+    return true;
+  }
+  bool keep_;
+};
+}  // namespace
+
+TEST(Reactor, AHandlerMayKeepAConnectionAfterThePeersEof) {
+  for (const bool keep : {true, false}) {
+    ServerThread server({}, [keep](rt::Connection) { return std::make_unique<LateAnswer>(keep); });
+    Client c(server.port());
+    ASSERT_TRUE(c.send_all("question"));
+    ::shutdown(c.fd(), SHUT_WR);
+    if (keep) {
+      EXPECT_EQ(c.recv_exact(4), "late");
+    }
+    EXPECT_TRUE(c.closed_by_peer());
+  }
+}
+
+TEST(Reactor, AHandlerMayFinishItsAnswersDuringAGracefulStop) {
+  ServerThread server({.shutdown_grace = std::chrono::seconds(5)},
+                      [](rt::Connection) { return std::make_unique<LateAnswer>(true); });
+  Client c(server.port());
+  ASSERT_TRUE(c.send_all("question"));
+  ASSERT_TRUE(eventually([&] { return server.counters().bytes_in == 8; }));
+  server.reactor().stop();
+  EXPECT_EQ(c.recv_exact(4), "late");
+  EXPECT_TRUE(c.closed_by_peer());
+  server.stop();
+}

@@ -33,6 +33,13 @@ class ConnectionActor : public Actor {
   virtual std::size_t on_data(std::span<const std::byte> bytes) = 0;
   // Everything queued was sent. Default: nothing.
   virtual void on_drain() {}
+  // The peer finished sending (EOF). Return true to keep the connection for answers still
+  // to come (then close() it yourself), false (default) to close after queued output.
+  virtual bool on_input_end() { return false; }
+  // The reactor is stopping. Return true to keep the connection for answers still to come
+  // (then close() it; shutdown_grace bounds the wait), false (default) to close after
+  // queued output.
+  virtual bool on_shutdown() { return false; }
   // The connection ended (before on_stop). `error` is the errno for kIoError.
   virtual void on_disconnect(runtime::CloseReason /*reason*/, int /*error*/) {}
 
@@ -48,6 +55,13 @@ class ConnectionActor : public Actor {
   // Closes now, dropping queued output.
   void abort() {
     if (attached()) connection().abort();
+  }
+  // Stop / restart receiving (see runtime::Connection::pause_input).
+  void pause_input() {
+    if (attached()) connection().pause_input();
+  }
+  void resume_input() {
+    if (attached()) connection().resume_input();
   }
   // The connection handle (for queued_bytes(), fd(), ...). Once the connection is gone it
   // names nothing and its calls fail harmlessly.

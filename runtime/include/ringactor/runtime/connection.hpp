@@ -67,6 +67,15 @@ class Connection {
   // Closes now, dropping queued output. Idempotent.
   void abort() const;
 
+  // Stops handing received bytes to on_data until resume_input(): for a protocol with too
+  // many answers outstanding (HTTP pipelining behind a deferred response). Bytes already
+  // received are kept in the carry (bounded by max_input_carry), the rest wait in the
+  // socket and TCP flow control slows the peer. Idempotent. O(1), one cancel submitted.
+  void pause_input() const;
+  // Undoes pause_input(): re-arms the receive and, at the next iteration (outside the
+  // caller's callback), presents the kept bytes to on_data again, then a pending end of
+  // input to on_input_end. Idempotent.
+  void resume_input() const;
   // True while the connection lives and has not started closing.
   bool open() const noexcept;
   // Bytes queued and not yet acknowledged by a send completion.
@@ -98,6 +107,14 @@ class ConnectionHandler {
   // span is only valid during the call.
   virtual std::size_t on_data(Connection conn, std::span<const std::byte> bytes) = 0;
 
+  // The peer shut down its sending side (EOF) after every byte before it was delivered.
+  // Return false (the default) to close once the queued output is sent (kPeerClosed), or
+  // true to keep the connection for answers still to come; the handler then calls close().
+  virtual bool on_input_end(Connection /*conn*/) { return false; }
+  // The reactor is stopping gracefully. Return false (the default) to close once the queued
+  // output is sent, or true to keep the connection for answers still to come (the handler
+  // then calls close(); ReactorOptions::shutdown_grace still bounds the wait).
+  virtual bool on_shutdown(Connection /*conn*/) { return false; }
   // Everything queued so far was sent. Default: nothing.
   virtual void on_drain(Connection /*conn*/) {}
 
