@@ -139,7 +139,11 @@ std::string_view format_head(std::span<char> out, const ResponseHead& h) noexcep
     w.put_number(*h.content_length);
     w.put("\r\n");
   }
-  if (h.close) w.put("Connection: close\r\n");
+  if (h.close) {
+    w.put("Connection: close\r\n");
+  } else if (h.keep_alive) {
+    w.put("Connection: keep-alive\r\n");
+  }
   w.put(h.extra);
   w.put("\r\n");
   if (w.overflow) return {};

@@ -45,6 +45,7 @@ struct ResponseHead {
   std::optional<std::uint64_t> content_length{};  // omitted when unset (then chunked or close)
   bool chunked = false;                         // Transfer-Encoding: chunked
   bool close = false;                           // Connection: close
+  bool keep_alive = false;                      // Connection: keep-alive (HTTP/1.0 clients)
   std::string_view date{};                      // omitted when empty (use a DateCache)
   std::string_view server{};                    // omitted when empty
   std::string_view extra{};                     // more header lines, each ending in CRLF

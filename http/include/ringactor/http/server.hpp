@@ -1,0 +1,295 @@
+// Server: an HTTP/1.1 server whose connections are actors on one Stage (one reactor).
+//
+//   runtime::Reactor reactor;
+//   actors::Stage stage(reactor);
+//   http::Server server(stage);
+//   server.get("/plaintext", [](http::Request&, http::Response& res) { res.text("Hello, World!"); });
+//   server.get("/rooms/:id", [](http::Request& req, http::Response& res) { res.json(lookup(req.param("id"))); });
+//   server.listen({.port = 8080});
+//   reactor.run();
+//
+// Each accepted connection is an HttpConnection actor. Requests are parsed in place from the
+// receive buffers (RequestParser), routed (Router), passed through the `before` middleware,
+// the handler and the `after` middleware, and answered in request order: pipelined requests
+// are all answered, and a handler may answer later through a DeferredResponse, from any
+// thread, while the requests behind it are handled; their answers wait until it is sent.
+//
+// Protocol errors are answered with their status and `Connection: close`, then the
+// connection closes gracefully (the reactor lingers so the client reads the status):
+// limits 414/431/413, malformed requests 400, versions 505, transfer codings 501, a head not
+// complete within header_timeout 408, a body not progressing within body_timeout 408. An
+// exception escaping a handler answers 500 and closes that connection; the others go on.
+//
+// Threads: build the server (routes, middleware, hooks) before the reactor runs, or on its
+// thread. Handlers, middleware and hooks run on the reactor thread. DeferredResponse may be
+// completed from any thread. counters() may be read from any thread.
+//
+// Costs: the plaintext path (one route, a short text body) allocates nothing per request
+// once warm; a response is formatted into a scratch buffer and copied once into the
+// connection's pooled output slabs. Deferred responses allocate their state and copies.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <ringactor/actors/actor_id.hpp>
+#include <ringactor/runtime/reactor_options.hpp>
+#include <ringactor/runtime/unique_function.hpp>
+
+#include "ringactor/http/request_parser.hpp"
+#include "ringactor/http/router.hpp"
+
+namespace ringactor::actors {
+class Stage;
+}
+
+namespace ringactor::http {
+
+namespace detail {
+struct ServerCore;
+struct DeferredState;
+class HttpConnection;
+}  // namespace detail
+
+struct ServerOptions {
+  // Request line, header and default body limits (a route may set its own body limit).
+  Limits limits{};
+  // A request head must be complete this long after its first byte arrived (408).
+  std::chrono::milliseconds header_timeout{10'000};
+  // A body being received must make progress at least this often (408).
+  std::chrono::milliseconds body_timeout{30'000};
+  // The Server header's value; empty sends none.
+  std::string server_header = "ringactor";
+  // Answers a connection may have waiting (deferred ones, and those queued behind them)
+  // before it stops reading further requests (TCP pushes back on the client).
+  std::size_t max_outstanding = 32;
+  // Response bodies larger than this are fed to the socket in stream_chunk pieces as it
+  // drains instead of being queued at once (the output cap stays far away).
+  std::size_t stream_threshold = 256 * 1024;
+  std::size_t stream_chunk = 64 * 1024;
+};
+
+// Per-route settings.
+struct RouteOptions {
+  // Largest body this route accepts (413 beyond); unset: ServerOptions::limits.max_body.
+  std::optional<std::uint64_t> max_body{};
+};
+
+// A request as its handler sees it. Every view points into the connection's receive
+// buffer or scratch space and is valid only during the handler call: copy what a deferred
+// answer needs.
+class Request {
+ public:
+  std::string_view method() const noexcept { return head_->method; }
+  // The percent-decoded path ("/a b" for "/a%20b"); routes match this.
+  std::string_view path() const noexcept { return path_; }
+  // The path as sent, still encoded.
+  std::string_view raw_path() const noexcept { return head_->path; }
+  std::string_view target() const noexcept { return head_->target; }
+  // The query string without '?', still encoded; empty if none.
+  std::string_view query() const noexcept { return head_->query; }
+  // The raw value of the first `name=value` in the query, or nullopt (`name` alone: "").
+  std::optional<std::string_view> query_param(std::string_view name) const noexcept;
+  // A `:name` capture of the route ("*" for the trailing wildcard); empty if none.
+  std::string_view param(std::string_view name) const noexcept { return params_->get(name); }
+  const Params& params() const noexcept { return *params_; }
+  // First header with this name, compared case-insensitively.
+  std::optional<std::string_view> header(std::string_view name) const noexcept { return head_->header(name); }
+  std::span<const Header> headers() const noexcept { return head_->headers; }
+  // The whole body (chunked bodies decoded); empty if none.
+  std::string_view body() const noexcept { return body_; }
+  int version_minor() const noexcept { return head_->version_minor; }
+  bool keep_alive() const noexcept { return head_->keep_alive; }
+
+ private:
+  friend class detail::HttpConnection;
+  Request(const RequestHead& head, std::string_view path, const Params& params, std::string_view body) noexcept
+      : head_(&head), path_(path), params_(&params), body_(body) {}
+  const RequestHead* head_;
+  std::string_view path_;
+  const Params* params_;
+  std::string_view body_;
+};
+
+// Writes the body of a streamed response (Response::stream). Reactor thread only.
+class BodyWriter {
+ public:
+  // Queues `bytes` (one chunk of a chunked response). False once the connection is gone.
+  bool write(std::string_view bytes);
+  // How many more bytes the connection would like now; write at most about this much per
+  // call and return, the producer is called again when the socket drained.
+  std::size_t room() const noexcept;
+
+ private:
+  friend class detail::HttpConnection;
+  BodyWriter(detail::HttpConnection& conn, bool chunked) noexcept : conn_(&conn), chunked_(chunked) {}
+  detail::HttpConnection* conn_;
+  bool chunked_;
+};
+
+// Produces a streamed body: called on the reactor thread whenever the connection wants
+// more; returns true while more will follow, false once the body is complete.
+using StreamProducer = runtime::UniqueFunction<bool(BodyWriter&)>;
+
+class DeferredResponse;
+
+// The answer a handler (or middleware) builds. Set a status and headers, then end it with
+// exactly one of text/json/html/bytes/end/stream, or defer() it. A handler that does none
+// of these gets a 500 answer (counted as a handler error): that is always a bug. A second
+// completion throws std::logic_error.
+class Response {
+ public:
+  // Status code 100..999 (std::invalid_argument otherwise).
+  Response& status(int code);
+  int status() const noexcept { return status_; }
+  // Adds a header line. The name must be a token and the value free of CR, LF and NUL
+  // (std::invalid_argument otherwise). Content-Length, Transfer-Encoding, Date, Server and
+  // Connection are the server's.
+  Response& header(std::string_view name, std::string_view value);
+  // Closes the connection after this response.
+  Response& close() noexcept {
+    close_ = true;
+    return *this;
+  }
+  // Complete the response with a body (copied) and its Content-Type.
+  void text(std::string_view body) { finish("text/plain; charset=utf-8", body); }
+  void json(std::string_view body) { finish("application/json", body); }
+  void html(std::string_view body) { finish("text/html; charset=utf-8", body); }
+  void bytes(std::string_view body, std::string_view content_type = "application/octet-stream") {
+    finish(content_type, body);
+  }
+  // Complete the response without a body (204, 304, a redirect...).
+  void end() { finish({}, {}); }
+  // Complete the response with a streamed body: chunked for HTTP/1.1 clients, close-
+  // delimited for HTTP/1.0 ones; `producer` is called as the socket drains.
+  void stream(std::string_view content_type, StreamProducer producer);
+  // Answer later, from any thread, through the returned object (see DeferredResponse).
+  DeferredResponse defer();
+  // True once completed or deferred: the handler and later middleware are skipped by
+  // `before` middleware that answered.
+  bool answered() const noexcept { return kind_ != Kind::kNone; }
+
+ private:
+  friend class detail::HttpConnection;
+  enum class Kind : std::uint8_t { kNone, kBody, kStream, kDeferred };
+  explicit Response(detail::HttpConnection& conn) noexcept : conn_(&conn) {}
+  void finish(std::string_view content_type, std::string_view body);
+
+  detail::HttpConnection* conn_;
+  int status_ = 200;
+  bool close_ = false;
+  Kind kind_ = Kind::kNone;
+};
+
+// A response a handler completes later, exactly once, from any thread (a worker of the
+// offload arena, another reactor, a timer). Move-only. Completing it queues the answer to
+// the connection's reactor; deferred hooks run there just before it is sent, and it is
+// sent in request order. If the client has gone by then, nothing is sent (counted:
+// deferred_dropped). Destroying it uncompleted answers 500 (counted: deferred_abandoned),
+// so a forgotten deferred response never stalls its connection.
+class DeferredResponse {
+ public:
+  DeferredResponse() noexcept = default;
+  DeferredResponse(DeferredResponse&&) noexcept = default;
+  DeferredResponse& operator=(DeferredResponse&& other) noexcept;
+  DeferredResponse(const DeferredResponse&) = delete;
+  DeferredResponse& operator=(const DeferredResponse&) = delete;
+  ~DeferredResponse();
+
+  // As on Response; call before completing.
+  DeferredResponse& status(int code);
+  DeferredResponse& header(std::string_view name, std::string_view value);
+  // Complete it. False if it was already completed (or is empty): nothing happens then.
+  bool text(std::string body) { return complete("text/plain; charset=utf-8", std::move(body)); }
+  bool json(std::string body) { return complete("application/json", std::move(body)); }
+  bool html(std::string body) { return complete("text/html; charset=utf-8", std::move(body)); }
+  bool bytes(std::string body, std::string_view content_type = "application/octet-stream") {
+    return complete(content_type, std::move(body));
+  }
+  bool end() { return complete({}, {}); }
+  // True until completed.
+  bool pending() const noexcept { return state_ != nullptr; }
+
+ private:
+  friend class Response;
+  explicit DeferredResponse(std::shared_ptr<detail::DeferredState> state) noexcept : state_(std::move(state)) {}
+  bool complete(std::string_view content_type, std::string body);
+  std::shared_ptr<detail::DeferredState> state_;
+};
+
+// What a deferred hook sees: the response about to be sent. Valid during the call only.
+struct DeferredView {
+  int status;
+  std::string_view content_type;
+  std::string_view body;
+  actors::ActorId connection;  // the HttpConnection actor that sends it
+};
+
+using Handler = std::function<void(Request&, Response&)>;
+// Runs before the handler; answering (Response::answered) skips the handler.
+using Middleware = std::function<void(Request&, Response&)>;
+// Runs after the handler (also after one that deferred): may add headers or change the
+// status of a completed response, e.g. for CORS, logging or metrics.
+using AfterMiddleware = std::function<void(const Request&, Response&)>;
+// Runs on the reactor thread just before each deferred response is sent (registration
+// order). Game state kept on the IO thread can be updated here without locks.
+using DeferredHook = std::function<void(const DeferredView&)>;
+
+struct ServerCounters {
+  std::uint64_t connections = 0;         // HTTP connections accepted
+  std::uint64_t requests = 0;            // requests handed to a handler (or 404/405)
+  std::uint64_t responses = 0;           // responses queued for sending (also errors)
+  std::uint64_t protocol_errors = 0;     // requests refused by the parser or a limit
+  std::uint64_t header_timeouts = 0;     // 408: the head did not arrive in time
+  std::uint64_t body_timeouts = 0;       // 408: the body stalled
+  std::uint64_t handler_errors = 0;      // exceptions escaping handlers or middleware (500)
+  std::uint64_t deferred = 0;            // responses deferred
+  std::uint64_t deferred_completed = 0;  // deferred responses sent
+  std::uint64_t deferred_dropped = 0;    // completed after the client left: nothing sent
+  std::uint64_t deferred_abandoned = 0;  // destroyed without completion: answered 500
+  std::uint64_t input_pauses = 0;        // connections that paused reading (max_outstanding)
+  std::uint64_t streams = 0;             // streamed response bodies
+};
+
+class Server {
+ public:
+  // Throws std::invalid_argument for inconsistent options.
+  explicit Server(actors::Stage& stage, ServerOptions options = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Adds a route (see Router for patterns); throws std::invalid_argument for a malformed or
+  // duplicate one. A GET route also answers HEAD.
+  void route(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options = {});
+  void get(std::string_view pattern, Handler handler, RouteOptions options = {}) {
+    route("GET", pattern, std::move(handler), options);
+  }
+  void post(std::string_view pattern, Handler handler, RouteOptions options = {}) {
+    route("POST", pattern, std::move(handler), options);
+  }
+  // Answers requests no route matches (instead of 404/405), e.g. a static file service.
+  void fallback(Handler handler, RouteOptions options = {});
+  void before(Middleware m);
+  void after(AfterMiddleware m);
+  void add_deferred_hook(DeferredHook hook);
+
+  // Listens on the stage's reactor; returns the bound port. Errors as Reactor::listen.
+  std::uint16_t listen(const runtime::ListenOptions& options);
+
+  const ServerOptions& options() const noexcept;
+  ServerCounters counters() const noexcept;
+
+ private:
+  std::shared_ptr<detail::ServerCore> core_;
+};
+
+}  // namespace ringactor::http

@@ -1,0 +1,724 @@
+// The HTTP/1.1 server: HttpConnection (parsing, ordering, timeouts, streaming), Response,
+// DeferredResponse and Server.
+#include "ringactor/http/server.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+#include <utility>
+
+#include <ringactor/actors/stage.hpp>
+#include <ringactor/runtime/reactor.hpp>
+
+#include "server_impl.hpp"
+
+namespace ringactor::http {
+
+namespace {
+
+// Bodies up to this size (with their head) wait in the reactor's input carry until they are
+// complete, and are handed to the handler as a view; larger ones are copied as they arrive.
+constexpr std::size_t kCarriedBody = 16 * 1024;
+
+bool is_token_char(char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+    case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Appends "Name: value\r\n" after checking both; the framing headers are the server's.
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char)) {
+    throw std::invalid_argument("http header name is not a token: '" + std::string(name) + "'");
+  }
+  for (const std::string_view reserved : {"content-length", "transfer-encoding", "date", "server", "connection"}) {
+    if (iequals(name, reserved)) {
+      throw std::invalid_argument("http header '" + std::string(name) + "' is set by the server");
+    }
+  }
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    throw std::invalid_argument("http header value contains CR, LF or NUL: '" + std::string(name) + "'");
+  }
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+int checked_status(int code) {
+  if (code < 100 || code > 999) throw std::invalid_argument("http status out of range: " + std::to_string(code));
+  return code;
+}
+
+bool status_has_body(int status) noexcept { return status >= 200 && status != 204 && status != 304; }
+
+}  // namespace
+
+// ---- Request ----------------------------------------------------------------------------
+
+std::optional<std::string_view> Request::query_param(std::string_view name) const noexcept {
+  std::string_view q = head_->query;
+  while (!q.empty()) {
+    const std::size_t amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
+    const std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+// ---- Response ---------------------------------------------------------------------------
+
+Response& Response::status(int code) {
+  status_ = checked_status(code);
+  return *this;
+}
+
+Response& Response::header(std::string_view name, std::string_view value) {
+  append_header(conn_->core().headers, name, value);
+  return *this;
+}
+
+void Response::finish(std::string_view content_type, std::string_view body) {
+  if (answered()) throw std::logic_error("http::Response completed twice");
+  detail::ServerCore& core = conn_->core();
+  core.ctype.assign(content_type);
+  core.body.assign(body);
+  kind_ = Kind::kBody;
+}
+
+void Response::stream(std::string_view content_type, StreamProducer producer) {
+  if (answered()) throw std::logic_error("http::Response completed twice");
+  if (!producer) throw std::invalid_argument("http::Response::stream: empty producer");
+  detail::ServerCore& core = conn_->core();
+  core.ctype.assign(content_type);
+  core.producer = std::move(producer);
+  kind_ = Kind::kStream;
+}
+
+DeferredResponse Response::defer() {
+  if (answered()) throw std::logic_error("http::Response completed twice");
+  kind_ = Kind::kDeferred;
+  return DeferredResponse(conn_->make_deferred());
+}
+
+// ---- BodyWriter -------------------------------------------------------------------------
+
+bool BodyWriter::write(std::string_view bytes) { return conn_->stream_write(bytes, chunked_); }
+std::size_t BodyWriter::room() const noexcept { return conn_->stream_room(); }
+
+// ---- DeferredResponse -------------------------------------------------------------------
+
+DeferredResponse& DeferredResponse::operator=(DeferredResponse&& other) noexcept {
+  if (this != &other) {
+    DeferredResponse old(std::move(*this));  // an uncompleted one is answered 500 as it goes
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+DeferredResponse::~DeferredResponse() {
+  if (state_ == nullptr) return;
+  detail::bump_shared(state_->core->c.deferred_abandoned);
+  state_->status = 500;
+  state_->headers.clear();
+  complete("text/plain; charset=utf-8", "500 Internal Server Error: the deferred response was dropped\n");
+}
+
+DeferredResponse& DeferredResponse::status(int code) {
+  if (state_ == nullptr) throw std::logic_error("http::DeferredResponse::status: already completed");
+  state_->status = checked_status(code);
+  return *this;
+}
+
+DeferredResponse& DeferredResponse::header(std::string_view name, std::string_view value) {
+  if (state_ == nullptr) throw std::logic_error("http::DeferredResponse::header: already completed");
+  append_header(state_->headers, name, value);
+  return *this;
+}
+
+bool DeferredResponse::complete(std::string_view content_type, std::string body) {
+  if (state_ == nullptr || state_->done.exchange(true, std::memory_order_acq_rel)) return false;
+  std::shared_ptr<detail::DeferredState> st = std::move(state_);
+  st->ctype.assign(content_type);
+  st->body = std::move(body);
+  detail::ServerCore& core = *st->core;
+  const std::lock_guard<std::mutex> lock(core.gate);
+  if (!core.open) {
+    detail::bump_shared(core.c.deferred_dropped);
+    return true;
+  }
+  const actors::ActorId target = st->conn;
+  actors::Stage::send(target, [st = std::move(st)](actors::Actor* a) mutable {
+    if (a == nullptr) {
+      detail::bump_shared(st->core->c.deferred_dropped);  // the client left first
+      return;
+    }
+    static_cast<detail::HttpConnection*>(a)->deliver_deferred(*st);
+  });
+  return true;
+}
+
+// ---- HttpConnection ---------------------------------------------------------------------
+
+namespace detail {
+
+HttpConnection::HttpConnection(std::shared_ptr<ServerCore> core)
+    : core_(std::move(core)),
+      parser_([&] {
+        Limits l = core_->options.limits;
+        l.max_body = core_->parser_max_body;
+        return l;
+      }()) {}
+
+void HttpConnection::on_start() { bump(core_->c.connections); }
+
+std::size_t HttpConnection::on_data(std::span<const std::byte> bytes) {
+  const std::string_view all(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::size_t off = 0;
+  while (off < all.size()) {
+    if (closing_ || in_ == In::kDone) return all.size();  // answering an error or closing: drop
+    if (in_ == In::kBody) {
+      off += feed_body(all.substr(off));
+      continue;
+    }
+    if (queue_.size() >= core_->options.max_outstanding) {
+      // Enough answers are waiting: stop reading; flush() resumes once they drain.
+      if (!paused_) {
+        paused_ = true;
+        bump(core_->c.input_pauses);
+        pause_input();
+      }
+      return off;
+    }
+    const std::size_t used = start_request(all.substr(off));
+    if (used == 0) return off;  // incomplete: the rest is presented again with more bytes
+    off += used;
+  }
+  return off;
+}
+
+// Parses one request head at the start of `bytes` and handles the request if its body is
+// there too. Returns the bytes consumed (0: wait for more).
+std::size_t HttpConnection::start_request(std::string_view bytes) {
+  RequestHead& head = core_->head;
+  const RequestParser::Result r = parser_.parse(bytes, head);
+  if (r.status == RequestParser::Status::kIncomplete) {
+    if (wait_ != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
+    return 0;
+  }
+  if (r.status == RequestParser::Status::kError) {
+    fail(status_of(r.error), core_->c.protocol_errors);
+    return bytes.size();
+  }
+  parser_.reset();
+  std::string_view path;
+  if (!decode_path(head, core_->path, path)) {
+    fail(400, core_->c.protocol_errors);
+    return bytes.size();
+  }
+  const Route* route = core_->route_for(core_->router.match(head.method, path, core_->params));
+  const std::uint64_t limit = core_->body_limit(route);
+  if (head.content_length && *head.content_length > limit) {
+    fail(413, core_->c.protocol_errors);
+    return bytes.size();
+  }
+  const std::size_t head_bytes = head.head_bytes;
+  const std::uint64_t length = head.content_length.value_or(0);
+  const std::size_t available = bytes.size() - head_bytes;
+  if (!head.chunked && length <= available) {
+    // The whole request is here: handle it on views into the receive buffer.
+    wait_ = Wait::kNone;
+    continue_sent_ = false;
+    dispatch(head, path, bytes.substr(head_bytes, static_cast<std::size_t>(length)));
+    return head_bytes + static_cast<std::size_t>(length);
+  }
+  if (head.expect_continue && !continue_sent_) expect_continue();
+  if (!head.chunked && head_bytes + length <= kCarriedBody) {
+    // A small body on its way: let it gather in the input carry (within header_timeout).
+    if (wait_ != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
+    return 0;
+  }
+  // A large or chunked body: keep a copy of the head and take the body as it comes.
+  auto st = std::make_unique<BodyState>();
+  st->head_bytes.assign(bytes.substr(0, head_bytes));
+  RequestParser again(parser_.limits());
+  if (again.parse(st->head_bytes, st->head).status != RequestParser::Status::kComplete ||
+      !decode_path(st->head, st->path, path)) {
+    fail(400, core_->c.protocol_errors);  // cannot happen: the same bytes parsed before
+    return bytes.size();
+  }
+  if (head.chunked) {
+    st->chunked.emplace(limit, parser_.limits().max_header_bytes);
+  } else {
+    st->remaining = length;
+    st->body.reserve(static_cast<std::size_t>(length));
+  }
+  body_ = std::move(st);
+  in_ = In::kBody;
+  arm(Wait::kBody, reactor().now() + core_->options.body_timeout);
+  return head_bytes;
+}
+
+std::size_t HttpConnection::feed_body(std::string_view bytes) {
+  BodyState& st = *body_;
+  std::size_t used = 0;
+  if (st.chunked) {
+    while (used < bytes.size()) {
+      const ChunkedDecoder::Step step = st.chunked->next(bytes.substr(used));
+      used += step.consumed;
+      if (step.status == ChunkedDecoder::Status::kError) {
+        fail(status_of(step.error), core_->c.protocol_errors);
+        return bytes.size();
+      }
+      if (step.status == ChunkedDecoder::Status::kData) {
+        st.body.append(step.data);
+        continue;
+      }
+      if (step.status == ChunkedDecoder::Status::kDone) break;
+      if (step.status == ChunkedDecoder::Status::kNeedMore) {
+        used = bytes.size();  // the decoder keeps partial framing state; nothing to carry
+        break;
+      }
+    }
+    if (!st.chunked->done()) {
+      arm(Wait::kBody, reactor().now() + core_->options.body_timeout);
+      return used;
+    }
+  } else {
+    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(st.remaining, bytes.size()));
+    st.body.append(bytes.substr(0, take));
+    st.remaining -= take;
+    used = take;
+    if (st.remaining != 0) {
+      arm(Wait::kBody, reactor().now() + core_->options.body_timeout);
+      return used;
+    }
+  }
+  // Complete: handle it, then go back to reading heads.
+  std::unique_ptr<BodyState> done = std::move(body_);
+  in_ = In::kHead;
+  wait_ = Wait::kNone;
+  continue_sent_ = false;
+  dispatch(done->head, done->path, done->body);
+  return used;
+}
+
+bool HttpConnection::decode_path(const RequestHead& head, std::string& storage, std::string_view& path) {
+  if (head.path.find('%') == std::string_view::npos) {
+    path = head.path;
+    return true;
+  }
+  if (!percent_decode_path(head.path, storage)) return false;
+  path = storage;
+  return true;
+}
+
+void HttpConnection::dispatch(const RequestHead& head, std::string_view path, std::string_view body) {
+  ServerCore& core = *core_;
+  bump(core.c.requests);
+  Params& params = core.params;
+  const Router<Route>::Match m = core.router.match(head.method, path, params);
+  const Route* route = core.route_for(m);
+  const bool head_only = head.method == "HEAD";
+  bool close = !head.keep_alive;
+  http10_ = head.version_minor == 0;
+  core.headers.clear();
+  core.ctype.clear();
+  core.body.clear();
+  core.producer = nullptr;
+  current_seq_ = next_seq_++;
+
+  Request req(head, path, params, body);
+  Response res(*this);
+  try {
+    for (const Middleware& mw : core.before) {
+      mw(req, res);
+      if (res.answered()) break;
+    }
+    if (!res.answered()) {
+      if (route != nullptr) {
+        route->handler(req, res);
+      } else if (m.outcome == Router<Route>::Outcome::kMethodNotAllowed) {
+        res.status(405).header("Allow", m.allow).text("405 Method Not Allowed\n");
+      } else {
+        res.status(404).text("404 Not Found\n");
+      }
+    }
+    for (const AfterMiddleware& mw : core.after) mw(req, res);
+    if (!res.answered()) throw std::logic_error("the handler did not answer");
+  } catch (const std::exception& e) {
+    bump(core.c.handler_errors);
+    core.stage->log_error(std::string("http handler for ") + std::string(head.method) + " " + std::string(path) +
+                          " threw: " + e.what());
+    close = true;  // the handler's state is unknown: do not take more requests
+    if (res.kind_ != Response::Kind::kDeferred) {
+      // Replace whatever was built by a plain 500 (a deferred one answers 500 itself when
+      // the DeferredResponse is destroyed uncompleted).
+      core.headers.clear();
+      core.producer = nullptr;
+      res.kind_ = Response::Kind::kNone;
+      res.status_ = 500;
+      res.text("500 Internal Server Error\n");
+    }
+  }
+  if (res.close_) close = true;
+  commit(res, head_only, close);
+}
+
+void HttpConnection::commit(Response& res, bool head_only, bool close) {
+  ServerCore& core = *core_;
+  if (close) closing_ = true;
+  if (res.kind_ == Response::Kind::kDeferred) {
+    bump(core.c.deferred);
+    Pending p;
+    p.seq = current_seq_;
+    p.close = close;
+    p.head_only = head_only;
+    p.http10 = http10_;
+    p.bytes = core.headers;  // headers the handler or `after` middleware added
+    queue_.push_back(std::move(p));
+    return;
+  }
+  const int status = res.status_;
+  if (res.kind_ == Response::Kind::kStream) {
+    bump(core.c.streams);
+    // HTTP/1.0 has no chunked coding: the body ends where the connection does.
+    const bool chunked = !http10_;
+    const bool stream_close = close || !chunked;
+    format(core.out, status, core.ctype, core.headers, std::nullopt, chunked, stream_close, http10_, {});
+    StreamProducer producer = std::move(core.producer);
+    send_or_queue(stream_close, head_only, chunked, head_only ? nullptr : &producer);
+    return;
+  }
+  // A body: small ones go out with the head in one copy; large ones are streamed with their
+  // Content-Length as the socket drains.
+  const bool has_body = status_has_body(status);
+  const std::uint64_t length = has_body ? core.body.size() : 0;
+  if (has_body && !head_only && core.body.size() > core.options.stream_threshold) {
+    bump(core.c.streams);
+    format(core.out, status, core.ctype, core.headers, length, false, close, http10_, {});
+    StreamProducer producer = [body = std::move(core.body), off = std::size_t{0},
+                               chunk = core.options.stream_chunk](BodyWriter& w) mutable {
+      const std::size_t n = std::min({body.size() - off, chunk, std::max<std::size_t>(w.room(), 1)});
+      w.write(std::string_view(body).substr(off, n));
+      off += n;
+      return off < body.size();
+    };
+    core.body = std::string();
+    send_or_queue(close, false, false, &producer);
+    return;
+  }
+  format(core.out, status, core.ctype, core.headers, has_body ? std::optional<std::uint64_t>(length) : std::nullopt,
+         false, close, http10_, head_only || !has_body ? std::string_view() : std::string_view(core.body));
+  send_or_queue(close, head_only, false, nullptr);
+}
+
+void HttpConnection::format(std::string& out, int status, std::string_view ctype, std::string_view headers,
+                            std::optional<std::uint64_t> length, bool chunked, bool close, bool http10,
+                            std::string_view body) {
+  ServerCore& core = *core_;
+  ResponseHead h;
+  h.status = status;
+  h.content_type = ctype;
+  h.content_length = length;
+  h.chunked = chunked;
+  h.close = close;
+  h.keep_alive = !close && http10;
+  h.date = core.dates.get();
+  h.server = core.options.server_header;
+  h.extra = headers;
+  out.resize(256 + ctype.size() + headers.size() + h.server.size());
+  const std::string_view written = format_head(std::span<char>(out.data(), out.size()), h);
+  out.resize(written.size());
+  out.append(body);
+}
+
+// The response in core.out goes out now if nothing is ahead of it, else it waits its turn.
+void HttpConnection::send_or_queue(bool close, bool head_only, bool chunked, StreamProducer* stream) {
+  ServerCore& core = *core_;
+  bump(core.c.responses);
+  if (queue_.empty() && !stream_) {
+    send(core.out);
+    if (stream != nullptr) {
+      start_stream(std::move(*stream), chunked, close);
+    } else if (close) {
+      maybe_close();
+    }
+    return;
+  }
+  Pending p;
+  p.seq = current_seq_;
+  p.ready = true;
+  p.close = close;
+  p.head_only = head_only;
+  p.chunked = chunked;
+  p.bytes = core.out;
+  if (stream != nullptr) p.stream = std::move(*stream);
+  queue_.push_back(std::move(p));
+}
+
+void HttpConnection::emit(Pending&& p) {
+  if (queue_.empty() && !stream_) {
+    send(p.bytes);
+    if (p.close) maybe_close();
+    return;
+  }
+  queue_.push_back(std::move(p));
+}
+
+std::shared_ptr<DeferredState> HttpConnection::make_deferred() {
+  auto st = std::make_shared<DeferredState>();
+  st->core = core_;
+  st->conn = id();
+  st->seq = current_seq_;
+  return st;
+}
+
+void HttpConnection::deliver_deferred(DeferredState& st) {
+  ServerCore& core = *core_;
+  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const Pending& p) { return p.seq == st.seq && !p.ready; });
+  if (it == queue_.end() || !attached()) {
+    bump_shared(core.c.deferred_dropped);
+    return;
+  }
+  const DeferredView view{st.status, st.ctype, st.body, id()};
+  for (const DeferredHook& hook : core.deferred_hooks) {
+    try {
+      hook(view);
+    } catch (const std::exception& e) {
+      bump(core.c.handler_errors);
+      core.stage->log_error(std::string("http deferred hook threw: ") + e.what());
+    }
+  }
+  const bool has_body = status_has_body(st.status);
+  std::string headers = std::move(it->bytes);  // from the handler and `after` middleware
+  headers += st.headers;
+  format(it->bytes, st.status, st.ctype, headers, has_body ? std::optional<std::uint64_t>(st.body.size()) : std::nullopt,
+         false, it->close, it->http10, it->head_only || !has_body ? std::string_view() : std::string_view(st.body));
+  it->ready = true;
+  bump_shared(core.c.deferred_completed);
+  bump(core.c.responses);
+  flush();
+}
+
+// Sends every answer at the front of the queue that is ready, in order.
+void HttpConnection::flush() {
+  std::size_t sent = 0;
+  while (sent < queue_.size() && queue_[sent].ready && !stream_) {
+    Pending& p = queue_[sent++];
+    send(p.bytes);
+    if (p.stream) {
+      start_stream(std::move(p.stream), p.chunked, p.close);
+    } else if (p.close) {
+      closing_ = true;
+    }
+  }
+  if (sent != 0) queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(sent));
+  if (paused_ && queue_.size() < core_->options.max_outstanding && !closing_) {
+    paused_ = false;
+    resume_input();
+  }
+  maybe_close();
+}
+
+void HttpConnection::start_stream(StreamProducer producer, bool chunked, bool close) {
+  stream_ = std::make_unique<ActiveStream>();
+  stream_->producer = std::move(producer);
+  stream_->chunked = chunked;
+  stream_->close = close;
+  pump();
+}
+
+std::size_t HttpConnection::stream_room() const noexcept {
+  const std::size_t window = 2 * core_->options.stream_chunk;
+  const std::size_t queued = attached() ? connection().queued_bytes() : window;
+  return queued >= window ? 0 : window - queued;
+}
+
+bool HttpConnection::stream_write(std::string_view bytes, bool chunked) {
+  if (bytes.empty()) return attached();
+  if (!chunked) return send(bytes);
+  char size_line[24];
+  const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
+  return send(std::string_view(size_line, static_cast<std::size_t>(n))) && send(bytes) && send(std::string_view("\r\n"));
+}
+
+// Feeds the active stream while the connection wants more (called again from on_drain).
+void HttpConnection::pump() {
+  while (stream_ && attached() && stream_room() > 0) {
+    const std::size_t before = connection().queued_bytes();
+    BodyWriter w(*this, stream_->chunked);
+    bool more = false;
+    try {
+      more = stream_->producer(w);
+    } catch (const std::exception& e) {
+      bump(core_->c.handler_errors);
+      core_->stage->log_error(std::string("http stream producer threw: ") + e.what());
+      stream_.reset();
+      abort();  // the body is cut short: the client must see it as incomplete
+      return;
+    }
+    if (more && connection().queued_bytes() == before && before == 0) {
+      bump(core_->c.handler_errors);
+      core_->stage->log_error("http stream producer returned 'more' without writing: the stream is cut");
+      stream_.reset();
+      abort();
+      return;
+    }
+    if (!more) {
+      if (stream_->chunked) send(std::string_view("0\r\n\r\n"));
+      if (stream_->close) closing_ = true;
+      stream_.reset();
+      flush();
+      return;
+    }
+  }
+}
+
+void HttpConnection::on_drain() { pump(); }
+
+void HttpConnection::expect_continue() {
+  continue_sent_ = true;
+  Pending p;
+  p.ready = true;
+  p.seq = next_seq_;  // ordered before the answer to this request
+  p.bytes = "HTTP/1.1 100 Continue\r\n\r\n";
+  emit(std::move(p));
+}
+
+void HttpConnection::fail(int status, std::atomic<std::uint64_t>& counter) {
+  if (closing_) return;
+  bump(counter);
+  in_ = In::kDone;
+  wait_ = Wait::kNone;
+  body_.reset();
+  ServerCore& core = *core_;
+  current_seq_ = next_seq_++;
+  char body[64];
+  const int n = std::snprintf(body, sizeof body, "%d %.*s\n", status, static_cast<int>(reason_phrase(status).size()),
+                              reason_phrase(status).data());
+  closing_ = true;
+  format(core.out, status, "text/plain; charset=utf-8", {}, static_cast<std::uint64_t>(n), false, true, false,
+         std::string_view(body, static_cast<std::size_t>(n)));
+  send_or_queue(true, false, false, nullptr);
+}
+
+void HttpConnection::arm(Wait what, actors::Actor::Clock::time_point deadline) {
+  wait_ = what;
+  deadline_ = deadline;
+  if (!timer_) timer_ = after(deadline - reactor().now(), [this] { on_timer(); });
+}
+
+void HttpConnection::on_timer() {
+  timer_ = {};
+  if (wait_ == Wait::kNone || closing_) return;
+  const auto now = reactor().now();
+  if (now < deadline_) {
+    timer_ = after(deadline_ - now, [this] { on_timer(); });
+    return;
+  }
+  fail(408, wait_ == Wait::kHead ? core_->c.header_timeouts : core_->c.body_timeouts);
+}
+
+void HttpConnection::maybe_close() {
+  if (closing_ && queue_.empty() && !stream_) close();
+}
+
+bool HttpConnection::on_input_end() {
+  // The client sent everything it will send. Requests it sent are still answered.
+  closing_ = true;
+  in_ = In::kDone;
+  wait_ = Wait::kNone;
+  if (queue_.empty() && !stream_) return false;  // close once the output is sent
+  return true;
+}
+
+bool HttpConnection::on_shutdown() {
+  // Take no new request; finish the answers already owed (bounded by shutdown_grace).
+  closing_ = true;
+  in_ = In::kDone;
+  wait_ = Wait::kNone;
+  return !(queue_.empty() && !stream_);
+}
+
+}  // namespace detail
+
+// ---- Server -----------------------------------------------------------------------------
+
+Server::Server(actors::Stage& stage, ServerOptions options)
+    : core_(std::make_shared<detail::ServerCore>(stage, std::move(options))) {
+  const ServerOptions& o = core_->options;
+  if (o.header_timeout.count() <= 0 || o.body_timeout.count() <= 0) {
+    throw std::invalid_argument("http::Server: header_timeout and body_timeout must be positive");
+  }
+  if (o.max_outstanding == 0) throw std::invalid_argument("http::Server: max_outstanding must be at least 1");
+  if (o.stream_chunk == 0) throw std::invalid_argument("http::Server: stream_chunk must be positive");
+  if (o.server_header.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    throw std::invalid_argument("http::Server: server_header contains CR, LF or NUL");
+  }
+  core_->parser_max_body = o.limits.max_body;
+  // Once the reactor stops no connection is left to answer: later completions are dropped.
+  stage.reactor().add_stop_hook([core = core_] {
+    const std::lock_guard<std::mutex> lock(core->gate);
+    core->open = false;
+  });
+}
+
+Server::~Server() {
+  const std::lock_guard<std::mutex> lock(core_->gate);
+  core_->open = false;
+}
+
+void Server::route(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options) {
+  if (!handler) throw std::invalid_argument("http::Server::route: empty handler for " + std::string(pattern));
+  for (const char c : method) {
+    if (!is_token_char(c)) throw std::invalid_argument("http::Server::route: bad method '" + std::string(method) + "'");
+  }
+  core_->router.add(method, pattern, detail::Route{std::move(handler), options.max_body});
+  if (options.max_body) core_->parser_max_body = std::max(core_->parser_max_body, *options.max_body);
+}
+
+void Server::fallback(Handler handler, RouteOptions options) {
+  if (!handler) throw std::invalid_argument("http::Server::fallback: empty handler");
+  core_->fallback = detail::Route{std::move(handler), options.max_body};
+  if (options.max_body) core_->parser_max_body = std::max(core_->parser_max_body, *options.max_body);
+}
+
+void Server::before(Middleware m) { core_->before.push_back(std::move(m)); }
+void Server::after(AfterMiddleware m) { core_->after.push_back(std::move(m)); }
+void Server::add_deferred_hook(DeferredHook hook) { core_->deferred_hooks.push_back(std::move(hook)); }
+
+std::uint16_t Server::listen(const runtime::ListenOptions& options) {
+  return core_->stage->listen(options, [core = core_](runtime::Connection) {
+    return std::make_unique<detail::HttpConnection>(core);
+  });
+}
+
+const ServerOptions& Server::options() const noexcept { return core_->options; }
+
+ServerCounters Server::counters() const noexcept {
+  const detail::CounterCells& c = core_->c;
+  auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  ServerCounters s;
+  s.connections = get(c.connections);
+  s.requests = get(c.requests);
+  s.responses = get(c.responses);
+  s.protocol_errors = get(c.protocol_errors);
+  s.header_timeouts = get(c.header_timeouts);
+  s.body_timeouts = get(c.body_timeouts);
+  s.handler_errors = get(c.handler_errors);
+  s.deferred = get(c.deferred);
+  s.deferred_completed = get(c.deferred_completed);
+  s.deferred_dropped = get(c.deferred_dropped);
+  s.deferred_abandoned = get(c.deferred_abandoned);
+  s.input_pauses = get(c.input_pauses);
+  s.streams = get(c.streams);
+  return s;
+}
+
+}  // namespace ringactor::http

@@ -1,0 +1,175 @@
+// Internals of the HTTP server: the state shared by a Server, its connections and its
+// deferred responses, and the HttpConnection actor. Not installed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ringactor/actors/connection_actor.hpp>
+
+#include "ringactor/http/request_parser.hpp"
+#include "ringactor/http/response.hpp"
+#include "ringactor/http/router.hpp"
+#include "ringactor/http/server.hpp"
+
+namespace ringactor::http::detail {
+
+struct Route {
+  Handler handler;
+  std::optional<std::uint64_t> max_body;
+};
+
+// Counters: written on the reactor thread with a plain load+store (no locked instruction),
+// except the deferred ones, which other threads also bump (fetch_add).
+struct CounterCells {
+  std::atomic<std::uint64_t> connections{0}, requests{0}, responses{0}, protocol_errors{0}, header_timeouts{0},
+      body_timeouts{0}, handler_errors{0}, deferred{0}, deferred_completed{0}, deferred_dropped{0},
+      deferred_abandoned{0}, input_pauses{0}, streams{0};
+};
+
+inline void bump(std::atomic<std::uint64_t>& c) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+inline void bump_shared(std::atomic<std::uint64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
+
+struct ServerCore {
+  ServerCore(actors::Stage& s, ServerOptions o) : stage(&s), options(std::move(o)) {}
+
+  actors::Stage* stage;
+  ServerOptions options;
+  std::uint64_t parser_max_body = 0;  // the largest body any route accepts
+  Router<Route> router;
+  std::optional<Route> fallback;
+  std::vector<Middleware> before;
+  std::vector<AfterMiddleware> after;
+  std::vector<DeferredHook> deferred_hooks;
+  CounterCells c;
+
+  // Scratch space for the request being handled: every connection of this server runs on
+  // the one reactor thread and handles a request from start to commit without yielding, so
+  // one set serves them all (and idle connections carry none of it).
+  RequestHead head;
+  Params params;
+  std::string path;       // decoded path
+  std::string out;        // the formatted response
+  std::string headers;    // extra header lines of the response being built
+  std::string ctype;      // its Content-Type
+  std::string body;       // its body
+  StreamProducer producer;
+  DateCache dates;
+
+  // Deferred completions from other threads pass this gate: closed once the reactor has
+  // stopped (no connection is left to answer) or the Server is gone.
+  std::mutex gate;
+  bool open = true;
+
+  const Route* route_for(const Router<Route>::Match& m) const noexcept {
+    if (m.outcome == Router<Route>::Outcome::kFound) return m.handler;
+    return fallback ? &*fallback : nullptr;
+  }
+  std::uint64_t body_limit(const Route* r) const noexcept {
+    return r != nullptr && r->max_body ? *r->max_body : options.limits.max_body;
+  }
+};
+
+struct DeferredState {
+  std::shared_ptr<ServerCore> core;
+  actors::ActorId conn;
+  std::uint64_t seq = 0;
+  std::atomic<bool> done{false};
+  int status = 200;
+  std::string headers;
+  std::string ctype;
+  std::string body;
+};
+
+// One HTTP connection. Runs on the reactor thread; see server.hpp for the behaviour.
+class HttpConnection final : public actors::ConnectionActor {
+ public:
+  explicit HttpConnection(std::shared_ptr<ServerCore> core);
+
+  // Called through Response / BodyWriter / DeferredResponse.
+  std::shared_ptr<DeferredState> make_deferred();
+  void deliver_deferred(DeferredState& st);
+  bool stream_write(std::string_view bytes, bool chunked);
+  std::size_t stream_room() const noexcept;
+  ServerCore& core() noexcept { return *core_; }
+
+ protected:
+  void on_start() override;
+  std::size_t on_data(std::span<const std::byte> bytes) override;
+  void on_drain() override;
+  bool on_input_end() override;
+  bool on_shutdown() override;
+
+ private:
+  enum class In : std::uint8_t { kHead, kBody, kDone };
+  enum class Wait : std::uint8_t { kNone, kHead, kBody };
+
+  // A response waiting for its turn (or for its deferred completion).
+  struct Pending {
+    std::uint64_t seq = 0;
+    bool ready = false;
+    bool close = false;      // close the connection after it
+    bool head_only = false;  // HEAD: no body
+    bool chunked = false;    // the stream is chunked
+    bool http10 = false;     // the request was HTTP/1.0
+    std::string bytes;       // ready: the response (for a stream: its head); deferred: extra headers
+    StreamProducer stream;   // a streamed body follows the head
+  };
+  // A body being received over several reads: the head is copied so its views survive.
+  struct BodyState {
+    std::string head_bytes;
+    RequestHead head;
+    std::string path;
+    std::string body;
+    std::uint64_t remaining = 0;  // Content-Length bytes still to come
+    std::optional<ChunkedDecoder> chunked;
+  };
+  struct ActiveStream {
+    StreamProducer producer;
+    bool chunked = false;
+    bool close = false;
+  };
+
+  std::size_t start_request(std::string_view bytes);
+  std::size_t feed_body(std::string_view bytes);
+  void dispatch(const RequestHead& head, std::string_view path, std::string_view body);
+  bool decode_path(const RequestHead& head, std::string& storage, std::string_view& path);
+  void commit(Response& res, bool head_only, bool close);
+  void format(std::string& out, int status, std::string_view ctype, std::string_view headers,
+              std::optional<std::uint64_t> length, bool chunked, bool close, bool http10, std::string_view body);
+  void emit(Pending&& p);
+  void send_or_queue(bool close, bool head_only, bool chunked, StreamProducer* stream);
+  void flush();
+  void start_stream(StreamProducer producer, bool chunked, bool close);
+  void pump();
+  void fail(int status, std::atomic<std::uint64_t>& counter);
+  void expect_continue();
+  void arm(Wait what, actors::Actor::Clock::time_point deadline);
+  void on_timer();
+  void maybe_close();
+
+  std::shared_ptr<ServerCore> core_;
+  RequestParser parser_;
+  std::vector<Pending> queue_;  // answers not yet handed to the connection, in request order
+  std::unique_ptr<BodyState> body_;
+  std::unique_ptr<ActiveStream> stream_;
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t current_seq_ = 0;
+  actors::Actor::Clock::time_point deadline_{};
+  actors::ActorTimer timer_{};
+  In in_ = In::kHead;
+  Wait wait_ = Wait::kNone;
+  bool closing_ = false;        // no further requests: close once the queue is sent
+  bool paused_ = false;         // input paused: max_outstanding answers waiting
+  bool continue_sent_ = false;  // 100 Continue already sent for the request in progress
+  bool http10_ = false;         // the request being answered is HTTP/1.0
+};
+
+}  // namespace ringactor::http::detail
