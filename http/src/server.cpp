@@ -184,6 +184,7 @@ std::size_t HttpConnection::on_data(std::span<const std::byte> bytes) {
     if (closing_ || in_ == In::kDone) return all.size();  // answering an error or closing: drop
     if (in_ == In::kBody) {
       off += feed_body(all.substr(off));
+      if (in_ == In::kBody) return off;  // all taken, or a partial chunk line waits for more
       continue;
     }
     if (queue_.size() >= core_->options.max_outstanding) {
@@ -248,7 +249,7 @@ std::size_t HttpConnection::start_request(std::string_view bytes) {
   st->head_bytes.assign(bytes.substr(0, head_bytes));
   RequestParser again(parser_.limits());
   if (again.parse(st->head_bytes, st->head).status != RequestParser::Status::kComplete ||
-      !decode_path(st->head, st->path, path)) {
+      !decode_path(st->head, st->path, st->path_view)) {
     fail(400, core_->c.protocol_errors);  // cannot happen: the same bytes parsed before
     return bytes.size();
   }
@@ -279,11 +280,9 @@ std::size_t HttpConnection::feed_body(std::string_view bytes) {
         st.body.append(step.data);
         continue;
       }
-      if (step.status == ChunkedDecoder::Status::kDone) break;
-      if (step.status == ChunkedDecoder::Status::kNeedMore) {
-        used = bytes.size();  // the decoder keeps partial framing state; nothing to carry
-        break;
-      }
+      // kDone, or kNeedMore: a partial size line or CRLF stays unconsumed and comes back
+      // with the next bytes.
+      break;
     }
     if (!st.chunked->done()) {
       arm(Wait::kBody, reactor().now() + core_->options.body_timeout);
@@ -304,7 +303,7 @@ std::size_t HttpConnection::feed_body(std::string_view bytes) {
   in_ = In::kHead;
   wait_ = Wait::kNone;
   continue_sent_ = false;
-  dispatch(done->head, done->path, done->body);
+  dispatch(done->head, done->path_view, done->body);
   return used;
 }
 

@@ -126,7 +126,8 @@ class HttpConnection final : public actors::ConnectionActor {
   struct BodyState {
     std::string head_bytes;
     RequestHead head;
-    std::string path;
+    std::string path;            // the decoded path, when it needed decoding
+    std::string_view path_view;  // the path routes see (into `path` or `head_bytes`)
     std::string body;
     std::uint64_t remaining = 0;  // Content-Length bytes still to come
     std::optional<ChunkedDecoder> chunked;

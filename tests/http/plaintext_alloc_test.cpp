@@ -1,0 +1,70 @@
+// The plaintext path allocates nothing per request once warm: this binary replaces the
+// global operator new and counts the allocations made on the reactor thread while it serves
+// keep-alive and pipelined GET /plaintext requests over a real socket.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "http_test_support.hpp"
+
+namespace {
+std::atomic<std::uint64_t> g_reactor_allocations{0};
+thread_local bool t_count = false;  // set on the reactor thread only
+}  // namespace
+
+void* operator new(std::size_t n) {
+  if (t_count) g_reactor_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void* operator new(std::size_t n, std::align_val_t a) {
+  if (t_count) g_reactor_allocations.fetch_add(1, std::memory_order_relaxed);
+  const auto al = static_cast<std::size_t>(a);
+  if (void* p = std::aligned_alloc(al, (n + al - 1) & ~(al - 1))) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+using namespace ringactor::test;
+
+TEST(HttpAllocations, PlaintextRequestsAllocateNothingOnceWarm) {
+  HttpServerThread srv([](http::Server& s) {
+    s.get("/plaintext", [](http::Request&, http::Response& res) { res.text("Hello, World!"); });
+  });
+  call_on(srv.reactor(), [] {
+    t_count = true;
+    return 0;
+  });
+  HttpClient c(srv.port());
+  const std::string one = "GET /plaintext HTTP/1.1\r\nHost: bench\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n";
+  std::string batch;
+  for (int i = 0; i < 16; ++i) batch += one;
+  auto serve = [&](int rounds) {
+    for (int r = 0; r < rounds; ++r) {
+      // One request, then a pipelined batch of 16.
+      ASSERT_TRUE(c.send_all(one));
+      auto resp = c.read();
+      ASSERT_TRUE(resp);
+      ASSERT_EQ(resp->body, "Hello, World!");
+      ASSERT_TRUE(c.send_all(batch));
+      for (int i = 0; i < 16; ++i) ASSERT_TRUE(c.read());
+    }
+  };
+  serve(50);  // warm: scratch buffers, output slabs, header arrays reach their sizes
+  const std::uint64_t before = g_reactor_allocations.load();
+  const std::uint64_t requests_before = srv.counters().requests;
+  serve(200);
+  const std::uint64_t requests = srv.counters().requests - requests_before;
+  const std::uint64_t allocations = g_reactor_allocations.load() - before;
+  EXPECT_EQ(requests, 200u * 17);
+  EXPECT_EQ(allocations, 0u) << allocations << " allocations on the reactor thread for " << requests << " requests";
+}
