@@ -1,6 +1,7 @@
 #include "ringactor/http/request_parser.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace ringactor::http {
@@ -9,17 +10,26 @@ namespace {
 
 constexpr std::size_t npos = std::string_view::npos;
 
-// RFC 9110 tchar.
-constexpr bool is_tchar(unsigned char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
+// Character classes as one table lookup each (the parser's inner loops).
+enum : std::uint8_t { kTchar = 1, kAuthority = 2 };
+constexpr std::array<std::uint8_t, 256> make_classes() {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    // RFC 9110 tchar.
+    if (alnum || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos) {
+      t[static_cast<std::size_t>(c)] |= kTchar;
+    }
+    // uri-host [":" port]: reg-name, IP-literal brackets, port digits.
+    if (alnum || std::string_view("-._~!$&'()*+;=%:[]").find(static_cast<char>(c)) != std::string_view::npos) {
+      t[static_cast<std::size_t>(c)] |= kAuthority;
+    }
   }
+  return t;
 }
+constexpr std::array<std::uint8_t, 256> kClasses = make_classes();
+
+constexpr bool is_tchar(unsigned char c) noexcept { return (kClasses[c] & kTchar) != 0; }
 
 // field-value characters: HTAB, SP, VCHAR, obs-text.
 constexpr bool is_field_char(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7F); }
@@ -77,10 +87,7 @@ int hex_value(char c) noexcept {
 // list of hosts) and control characters. Empty is allowed (a target without authority).
 bool valid_authority(std::string_view a) noexcept {
   for (char c : a) {
-    const auto u = static_cast<unsigned char>(c);
-    const bool ok = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-                    std::string_view("-._~!$&'()*+;=%:[]").find(c) != npos;
-    if (!ok) return false;
+    if ((kClasses[static_cast<unsigned char>(c)] & kAuthority) == 0) return false;
   }
   return true;
 }
@@ -257,7 +264,19 @@ RequestParser::Result RequestParser::parse(std::string_view b, RequestHead& out)
     const std::string_view value = trim_ows(raw_value);
     out.headers.push_back({name, value});
 
-    if (iequals(name, "content-length")) {
+    // The framing headers, found by length first: one comparison per header at most.
+    enum class Known : std::uint8_t { kOther, kContentLength, kTransferEncoding, kHost, kConnection, kExpect };
+    Known known = Known::kOther;
+    switch (name.size()) {
+      case 4: known = iequals(name, "host") ? Known::kHost : Known::kOther; break;
+      case 6: known = iequals(name, "expect") ? Known::kExpect : Known::kOther; break;
+      case 10: known = iequals(name, "connection") ? Known::kConnection : Known::kOther; break;
+      case 14: known = iequals(name, "content-length") ? Known::kContentLength : Known::kOther; break;
+      case 17: known = iequals(name, "transfer-encoding") ? Known::kTransferEncoding : Known::kOther; break;
+      default: break;
+    }
+    if (known == Known::kOther) continue;
+    if (known == Known::kContentLength) {
       // A list of identical values is one value (RFC 9112 section 6.3); anything else,
       // including a header with no value at all (", "), is ambiguous framing.
       std::size_t items = 0;
@@ -271,7 +290,7 @@ RequestParser::Result RequestParser::parse(std::string_view b, RequestHead& out)
         return true;
       });
       if (!ok || items == 0) return fail(ParseError::kBadRequest);
-    } else if (iequals(name, "transfer-encoding")) {
+    } else if (known == Known::kTransferEncoding) {
       ParseError e = ParseError::kNone;
       for_each_element(value, [&](std::string_view coding) {
         if (out.chunked) {
@@ -287,17 +306,17 @@ RequestParser::Result RequestParser::parse(std::string_view b, RequestHead& out)
       });
       if (e != ParseError::kNone) return fail(e);
       te_seen = true;
-    } else if (iequals(name, "host")) {
+    } else if (known == Known::kHost) {
       ++hosts;
       if (!valid_authority(value)) return fail(ParseError::kBadRequest);
       if (out.authority.empty()) out.authority = value;
-    } else if (iequals(name, "connection")) {
+    } else if (known == Known::kConnection) {
       for_each_element(value, [&](std::string_view token) {
         if (iequals(token, "close")) out.keep_alive = false;
         if (iequals(token, "keep-alive") && out.version_minor == 0) out.keep_alive = true;
         return true;
       });
-    } else if (iequals(name, "expect")) {
+    } else if (known == Known::kExpect) {
       if (iequals(value, "100-continue")) out.expect_continue = true;
     }
   }

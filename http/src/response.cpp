@@ -77,6 +77,15 @@ void format_imf_date(std::chrono::system_clock::time_point t, char (&out)[29]) n
   std::memcpy(out + 25, " GMT", 4);
 }
 
+std::string_view DateCache::get() noexcept {
+  // The coarse real-time clock is a plain read of kernel-maintained memory (no TSC read),
+  // ticking every few milliseconds: plenty for a header with one-second resolution.
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  if (ts.tv_sec == second_) return {text_, sizeof text_};
+  return get(std::chrono::system_clock::time_point(std::chrono::seconds(ts.tv_sec)));
+}
+
 std::string_view DateCache::get(std::chrono::system_clock::time_point now) noexcept {
   const std::int64_t s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   if (s != second_) {

@@ -3,6 +3,7 @@
 #include "ringactor/http/server.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <stdexcept>
 #include <utility>
@@ -417,24 +418,43 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
   send_or_queue(close, head_only, false, nullptr);
 }
 
+std::string_view ServerCore::head_prefix(int status, std::string_view content_type) {
+  const std::string_view date = dates.get();
+  const std::int64_t second = dates.second();
+  for (const HeadPrefix& p : prefixes) {
+    if (p.status == status && p.second == second && p.ctype == content_type) return p.text;
+  }
+  // Rebuilt in place: the strings keep their capacity, so this allocates only while warming.
+  HeadPrefix& p = prefixes[next_prefix++ % prefixes.size()];
+  p.status = status;
+  p.second = second;
+  p.ctype.assign(content_type);
+  char code[4];
+  const auto [end, ec] = std::to_chars(code, code + sizeof code, status);
+  p.text.assign("HTTP/1.1 ").append(code, end).append(" ").append(reason_phrase(status)).append("\r\n");
+  if (!options.server_header.empty()) p.text.append("Server: ").append(options.server_header).append("\r\n");
+  p.text.append("Date: ").append(date).append("\r\n");
+  if (!content_type.empty()) p.text.append("Content-Type: ").append(content_type).append("\r\n");
+  return p.text;
+}
+
 void HttpConnection::format(std::string& out, int status, std::string_view ctype, std::string_view headers,
                             std::optional<std::uint64_t> length, bool chunked, bool close, bool http10,
                             std::string_view body) {
-  ServerCore& core = *core_;
-  ResponseHead h;
-  h.status = status;
-  h.content_type = ctype;
-  h.content_length = length;
-  h.chunked = chunked;
-  h.close = close;
-  h.keep_alive = !close && http10;
-  h.date = core.dates.get();
-  h.server = core.options.server_header;
-  h.extra = headers;
-  out.resize(256 + ctype.size() + headers.size() + h.server.size());
-  const std::string_view written = format_head(std::span<char>(out.data(), out.size()), h);
-  out.resize(written.size());
-  out.append(body);
+  out.assign(core_->head_prefix(status, ctype));
+  if (chunked) {
+    out.append(std::string_view("Transfer-Encoding: chunked\r\n"));
+  } else if (length) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
+    out.append(std::string_view("Content-Length: ")).append(digits, end).append(std::string_view("\r\n"));
+  }
+  if (close) {
+    out.append(std::string_view("Connection: close\r\n"));
+  } else if (http10) {
+    out.append(std::string_view("Connection: keep-alive\r\n"));
+  }
+  out.append(headers).append(std::string_view("\r\n")).append(body);
 }
 
 // The response in core.out goes out now if nothing is ahead of it, else it waits its turn.

@@ -2,6 +2,7 @@
 // deferred responses, and the HttpConnection actor. Not installed.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -62,6 +63,18 @@ struct ServerCore {
   std::string body;       // its body
   StreamProducer producer;
   DateCache dates;
+
+  // The start of recent response heads (status line, Server, Date, Content-Type), rebuilt
+  // when the Date second changes: most responses copy one of these and add their length.
+  struct HeadPrefix {
+    int status = 0;
+    std::int64_t second = -1;
+    std::string ctype;
+    std::string text;
+  };
+  std::array<HeadPrefix, 4> prefixes;
+  unsigned next_prefix = 0;
+  std::string_view head_prefix(int status, std::string_view content_type);
 
   // Deferred completions from other threads pass this gate: closed once the reactor has
   // stopped (no connection is left to answer) or the Server is gone.

@@ -29,7 +29,10 @@ class DateCache {
  public:
   // The Date value for `now`. O(1) when the second has not changed.
   std::string_view get(std::chrono::system_clock::time_point now) noexcept;
-  std::string_view get() noexcept { return get(std::chrono::system_clock::now()); }
+  // The Date value for the current time (read from the coarse real-time clock).
+  std::string_view get() noexcept;
+  // Which second the cached text is for (changes when get() reformats it).
+  std::int64_t second() const noexcept { return second_; }
 
  private:
   std::int64_t second_ = -1;
