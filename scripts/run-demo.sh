@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target echo
-exec ./build/release/bin/echo "$@"
+cmake --build --preset release --target hello
+exec ./build/release/bin/hello "$@"
