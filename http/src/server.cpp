@@ -37,7 +37,8 @@ void append_header(std::string& out, std::string_view name, std::string_view val
   if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char)) {
     throw std::invalid_argument("http header name is not a token: '" + std::string(name) + "'");
   }
-  for (const std::string_view reserved : {"content-length", "transfer-encoding", "date", "server", "connection"}) {
+  for (const std::string_view reserved :
+       {"content-length", "transfer-encoding", "date", "server", "connection", "content-type"}) {
     if (iequals(name, reserved)) {
       throw std::invalid_argument("http header '" + std::string(name) + "' is set by the server");
     }
@@ -48,9 +49,17 @@ void append_header(std::string& out, std::string_view name, std::string_view val
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
+// A final status: 1xx are interim answers the server sends itself (100 Continue).
 int checked_status(int code) {
-  if (code < 100 || code > 999) throw std::invalid_argument("http status out of range: " + std::to_string(code));
+  if (code < 200 || code > 999) throw std::invalid_argument("http status out of range (200..999): " + std::to_string(code));
   return code;
+}
+
+std::string_view checked_content_type(std::string_view ct) {
+  if (ct.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    throw std::invalid_argument("http content type contains CR, LF or NUL");
+  }
+  return ct;
 }
 
 bool status_has_body(int status) noexcept { return status >= 200 && status != 204 && status != 304; }
@@ -87,7 +96,7 @@ Response& Response::header(std::string_view name, std::string_view value) {
 void Response::finish(std::string_view content_type, std::string_view body) {
   if (answered()) throw std::logic_error("http::Response completed twice");
   detail::ServerCore& core = conn_->core();
-  core.ctype.assign(content_type);
+  core.ctype.assign(checked_content_type(content_type));
   core.body.assign(body);
   kind_ = Kind::kBody;
 }
@@ -96,15 +105,16 @@ void Response::stream(std::string_view content_type, StreamProducer producer) {
   if (answered()) throw std::logic_error("http::Response completed twice");
   if (!producer) throw std::invalid_argument("http::Response::stream: empty producer");
   detail::ServerCore& core = conn_->core();
-  core.ctype.assign(content_type);
+  core.ctype.assign(checked_content_type(content_type));
   core.producer = std::move(producer);
   kind_ = Kind::kStream;
 }
 
 DeferredResponse Response::defer() {
   if (answered()) throw std::logic_error("http::Response completed twice");
+  DeferredResponse d(conn_->make_deferred());
   kind_ = Kind::kDeferred;
-  return DeferredResponse(conn_->make_deferred());
+  return d;
 }
 
 // ---- BodyWriter -------------------------------------------------------------------------
@@ -127,7 +137,12 @@ DeferredResponse::~DeferredResponse() {
   detail::bump_shared(state_->core->c.deferred_abandoned);
   state_->status = 500;
   state_->headers.clear();
-  complete("text/plain; charset=utf-8", "500 Internal Server Error: the deferred response was dropped\n");
+  try {
+    complete("text/plain; charset=utf-8", "500 Internal Server Error: the deferred response was dropped\n");
+  } catch (...) {
+    // Out of memory while answering: the connection's queue keeps a hole that its idle
+    // timeout ends. Nothing better can be done without memory.
+  }
 }
 
 DeferredResponse& DeferredResponse::status(int code) {
@@ -144,6 +159,7 @@ DeferredResponse& DeferredResponse::header(std::string_view name, std::string_vi
 
 bool DeferredResponse::complete(std::string_view content_type, std::string body) {
   if (state_ == nullptr || state_->done.exchange(true, std::memory_order_acq_rel)) return false;
+  checked_content_type(content_type);
   std::shared_ptr<detail::DeferredState> st = std::move(state_);
   st->ctype.assign(content_type);
   st->body = std::move(body);
@@ -188,8 +204,10 @@ std::size_t HttpConnection::on_data(std::span<const std::byte> bytes) {
       if (in_ == In::kBody) return off;  // all taken, or a partial chunk line waits for more
       continue;
     }
-    if (queue_.size() >= core_->options.max_outstanding) {
-      // Enough answers are waiting: stop reading; flush() resumes once they drain.
+    if (carry_need_ != 0 && all.size() - off < carry_need_) return off;  // a small body still arriving
+    if (queue_.size() >= core_->options.max_outstanding || output_full()) {
+      // Enough answers are waiting, or enough output is queued: stop reading; flush() or
+      // on_drain() resumes.
       if (!paused_) {
         paused_ = true;
         bump(core_->c.input_pauses);
@@ -204,10 +222,15 @@ std::size_t HttpConnection::on_data(std::span<const std::byte> bytes) {
   return off;
 }
 
+bool HttpConnection::output_full() const noexcept {
+  return attached() && connection().queued_bytes() >= 2 * core_->options.stream_threshold;
+}
+
 // Parses one request head at the start of `bytes` and handles the request if its body is
 // there too. Returns the bytes consumed (0: wait for more).
 std::size_t HttpConnection::start_request(std::string_view bytes) {
   RequestHead& head = core_->head;
+  carry_need_ = 0;
   const RequestParser::Result r = parser_.parse(bytes, head);
   if (r.status == RequestParser::Status::kIncomplete) {
     if (wait_ != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
@@ -240,9 +263,11 @@ std::size_t HttpConnection::start_request(std::string_view bytes) {
     return head_bytes + static_cast<std::size_t>(length);
   }
   if (head.expect_continue && !continue_sent_) expect_continue();
-  if (!head.chunked && head_bytes + length <= kCarriedBody) {
-    // A small body on its way: let it gather in the input carry (within header_timeout).
+  if (!head.chunked && head_bytes + length <= core_->carried_body) {
+    // A small body on its way: let it gather in the input carry (within header_timeout),
+    // and do not look at the request again before all of it is there.
     if (wait_ != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
+    carry_need_ = head_bytes + static_cast<std::size_t>(length);
     return 0;
   }
   // A large or chunked body: keep a copy of the head and take the body as it comes.
@@ -258,8 +283,10 @@ std::size_t HttpConnection::start_request(std::string_view bytes) {
     st->chunked.emplace(limit, parser_.limits().max_header_bytes);
   } else {
     st->remaining = length;
-    st->body.reserve(static_cast<std::size_t>(length));
+    // Grown as bytes arrive: a head alone must not reserve a large body's memory.
+    st->body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(length, 64 * 1024)));
   }
+  st->started = reactor().now();
   body_ = std::move(st);
   in_ = In::kBody;
   arm(Wait::kBody, reactor().now() + core_->options.body_timeout);
@@ -285,14 +312,16 @@ std::size_t HttpConnection::feed_body(std::string_view bytes) {
       // with the next bytes.
       break;
     }
+    st.received += used;
     if (!st.chunked->done()) {
-      arm(Wait::kBody, reactor().now() + core_->options.body_timeout);
+      if (used != 0) arm(Wait::kBody, reactor().now() + core_->options.body_timeout);
       return used;
     }
   } else {
     const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(st.remaining, bytes.size()));
     st.body.append(bytes.substr(0, take));
     st.remaining -= take;
+    st.received += take;
     used = take;
     if (st.remaining != 0) {
       arm(Wait::kBody, reactor().now() + core_->options.body_timeout);
@@ -335,6 +364,8 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
 
   Request req(head, path, params, body);
   Response res(*this);
+  const char* failure = nullptr;
+  std::string what;
   try {
     for (const Middleware& mw : core.before) {
       mw(req, res);
@@ -352,9 +383,15 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
     for (const AfterMiddleware& mw : core.after) mw(req, res);
     if (!res.answered()) throw std::logic_error("the handler did not answer");
   } catch (const std::exception& e) {
+    what = e.what();
+    failure = what.c_str();
+  } catch (...) {
+    failure = "a non-std exception";
+  }
+  if (failure != nullptr) {
     bump(core.c.handler_errors);
     core.stage->log_error(std::string("http handler for ") + std::string(head.method) + " " + std::string(path) +
-                          " threw: " + e.what());
+                          " threw: " + failure);
     close = true;  // the handler's state is unknown: do not take more requests
     if (res.kind_ != Response::Kind::kDeferred) {
       // Replace whatever was built by a plain 500 (a deferred one answers 500 itself when
@@ -373,10 +410,13 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
 void HttpConnection::commit(Response& res, bool head_only, bool close) {
   ServerCore& core = *core_;
   if (close) closing_ = true;
+  const int status = res.status_;
+  const bool has_body = status_has_body(status);
   if (res.kind_ == Response::Kind::kDeferred) {
     bump(core.c.deferred);
     Pending p;
     p.seq = current_seq_;
+    p.status = status;  // the handler's (or `after` middleware's) status, unless the deferred sets one
     p.close = close;
     p.head_only = head_only;
     p.http10 = http10_;
@@ -384,20 +424,21 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
     queue_.push_back(std::move(p));
     return;
   }
-  const int status = res.status_;
   if (res.kind_ == Response::Kind::kStream) {
     bump(core.c.streams);
-    // HTTP/1.0 has no chunked coding: the body ends where the connection does.
-    const bool chunked = !http10_;
-    const bool stream_close = close || !chunked;
+    // HTTP/1.0 has no chunked coding: the body ends where the connection does. A status
+    // that has no body (204, 304) sends the head alone.
+    const bool with_body = has_body && !head_only;
+    const bool chunked = has_body && !http10_;
+    const bool stream_close = close || (has_body && !chunked);
+    if (stream_close) closing_ = true;
     format(core.out, status, core.ctype, core.headers, std::nullopt, chunked, stream_close, http10_, {});
     StreamProducer producer = std::move(core.producer);
-    send_or_queue(stream_close, head_only, chunked, head_only ? nullptr : &producer);
+    send_or_queue(stream_close, head_only, chunked, with_body ? &producer : nullptr);
     return;
   }
   // A body: small ones go out with the head in one copy; large ones are streamed with their
   // Content-Length as the socket drains.
-  const bool has_body = status_has_body(status);
   const std::uint64_t length = has_body ? core.body.size() : 0;
   if (has_body && !head_only && core.body.size() > core.options.stream_threshold) {
     bump(core.c.streams);
@@ -421,11 +462,18 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
 std::string_view ServerCore::head_prefix(int status, std::string_view content_type) {
   const std::string_view date = dates.get();
   const std::int64_t second = dates.second();
-  for (const HeadPrefix& p : prefixes) {
-    if (p.status == status && p.second == second && p.ctype == content_type) return p.text;
+  HeadPrefix* slot = nullptr;
+  for (HeadPrefix& p : prefixes) {
+    if (p.status == status && p.ctype == content_type) {
+      if (p.second == second) return p.text;
+      slot = &p;  // same answer kind, a new second: rebuild this one
+      break;
+    }
   }
-  // Rebuilt in place: the strings keep their capacity, so this allocates only while warming.
-  HeadPrefix& p = prefixes[next_prefix++ % prefixes.size()];
+  // Rebuilt in place: the strings keep their capacity, so this allocates only while warming
+  // (or for a head longer than the reserved size).
+  if (slot == nullptr) slot = &prefixes[next_prefix++ % prefixes.size()];
+  HeadPrefix& p = *slot;
   p.status = status;
   p.second = second;
   p.ctype.assign(content_type);
@@ -505,44 +553,63 @@ void HttpConnection::deliver_deferred(DeferredState& st) {
     bump_shared(core.c.deferred_dropped);
     return;
   }
-  const DeferredView view{st.status, st.ctype, st.body, id()};
+  const int status = st.status.value_or(it->status);
+  const bool has_body = status_has_body(status);
+  std::string headers = std::move(it->bytes);  // from the handler and `after` middleware
+  headers += st.headers;
+  format(it->bytes, status, st.ctype, headers, has_body ? std::optional<std::uint64_t>(st.body.size()) : std::nullopt,
+         false, it->close, it->http10, it->head_only || !has_body ? std::string_view() : std::string_view(st.body));
+  it->ready = true;
+  it->status = status;
+  if (!core.deferred_hooks.empty()) {
+    // The hooks run when the answer is sent (flush), after those ahead of it.
+    it->hook = std::make_unique<Pending::Hook>();
+    it->hook->ctype = std::move(st.ctype);
+    it->hook->body = std::move(st.body);
+  }
+  bump_shared(core.c.deferred_completed);
+  bump(core.c.responses);
+  flush();
+}
+
+void HttpConnection::run_deferred_hooks(const Pending& p) {
+  ServerCore& core = *core_;
+  const DeferredView view{p.status, p.hook->ctype, p.hook->body, id()};
   for (const DeferredHook& hook : core.deferred_hooks) {
     try {
       hook(view);
     } catch (const std::exception& e) {
       bump(core.c.handler_errors);
       core.stage->log_error(std::string("http deferred hook threw: ") + e.what());
+    } catch (...) {
+      bump(core.c.handler_errors);
+      core.stage->log_error("http deferred hook threw a non-std exception");
     }
   }
-  const bool has_body = status_has_body(st.status);
-  std::string headers = std::move(it->bytes);  // from the handler and `after` middleware
-  headers += st.headers;
-  format(it->bytes, st.status, st.ctype, headers, has_body ? std::optional<std::uint64_t>(st.body.size()) : std::nullopt,
-         false, it->close, it->http10, it->head_only || !has_body ? std::string_view() : std::string_view(st.body));
-  it->ready = true;
-  bump_shared(core.c.deferred_completed);
-  bump(core.c.responses);
-  flush();
 }
 
-// Sends every answer at the front of the queue that is ready, in order.
+// Sends every answer at the front of the queue that is ready, in order. Each entry leaves
+// the queue before it is sent, so a stream that starts (and perhaps ends, calling flush()
+// again) finds a consistent queue.
 void HttpConnection::flush() {
-  std::size_t sent = 0;
-  while (sent < queue_.size() && queue_[sent].ready && !stream_) {
-    Pending& p = queue_[sent++];
+  while (!queue_.empty() && queue_.front().ready && !stream_) {
+    Pending p = std::move(queue_.front());
+    queue_.erase(queue_.begin());
+    if (p.hook) run_deferred_hooks(p);
     send(p.bytes);
-    if (p.stream) {
-      start_stream(std::move(p.stream), p.chunked, p.close);
-    } else if (p.close) {
-      closing_ = true;
-    }
+    if (p.close) closing_ = true;
+    if (p.stream) start_stream(std::move(p.stream), p.chunked, p.close);
   }
-  if (sent != 0) queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(sent));
-  if (paused_ && queue_.size() < core_->options.max_outstanding && !closing_) {
+  maybe_resume();
+  maybe_close();
+}
+
+void HttpConnection::maybe_resume() {
+  if (paused_ && !closing_ && queue_.size() < core_->options.max_outstanding && !output_full()) {
     paused_ = false;
+    if (wait_ == Wait::kHead) deadline_ = reactor().now() + core_->options.header_timeout;  // our delay, not theirs
     resume_input();
   }
-  maybe_close();
 }
 
 void HttpConnection::start_stream(StreamProducer producer, bool chunked, bool close) {
@@ -560,6 +627,7 @@ std::size_t HttpConnection::stream_room() const noexcept {
 }
 
 bool HttpConnection::stream_write(std::string_view bytes, bool chunked) {
+  if (!stream_) return false;  // the stream already ended: nothing may be added
   if (bytes.empty()) return attached();
   if (!chunked) return send(bytes);
   char size_line[24];
@@ -569,7 +637,7 @@ bool HttpConnection::stream_write(std::string_view bytes, bool chunked) {
 
 // Feeds the active stream while the connection wants more (called again from on_drain).
 void HttpConnection::pump() {
-  while (stream_ && attached() && stream_room() > 0) {
+  while (stream_ && attached() && connection().open() && stream_room() > 0) {
     const std::size_t before = connection().queued_bytes();
     BodyWriter w(*this, stream_->chunked);
     bool more = false;
@@ -582,13 +650,6 @@ void HttpConnection::pump() {
       abort();  // the body is cut short: the client must see it as incomplete
       return;
     }
-    if (more && connection().queued_bytes() == before && before == 0) {
-      bump(core_->c.handler_errors);
-      core_->stage->log_error("http stream producer returned 'more' without writing: the stream is cut");
-      stream_.reset();
-      abort();
-      return;
-    }
     if (!more) {
       if (stream_->chunked) send(std::string_view("0\r\n\r\n"));
       if (stream_->close) closing_ = true;
@@ -596,10 +657,22 @@ void HttpConnection::pump() {
       flush();
       return;
     }
+    if (attached() && connection().queued_bytes() == before) {
+      if (before != 0) return;  // nothing this time: asked again when the output drains
+      // Nothing queued and nothing written: no drain will ever come to ask again.
+      bump(core_->c.handler_errors);
+      core_->stage->log_error("http stream producer returned 'more' without writing: the stream is cut");
+      stream_.reset();
+      abort();
+      return;
+    }
   }
 }
 
-void HttpConnection::on_drain() { pump(); }
+void HttpConnection::on_drain() {
+  pump();
+  maybe_resume();
+}
 
 void HttpConnection::expect_continue() {
   continue_sent_ = true;
@@ -615,6 +688,7 @@ void HttpConnection::fail(int status, std::atomic<std::uint64_t>& counter) {
   bump(counter);
   in_ = In::kDone;
   wait_ = Wait::kNone;
+  carry_need_ = 0;
   body_.reset();
   ServerCore& core = *core_;
   current_seq_ = next_seq_++;
@@ -630,15 +704,34 @@ void HttpConnection::fail(int status, std::atomic<std::uint64_t>& counter) {
 void HttpConnection::arm(Wait what, actors::Actor::Clock::time_point deadline) {
   wait_ = what;
   deadline_ = deadline;
-  if (!timer_) timer_ = after(deadline - reactor().now(), [this] { on_timer(); });
+  if (timer_ && timer_due_ <= deadline) return;  // the armed timer comes first and re-checks
+  if (timer_) cancel(timer_);
+  timer_due_ = deadline;
+  timer_ = after(deadline - reactor().now(), [this] { on_timer(); });
 }
 
 void HttpConnection::on_timer() {
   timer_ = {};
   if (wait_ == Wait::kNone || closing_) return;
   const auto now = reactor().now();
-  if (now < deadline_) {
-    timer_ = after(deadline_ - now, [this] { on_timer(); });
+  if (paused_) {
+    // Reading is paused by us (answers outstanding): the client is not the one late.
+    deadline_ = now + (wait_ == Wait::kHead ? core_->options.header_timeout : core_->options.body_timeout);
+  }
+  bool late = now >= deadline_;
+  if (!late && wait_ == Wait::kBody && body_ && core_->options.min_body_rate != 0) {
+    // Progress alone is not enough: past one body_timeout the body must average at least
+    // min_body_rate, or a client dripping a byte now and then would hold the slot forever.
+    const auto elapsed = now - body_->started;
+    if (elapsed > core_->options.body_timeout) {
+      const double seconds = std::chrono::duration<double>(elapsed - core_->options.body_timeout).count();
+      late = static_cast<double>(body_->received) < seconds * static_cast<double>(core_->options.min_body_rate);
+    }
+  }
+  if (!late) {
+    const auto next = std::min(deadline_, now + core_->options.body_timeout);
+    timer_due_ = next;
+    timer_ = after(next - now, [this] { on_timer(); });
     return;
   }
   fail(408, wait_ == Wait::kHead ? core_->c.header_timeouts : core_->c.body_timeouts);
@@ -677,9 +770,25 @@ Server::Server(actors::Stage& stage, ServerOptions options)
   }
   if (o.max_outstanding == 0) throw std::invalid_argument("http::Server: max_outstanding must be at least 1");
   if (o.stream_chunk == 0) throw std::invalid_argument("http::Server: stream_chunk must be positive");
+  if (o.limits.max_request_line == 0 || o.limits.max_header_bytes == 0 || o.limits.max_headers == 0) {
+    throw std::invalid_argument("http::Server: request limits must be positive");
+  }
   if (o.server_header.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
     throw std::invalid_argument("http::Server: server_header contains CR, LF or NUL");
   }
+  const runtime::ReactorOptions& ro = stage.reactor().options();
+  const std::size_t head_limit = o.limits.max_request_line + o.limits.max_header_bytes + 4;
+  if (head_limit > ro.max_input_carry) {
+    throw std::invalid_argument("http::Server: max_request_line + max_header_bytes (" + std::to_string(head_limit) +
+                                ") exceed the reactor's max_input_carry (" + std::to_string(ro.max_input_carry) +
+                                "): a long head would be cut without its 414/431");
+  }
+  if (o.stream_threshold == 0 || 3 * o.stream_threshold > ro.max_output_bytes) {
+    throw std::invalid_argument("http::Server: stream_threshold must be positive and at most a third of the "
+                                "reactor's max_output_bytes");
+  }
+  // Small bodies wait in the input carry; keep a head's worth of it free.
+  core_->carried_body = std::min<std::size_t>(16 * 1024, ro.max_input_carry - head_limit + 4);
   core_->parser_max_body = o.limits.max_body;
   // Once the reactor stops no connection is left to answer: later completions are dropped.
   stage.reactor().add_stop_hook([core = core_] {
@@ -688,12 +797,10 @@ Server::Server(actors::Stage& stage, ServerOptions options)
   });
 }
 
-Server::~Server() {
-  const std::lock_guard<std::mutex> lock(core_->gate);
-  core_->open = false;
-}
+Server::~Server() = default;  // the stop hook closes the gate; connections keep the core alive
 
 void Server::route(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options) {
+  if (core_->listening) throw std::logic_error("http::Server::route: add routes before listen()");
   if (!handler) throw std::invalid_argument("http::Server::route: empty handler for " + std::string(pattern));
   for (const char c : method) {
     if (!is_token_char(c)) throw std::invalid_argument("http::Server::route: bad method '" + std::string(method) + "'");
@@ -703,6 +810,7 @@ void Server::route(std::string_view method, std::string_view pattern, Handler ha
 }
 
 void Server::fallback(Handler handler, RouteOptions options) {
+  if (core_->listening) throw std::logic_error("http::Server::fallback: set it before listen()");
   if (!handler) throw std::invalid_argument("http::Server::fallback: empty handler");
   core_->fallback = detail::Route{std::move(handler), options.max_body};
   if (options.max_body) core_->parser_max_body = std::max(core_->parser_max_body, *options.max_body);
@@ -713,6 +821,7 @@ void Server::after(AfterMiddleware m) { core_->after.push_back(std::move(m)); }
 void Server::add_deferred_hook(DeferredHook hook) { core_->deferred_hooks.push_back(std::move(hook)); }
 
 std::uint16_t Server::listen(const runtime::ListenOptions& options) {
+  core_->listening = true;
   return core_->stage->listen(options, [core = core_](runtime::Connection) {
     return std::make_unique<detail::HttpConnection>(core);
   });

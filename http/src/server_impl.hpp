@@ -39,11 +39,18 @@ inline void bump(std::atomic<std::uint64_t>& c) noexcept {
 inline void bump_shared(std::atomic<std::uint64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
 
 struct ServerCore {
-  ServerCore(actors::Stage& s, ServerOptions o) : stage(&s), options(std::move(o)) {}
+  ServerCore(actors::Stage& s, ServerOptions o) : stage(&s), options(std::move(o)) {
+    for (HeadPrefix& p : prefixes) {
+      p.ctype.reserve(64);
+      p.text.reserve(256 + options.server_header.size());
+    }
+  }
 
   actors::Stage* stage;
   ServerOptions options;
   std::uint64_t parser_max_body = 0;  // the largest body any route accepts
+  std::size_t carried_body = 16 * 1024;  // head + body up to this wait in the input carry
+  bool listening = false;             // routes are fixed once listen() ran
   Router<Route> router;
   std::optional<Route> fallback;
   std::vector<Middleware> before;
@@ -95,7 +102,7 @@ struct DeferredState {
   actors::ActorId conn;
   std::uint64_t seq = 0;
   std::atomic<bool> done{false};
-  int status = 200;
+  std::optional<int> status;  // unset: the status the handler set on its Response
   std::string headers;
   std::string ctype;
   std::string body;
@@ -126,7 +133,13 @@ class HttpConnection final : public actors::ConnectionActor {
 
   // A response waiting for its turn (or for its deferred completion).
   struct Pending {
+    // What deferred hooks see when the answer is sent (only kept when hooks exist).
+    struct Hook {
+      std::string ctype;
+      std::string body;
+    };
     std::uint64_t seq = 0;
+    int status = 200;
     bool ready = false;
     bool close = false;      // close the connection after it
     bool head_only = false;  // HEAD: no body
@@ -134,6 +147,7 @@ class HttpConnection final : public actors::ConnectionActor {
     bool http10 = false;     // the request was HTTP/1.0
     std::string bytes;       // ready: the response (for a stream: its head); deferred: extra headers
     StreamProducer stream;   // a streamed body follows the head
+    std::unique_ptr<Hook> hook;
   };
   // A body being received over several reads: the head is copied so its views survive.
   struct BodyState {
@@ -143,6 +157,8 @@ class HttpConnection final : public actors::ConnectionActor {
     std::string_view path_view;  // the path routes see (into `path` or `head_bytes`)
     std::string body;
     std::uint64_t remaining = 0;  // Content-Length bytes still to come
+    std::uint64_t received = 0;   // body bytes (with chunk framing) taken so far
+    actors::Actor::Clock::time_point started{};
     std::optional<ChunkedDecoder> chunked;
   };
   struct ActiveStream {
@@ -161,6 +177,9 @@ class HttpConnection final : public actors::ConnectionActor {
   void emit(Pending&& p);
   void send_or_queue(bool close, bool head_only, bool chunked, StreamProducer* stream);
   void flush();
+  void maybe_resume();
+  bool output_full() const noexcept;
+  void run_deferred_hooks(const Pending& p);
   void start_stream(StreamProducer producer, bool chunked, bool close);
   void pump();
   void fail(int status, std::atomic<std::uint64_t>& counter);
@@ -177,6 +196,8 @@ class HttpConnection final : public actors::ConnectionActor {
   std::uint64_t next_seq_ = 0;
   std::uint64_t current_seq_ = 0;
   actors::Actor::Clock::time_point deadline_{};
+  actors::Actor::Clock::time_point timer_due_{};
+  std::size_t carry_need_ = 0;  // bytes a small request still gathering in the carry needs
   actors::ActorTimer timer_{};
   In in_ = In::kHead;
   Wait wait_ = Wait::kNone;

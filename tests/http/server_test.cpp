@@ -681,3 +681,222 @@ TEST_F(HttpCurl, ChunkedUploadAndExpectContinue) {
 }
 
 }  // namespace
+
+// ---- regressions from review --------------------------------------------------------------
+
+namespace {
+namespace regress {
+
+TEST(HttpServerEdges, AStreamEndingInsideAFlushDoesNotResendOrCorrupt) {
+  // A deferred answer holds back a stream that finishes in its first call and a plain
+  // answer; completing the deferred one flushes all three, the stream's end re-entering
+  // the flush.
+  std::mutex m;
+  std::vector<http::DeferredResponse> parked;
+  HttpServerThread srv([&](http::Server& s) {
+    basic_routes(s);
+    s.get("/later", [&](http::Request&, http::Response& res) {
+      const std::lock_guard<std::mutex> lock(m);
+      parked.push_back(res.defer());
+    });
+    s.get("/short-stream", [](http::Request&, http::Response& res) {
+      res.stream("text/plain", [](http::BodyWriter& w) {
+        w.write("hi");
+        return false;
+      });
+    });
+  });
+  HttpClient c(srv.port());
+  c.send_all(get("/later") + get("/short-stream") + get("/n/9"));
+  ASSERT_TRUE(eventually([&] {
+    const std::lock_guard<std::mutex> lock(m);
+    return parked.size() == 1;
+  }));
+  {
+    const std::lock_guard<std::mutex> lock(m);
+    parked[0].text("first");
+  }
+  auto a = c.read();
+  auto b = c.read();
+  auto d = c.read();
+  ASSERT_TRUE(a && b && d);
+  EXPECT_EQ(a->body, "first");
+  EXPECT_EQ(b->body, "hi");
+  EXPECT_EQ(d->body, "9");
+  c.set_timeout(200ms);
+  EXPECT_FALSE(c.read()) << "nothing is sent twice";
+}
+
+TEST(HttpServerEdges, AStreamThatWaitsForTheSocketDoesNotSpinTheReactor) {
+  // The producer writes 256 KiB, then declines to write while those bytes are queued.
+  HttpServerThread srv([&](http::Server& s) {
+    basic_routes(s);
+    s.get("/patient", [](http::Request&, http::Response& res) {
+      res.stream("application/octet-stream", [sent = std::size_t{0}, declined = 0](http::BodyWriter& w) mutable {
+        if (sent > 0 && declined < 3 && w.room() < 2 * 64 * 1024) {
+          ++declined;  // "not yet": allowed while earlier bytes are still queued
+          return true;
+        }
+        const std::string chunk(64 * 1024, static_cast<char>('a' + sent / (64 * 1024)));
+        w.write(chunk);
+        sent += chunk.size();
+        return sent < 1024 * 1024;
+      });
+    });
+  });
+  HttpClient slow(srv.port());
+  slow.send_all(get("/patient"));
+  // While the slow client does not read, the reactor keeps serving others.
+  auto other = raw_exchange(srv.port(), get("/n/1"));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->body, "1");
+  auto r = slow.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body.size(), 1024u * 1024);
+  EXPECT_EQ(srv.counters().handler_errors, 0u);
+}
+
+TEST(HttpServerEdges, AnHttp10StreamEndsTheConnection) {
+  HttpServerThread srv([&](http::Server& s) {
+    basic_routes(s);
+    s.get("/gen", [](http::Request&, http::Response& res) {
+      res.stream("text/plain", [n = 0](http::BodyWriter& w) mutable {
+        w.write("x");
+        return ++n < 10;
+      });
+    });
+  });
+  HttpClient c(srv.port());
+  c.send_all("GET /gen HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /n/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("Connection"), "close");
+  EXPECT_EQ(r->body, "xxxxxxxxxx") << "close-delimited: nothing after the stream";
+  // HEAD of a stream over HTTP/1.0 announces close and closes.
+  HttpClient h(srv.port());
+  h.send_all("HEAD /gen HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  r = h.read(/*head_request=*/true);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("Connection"), "close");
+  EXPECT_TRUE(h.at_eof());
+}
+
+TEST(HttpServerEdges, StatusRulesForDeferredStreamsAndHeaders) {
+  std::mutex m;
+  std::vector<http::DeferredResponse> parked;
+  HttpServerThread srv([&](http::Server& s) {
+    s.get("/accepted", [&](http::Request&, http::Response& res) {
+      res.status(202);
+      const std::lock_guard<std::mutex> lock(m);
+      parked.push_back(res.defer());
+    });
+    s.get("/nocontent-stream", [](http::Request&, http::Response& res) {
+      res.status(204).stream("text/plain", [](http::BodyWriter& w) {
+        w.write("must not be sent");
+        return false;
+      });
+    });
+    s.get("/inject", [](http::Request&, http::Response& res) { res.bytes("x", "text/plain\r\nSet-Cookie: a=b"); });
+    s.get("/interim", [](http::Request&, http::Response& res) { res.status(101).text("x"); });
+    s.get("/ctype-header", [](http::Request&, http::Response& res) { res.header("Content-Type", "a/b").text("x"); });
+    basic_routes(s);
+  });
+  HttpClient c(srv.port());
+  c.send_all(get("/accepted") + get("/nocontent-stream") + get("/n/3"));
+  ASSERT_TRUE(eventually([&] {
+    const std::lock_guard<std::mutex> lock(m);
+    return parked.size() == 1;
+  }));
+  {
+    const std::lock_guard<std::mutex> lock(m);
+    parked[0].text("queued");
+  }
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << "the status set before defer() is kept";
+  r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  EXPECT_FALSE(r->header("Transfer-Encoding"));
+  r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "3") << "no stray body bytes after the 204";
+  for (const char* path : {"/inject", "/interim", "/ctype-header"}) {
+    auto e = raw_exchange(srv.port(), get(path));
+    ASSERT_TRUE(e) << path;
+    EXPECT_EQ(e->status, 500) << path;
+    EXPECT_FALSE(e->header("Set-Cookie"));
+  }
+}
+
+TEST(HttpServerEdges, AHeadTimeoutAfterALargeBodyIsNotStretchedToTheBodyTimeout) {
+  HttpServerThread srv(basic_routes, {.header_timeout = 200ms, .body_timeout = 20s});
+  HttpClient c(srv.port());
+  const std::string body(100 * 1024, 'b');
+  c.send_all("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body.size(), body.size());
+  const auto start = std::chrono::steady_clock::now();
+  c.send_all("GET /plaintext HTTP/1.1\r\n");
+  r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 408);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST(HttpServerEdges, ADrippedBodyIsCutByTheMinimumRate) {
+  HttpServerThread srv(basic_routes, {.body_timeout = 300ms, .min_body_rate = 1000});
+  HttpClient c(srv.port());
+  c.send_all("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" + std::string(100, 'a'));
+  // One byte every 100 ms: progress within body_timeout, far below 1000 bytes/s.
+  const auto start = std::chrono::steady_clock::now();
+  auto answered = [&] {
+    pollfd p{c.fd(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  };
+  while (!answered() && std::chrono::steady_clock::now() - start < 10s) {
+    c.send_all("a");
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 408);
+  EXPECT_EQ(srv.counters().body_timeouts, 1u);
+}
+
+TEST(HttpServerEdges, PipelinedLargeAnswersPauseInputInsteadOfOverflowing) {
+  const std::string blob = random_bytes(200 * 1024, 5);  // under stream_threshold: queued whole
+  HttpServerThread srv([&](http::Server& s) {
+    s.get("/blob", [&](http::Request&, http::Response& res) { res.bytes(blob); });
+  });
+  HttpClient c(srv.port());
+  std::string batch;
+  for (int i = 0; i < 40; ++i) batch += get("/blob");  // 8 MB of answers, twice the output cap
+  c.send_all(batch);
+  std::this_thread::sleep_for(100ms);  // let the server run ahead of the reader
+  for (int i = 0; i < 40; ++i) {
+    auto r = c.read();
+    ASSERT_TRUE(r) << i;
+    EXPECT_TRUE(r->body == blob) << i;
+  }
+  EXPECT_GE(srv.counters().input_pauses, 1u);
+  EXPECT_EQ(srv.reactor().counters().output_overflows, 0u);
+}
+
+TEST(HttpServerEdges, SetupRulesAreEnforced) {
+  {
+    rt::Reactor reactor({.max_input_carry = 8 * 1024});
+    ra::Stage stage(reactor);
+    EXPECT_THROW(http::Server(stage, {}), std::invalid_argument) << "heads could outgrow the carry";
+  }
+  rt::Reactor reactor;
+  ra::Stage stage(reactor);
+  http::Server s(stage);
+  s.listen({.port = 0});
+  EXPECT_THROW(s.get("/late", [](http::Request&, http::Response& res) { res.end(); }), std::logic_error);
+}
+
+}  // namespace regress
+}  // namespace

@@ -64,15 +64,19 @@ struct ServerOptions {
   Limits limits{};
   // A request head must be complete this long after its first byte arrived (408).
   std::chrono::milliseconds header_timeout{10'000};
-  // A body being received must make progress at least this often (408).
+  // A body being received must make progress at least this often (408), and after the
+  // first body_timeout it must average at least min_body_rate bytes/s (0: no rate check).
   std::chrono::milliseconds body_timeout{30'000};
+  std::uint64_t min_body_rate = 1024;
   // The Server header's value; empty sends none.
   std::string server_header = "ringactor";
   // Answers a connection may have waiting (deferred ones, and those queued behind them)
-  // before it stops reading further requests (TCP pushes back on the client).
+  // before it stops reading further requests (TCP pushes back on the client). Reading also
+  // pauses while more than 2 x stream_threshold bytes of output wait for a slow reader.
   std::size_t max_outstanding = 32;
   // Response bodies larger than this are fed to the socket in stream_chunk pieces as it
-  // drains instead of being queued at once (the output cap stays far away).
+  // drains instead of being queued at once. At most a third of the reactor's
+  // max_output_bytes (checked), so a reading client is never cut as a slow one.
   std::size_t stream_threshold = 256 * 1024;
   std::size_t stream_chunk = 64 * 1024;
 };
@@ -122,7 +126,10 @@ class Request {
 // Writes the body of a streamed response (Response::stream). Reactor thread only.
 class BodyWriter {
  public:
-  // Queues `bytes` (one chunk of a chunked response). False once the connection is gone.
+  BodyWriter(const BodyWriter&) = delete;
+  BodyWriter& operator=(const BodyWriter&) = delete;
+  // Queues `bytes` (one chunk of a chunked response). False once the connection is gone
+  // or the stream has ended.
   bool write(std::string_view bytes);
   // How many more bytes the connection would like now; write at most about this much per
   // call and return, the producer is called again when the socket drained.
@@ -147,12 +154,13 @@ class DeferredResponse;
 // completion throws std::logic_error.
 class Response {
  public:
-  // Status code 100..999 (std::invalid_argument otherwise).
+  // Final status code 200..999 (std::invalid_argument otherwise).
   Response& status(int code);
   int status() const noexcept { return status_; }
   // Adds a header line. The name must be a token and the value free of CR, LF and NUL
-  // (std::invalid_argument otherwise). Content-Length, Transfer-Encoding, Date, Server and
-  // Connection are the server's.
+  // (std::invalid_argument otherwise). Content-Length, Transfer-Encoding, Date, Server,
+  // Connection and Content-Type are the server's (the content type is an argument of the
+  // completing call).
   Response& header(std::string_view name, std::string_view value);
   // Closes the connection after this response.
   Response& close() noexcept {
@@ -169,7 +177,10 @@ class Response {
   // Complete the response without a body (204, 304, a redirect...).
   void end() { finish({}, {}); }
   // Complete the response with a streamed body: chunked for HTTP/1.1 clients, close-
-  // delimited for HTTP/1.0 ones; `producer` is called as the socket drains.
+  // delimited for HTTP/1.0 ones; `producer` is called as the socket drains. A producer
+  // that has nothing to write yet may return true without writing only while earlier
+  // bytes are still queued (it is asked again when they drain); otherwise the stream is
+  // cut (the connection is aborted and a handler error counted).
   void stream(std::string_view content_type, StreamProducer producer);
   // Answer later, from any thread, through the returned object (see DeferredResponse).
   DeferredResponse defer();
@@ -204,7 +215,8 @@ class DeferredResponse {
   DeferredResponse& operator=(const DeferredResponse&) = delete;
   ~DeferredResponse();
 
-  // As on Response; call before completing.
+  // As on Response; call before completing. Without status(), the answer keeps the status
+  // the handler (or `after` middleware) set on its Response, 200 by default.
   DeferredResponse& status(int code);
   DeferredResponse& header(std::string_view name, std::string_view value);
   // Complete it. False if it was already completed (or is empty): nothing happens then.
@@ -239,8 +251,9 @@ using Middleware = std::function<void(Request&, Response&)>;
 // Runs after the handler (also after one that deferred): may add headers or change the
 // status of a completed response, e.g. for CORS, logging or metrics.
 using AfterMiddleware = std::function<void(const Request&, Response&)>;
-// Runs on the reactor thread just before each deferred response is sent (registration
-// order). Game state kept on the IO thread can be updated here without locks.
+// Runs on the reactor thread just before each deferred response is sent, after the answers
+// ahead of it (registration order). Game state kept on the IO thread can be updated here
+// without locks. Exceptions are logged and counted; the answer is still sent.
 using DeferredHook = std::function<void(const DeferredView&)>;
 
 struct ServerCounters {
@@ -283,6 +296,8 @@ class Server {
   void add_deferred_hook(DeferredHook hook);
 
   // Listens on the stage's reactor; returns the bound port. Errors as Reactor::listen.
+  // Routes, the fallback and middleware are fixed from here on (route() throws
+  // std::logic_error). The Server must outlive the reactor's run().
   std::uint16_t listen(const runtime::ListenOptions& options);
 
   const ServerOptions& options() const noexcept;
