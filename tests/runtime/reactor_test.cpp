@@ -532,15 +532,26 @@ class PausingEcho : public rt::ConnectionHandler {
       conn.pause_input();
       conn.reactor().after(std::chrono::milliseconds(50), [this, conn] {
         paused_ = false;
-        conn.resume_input();
+        if (!output_paused_) conn.resume_input();
       });
+    } else if (conn.queued_bytes() > 1024 * 1024) {
+      // A reader slower than the writer (sanitizers): stop taking input until the echo
+      // drained, as a real protocol would, instead of growing output to the cap.
+      output_paused_ = true;
+      conn.pause_input();
     }
     return used;  // the rest is kept and presented again after the resume
+  }
+  void on_drain(rt::Connection conn) override {
+    if (!output_paused_) return;
+    output_paused_ = false;
+    if (!paused_) conn.resume_input();
   }
 
  private:
   std::atomic<int>* bad_;
-  bool paused_ = false;
+  bool paused_ = false;         // the 'P' pause: on_data must not be called during it
+  bool output_paused_ = false;  // paused for output to drain
 };
 }  // namespace
 
