@@ -3,6 +3,9 @@
 //   GET  /plaintext  "Hello, World!" as text/plain
 //   GET  /json       {"message":"Hello, World!"} as application/json
 //   POST /echo       the request body back, with the request's Content-Type
+//   GET  /compute?n=K  a deterministic battle simulation of K rounds, run on the worker
+//                      arena (not the IO thread), answered as JSON; 503 + Retry-After
+//                      when the arena is full, 400 for a bad K
 //   anything else    404 (405 with Allow for a known path and another method)
 //
 // Try it:
@@ -10,10 +13,13 @@
 //   ./build/release/bin/hello --port 8080 &
 //   curl -i http://127.0.0.1:8080/plaintext
 //   curl -i -d '{"a":1}' -H 'Content-Type: application/json' http://127.0.0.1:8080/echo
+//   curl -i 'http://127.0.0.1:8080/compute?n=1000000'
 //   kill -TERM %1        # finishes the responses in flight, then exits 0
 //
 // `--port 0` picks a free port; the one line printed when listening names it.
 #include <cerrno>
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -23,11 +29,13 @@
 
 #include <ringactor/actors/stage.hpp>
 #include <ringactor/http/server.hpp>
+#include <ringactor/offload/worker_arena.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
 namespace rt = ringactor::runtime;
 namespace ra = ringactor::actors;
 namespace http = ringactor::http;
+namespace off = ringactor::offload;
 
 namespace {
 
@@ -51,6 +59,38 @@ unsigned long parse_number(const char* flag, const char* text, unsigned long max
   }
   return v;
 }
+
+// A deterministic two-team battle: `rounds` exchanges of blows driven by a xorshift
+// generator, with both teams respawning when one falls. CPU-bound on purpose.
+struct Battle {
+  std::uint64_t rounds = 0;
+  std::uint64_t checksum = 0;
+  std::uint64_t blue_wins = 0;
+  std::uint64_t red_wins = 0;
+};
+
+Battle simulate(std::uint64_t rounds, const off::CancelToken& cancel) {
+  Battle b;
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  std::int64_t blue = 10'000, red = 10'000;
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    if ((i & 0xFFFFF) == 0 && cancel.cancelled()) break;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const auto damage = static_cast<std::int64_t>(x % 97);
+    ((x >> 32) & 1 ? red : blue) -= damage;
+    b.checksum = b.checksum * 31 + (x >> 40);
+    if (blue <= 0 || red <= 0) {
+      (blue <= 0 ? b.red_wins : b.blue_wins) += 1;
+      blue = red = 10'000;
+    }
+    b.rounds = i + 1;
+  }
+  return b;
+}
+
+constexpr std::uint64_t kMaxRounds = 200'000'000;
 
 }  // namespace
 
@@ -88,6 +128,7 @@ int main(int argc, char** argv) {
     rt::Reactor::block_stop_signals();  // before any thread exists: only the signalfd sees them
     rt::Reactor reactor(options);
     ra::Stage stage(reactor);
+    off::WorkerArena arena({.reactors = 1});  // CPU work goes here, never on the IO thread
     http::Server server(stage);
 
     server.get("/plaintext", [](http::Request&, http::Response& res) { res.text("Hello, World!"); });
@@ -97,6 +138,32 @@ int main(int argc, char** argv) {
     });
     server.post("/echo", [](http::Request& req, http::Response& res) {
       res.bytes(req.body(), req.header("Content-Type").value_or("application/octet-stream"));
+    });
+
+    server.get("/compute", [&arena](http::Request& req, http::Response& res) {
+      const std::string_view text = req.query_param("n").value_or("");
+      std::uint64_t n = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc() || end != text.data() + text.size() || n == 0 || n > kMaxRounds) {
+        res.status(400).text("n must be a number of rounds from 1 to " + std::to_string(kMaxRounds) + "\n");
+        return;
+      }
+      // The connection actor asks the arena; the answer comes back to it on this thread.
+      arena.offload(
+          ra::Stage::current(), [n](const off::CancelToken& cancel) { return simulate(n, cancel); },
+          [d = res.defer()](off::Result<Battle> r) mutable {
+            if (r) {
+              d.json(nlohmann::json{{"rounds", r->rounds},
+                                    {"checksum", r->checksum},
+                                    {"blue_wins", r->blue_wins},
+                                    {"red_wins", r->red_wins}}
+                         .dump());
+            } else if (r.failure() == off::Failure::kOverloaded) {
+              d.status(503).header("Retry-After", "1").text("the simulation workers are busy; retry\n");
+            } else {
+              d.status(503).text("simulation not run: " + r.message() + "\n");
+            }
+          });
     });
 
     const std::uint16_t port = server.listen(listen);

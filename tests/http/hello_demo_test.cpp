@@ -61,6 +61,32 @@ TEST(HelloDemo, ServesItsRoutes) {
   ::close(h.child.out);
 }
 
+TEST(HelloDemo, ComputeRunsOnTheWorkersAndChecksItsInput) {
+  Hello h = start_hello();
+  ASSERT_NE(h.port, 0);
+  HttpClient c(h.port);
+  c.send_all("GET /compute?n=100000 HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /compute?n=100000 HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /compute?n=0 HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /compute?n=12x HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto a = c.read();
+  auto b = c.read();
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->status, 200) << a->body;
+  const auto j = nlohmann::json::parse(a->body);
+  EXPECT_EQ(j["rounds"], 100000);
+  EXPECT_GT(j["blue_wins"].get<int>() + j["red_wins"].get<int>(), 0);
+  EXPECT_EQ(a->body, b->body) << "deterministic";
+  for (int i = 0; i < 2; ++i) {
+    auto bad = c.read();
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 400);
+  }
+  ASSERT_EQ(::kill(h.child.pid, SIGTERM), 0);
+  EXPECT_EQ(wait_exit(h.child.pid, std::chrono::seconds(10)), 0);
+  ::close(h.child.out);
+}
+
 TEST(HelloDemo, SigtermFinishesAResponseInFlight) {
   Hello h = start_hello();
   ASSERT_NE(h.port, 0);

@@ -1,0 +1,385 @@
+// WorkerArena and offload(): run CPU- or device-bound work off the IO thread, and get its
+// result back on the requesting actor's reactor.
+//
+//   offload::WorkerArena arena;                       // oneTBB threads: cores - reactors
+//   // in a Room actor's handler:
+//   arena.offload(*this,
+//       [snapshot](const offload::CancelToken& cancel) { return simulate(snapshot, cancel); },
+//       [this](offload::Result<Outcome> r) {            // back on the room's reactor thread
+//         if (r) broadcast(*r); else log(r.message());
+//       });
+//
+// `work` runs on a worker of the arena's tbb::task_arena. Its value, or the exception it
+// threw, reaches `then` on the requesting actor's reactor through that reactor's invoke
+// queue, as a handler of that actor, and only while the actor lives: results for a stopped
+// actor are dropped and freed (counted). `then` is called exactly once otherwise, also for
+// the failures below.
+//
+// Failures `then` may see: kOverloaded (max_in_flight offloads were already in flight:
+// answered at once, inside offload(), so a server can answer 503 instead of queueing
+// without limit), kCancelled (Ticket::cancel() before the result arrived), kShutdown (the
+// arena stopped before the work ran or finished), kException (the work threw; message()
+// and exception() tell what).
+//
+// Polled device tasks (GPU kernels, other asynchronous devices): offload_polled's `launch`
+// runs on a worker, starts the device work and returns a poll function; the arena's poller
+// thread calls every parked poll function each poll_interval (no thread is held per task)
+// until one returns a value, which then travels like any result.
+//
+// Order: results travel through the reactor's invoke queue, which is FIFO per producing
+// thread. Results of one actor produced by the same worker arrive in the order they
+// completed; results finishing on different workers at nearly the same time may arrive in
+// either order (no global order is imposed: it would cost a lock).
+//
+// Shutdown (destructor, or shutdown()): new offloads answer kShutdown at once; work in
+// flight gets up to shutdown_grace to finish and deliver normally; then every CancelToken
+// reads cancelled, parked polls are dropped (their `then` gets kShutdown), and shutdown
+// waits for the running work functions to return (work should check its token). Results
+// delivered to a reactor that has stopped are dropped, never run. Declare the arena after
+// the Reactor and Stage it serves, so it is destroyed first.
+//
+// Threads: offload() and offload_polled() from the requesting actor's reactor thread (its
+// handlers); counters() and the Ticket from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include <ringactor/actors/actor.hpp>
+#include <ringactor/actors/stage.hpp>
+#include <ringactor/runtime/unique_function.hpp>
+
+namespace ringactor::offload {
+
+enum class Failure : std::uint8_t {
+  kNone,
+  kOverloaded,  // max_in_flight reached: answered at once
+  kCancelled,   // Ticket::cancel() before the result was delivered
+  kShutdown,    // the arena stopped first
+  kException,   // the work (or launch, or poll) threw
+};
+std::string_view to_string(Failure f) noexcept;
+
+namespace detail {
+struct Control {
+  std::atomic<bool> cancelled{false};
+  const std::atomic<bool>* arena_stopping = nullptr;
+};
+struct Shared;
+struct JobBase;
+}  // namespace detail
+
+// What long work checks to stop early. Valid during the work call.
+class CancelToken {
+ public:
+  bool cancelled() const noexcept {
+    return control_->cancelled.load(std::memory_order_relaxed) ||
+           control_->arena_stopping->load(std::memory_order_relaxed);
+  }
+
+ private:
+  friend struct detail::JobBase;
+  explicit CancelToken(const detail::Control* c) noexcept : control_(c) {}
+  const detail::Control* control_;
+};
+
+// The requester's handle on one offload. Cheap to copy; any thread.
+class Ticket {
+ public:
+  Ticket() = default;
+  // False when the offload was refused at once (overloaded or shut down).
+  explicit operator bool() const noexcept { return accepted_; }
+  // Asks the work to stop (its token reads cancelled) and makes `then` get kCancelled
+  // instead of the result, unless the result was already delivered. Idempotent.
+  void cancel() const noexcept {
+    if (control_) control_->cancelled.store(true, std::memory_order_relaxed);
+  }
+
+ private:
+  friend class WorkerArena;
+  Ticket(std::shared_ptr<detail::Control> c, bool accepted) noexcept : control_(std::move(c)), accepted_(accepted) {}
+  std::shared_ptr<detail::Control> control_;
+  bool accepted_ = false;
+};
+
+// A value or the reason there is none.
+template <typename R>
+class Result {
+ public:
+  explicit operator bool() const noexcept { return failure_ == Failure::kNone; }
+  Failure failure() const noexcept { return failure_; }
+  // The value; for a failure throws: the work's own exception for kException, else
+  // std::runtime_error naming the failure.
+  R& value() {
+    check();
+    return *value_;
+  }
+  R& operator*() { return value(); }
+  R* operator->() { return &value(); }
+  std::exception_ptr exception() const noexcept { return error_; }
+  // "" on success; the exception's what() for kException; the failure's name otherwise.
+  std::string message() const;
+
+  // Used by the arena.
+  void set_value(R v) {
+    value_.emplace(std::move(v));
+    failure_ = Failure::kNone;
+  }
+  void set_failure(Failure f, std::exception_ptr e = nullptr) noexcept {
+    failure_ = f;
+    error_ = std::move(e);
+  }
+
+ private:
+  void check() const {
+    if (failure_ == Failure::kException && error_) std::rethrow_exception(error_);
+    if (failure_ != Failure::kNone) throw std::runtime_error("offload failed: " + std::string(to_string(failure_)));
+  }
+  std::optional<R> value_;
+  Failure failure_ = Failure::kShutdown;
+  std::exception_ptr error_;
+};
+
+template <>
+class Result<void> {
+ public:
+  explicit operator bool() const noexcept { return failure_ == Failure::kNone; }
+  Failure failure() const noexcept { return failure_; }
+  void value() const {
+    if (failure_ == Failure::kException && error_) std::rethrow_exception(error_);
+    if (failure_ != Failure::kNone) throw std::runtime_error("offload failed: " + std::string(to_string(failure_)));
+  }
+  std::exception_ptr exception() const noexcept { return error_; }
+  std::string message() const;
+  void set_value() noexcept { failure_ = Failure::kNone; }
+  void set_failure(Failure f, std::exception_ptr e = nullptr) noexcept {
+    failure_ = f;
+    error_ = std::move(e);
+  }
+
+ private:
+  Failure failure_ = Failure::kShutdown;
+  std::exception_ptr error_;
+};
+
+std::string describe(Failure f, const std::exception_ptr& e);
+template <typename R>
+std::string Result<R>::message() const {
+  return failure_ == Failure::kNone ? std::string() : describe(failure_, error_);
+}
+inline std::string Result<void>::message() const {
+  return failure_ == Failure::kNone ? std::string() : describe(failure_, error_);
+}
+
+struct ArenaOptions {
+  // Worker threads; 0: hardware threads minus `reactors`, at least 1.
+  unsigned threads = 0;
+  unsigned reactors = 1;
+  // Offloads accepted and not yet delivered (or dropped); past it offload answers
+  // kOverloaded at once.
+  std::size_t max_in_flight = 4096;
+  // How often the poller calls parked device polls.
+  std::chrono::microseconds poll_interval{200};
+  // Shutdown: how long work in flight may take to finish before it is cancelled.
+  std::chrono::milliseconds shutdown_grace{2'000};
+};
+
+struct ArenaCounters {
+  std::uint64_t submitted = 0;   // offloads accepted
+  std::uint64_t overloaded = 0;  // refused at once: max_in_flight
+  std::uint64_t completed = 0;   // results (values or exceptions) produced by work or polls
+  std::uint64_t delivered = 0;   // `then` called with a result or failure on the reactor
+  std::uint64_t dropped = 0;     // results for a stopped actor or a stopped reactor: freed
+  std::uint64_t cancelled = 0;   // delivered as kCancelled
+  std::uint64_t polls = 0;       // device poll calls
+  std::uint64_t in_flight = 0;   // now: accepted, not yet delivered or dropped
+  std::uint64_t parked = 0;      // now: device tasks waiting for their poll to say done
+};
+
+namespace detail {
+
+// Counters and the in-flight bound, shared with jobs that may outlive the arena in a
+// reactor's invoke queue.
+struct Shared {
+  std::atomic<std::uint64_t> submitted{0}, overloaded{0}, completed{0}, delivered{0}, dropped{0}, cancelled{0},
+      polls{0}, in_flight{0}, parked{0};
+};
+
+// One offload, type-erased for the arena: the work (or launch + poll), `then`, the result.
+struct JobBase {
+  JobBase(actors::ActorId t, std::shared_ptr<Control> c, std::shared_ptr<Shared> s) noexcept
+      : target(t), control(std::move(c)), shared(std::move(s)) {}
+  virtual ~JobBase();
+  JobBase(const JobBase&) = delete;
+  JobBase& operator=(const JobBase&) = delete;
+
+  // On a worker. True: a result (or failure) is stored; false: parked, poll() from now on.
+  virtual bool run() = 0;
+  // On the poller. True when a result is stored.
+  virtual bool poll() = 0;
+  virtual void fail(Failure f, std::exception_ptr e = nullptr) noexcept = 0;
+  // On the target's reactor, as its handler.
+  virtual void call_then() = 0;
+
+  CancelToken token() const noexcept { return CancelToken(control.get()); }
+  bool cancelled() const noexcept { return token().cancelled(); }
+
+  actors::ActorId target;
+  std::shared_ptr<Control> control;
+  std::shared_ptr<Shared> shared;
+  bool finished = false;  // `then` was called (else the destructor counts a drop)
+  bool counted = false;   // holds one unit of the in-flight bound
+};
+
+template <typename W>
+decltype(auto) invoke_work(W& w, const CancelToken& t) {
+  if constexpr (std::is_invocable_v<W&, const CancelToken&>) {
+    return w(t);
+  } else {
+    return w();
+  }
+}
+
+template <typename W>
+using work_result_t = std::decay_t<decltype(invoke_work(std::declval<W&>(), std::declval<const CancelToken&>()))>;
+
+template <typename R, typename Work, typename Then>
+struct Job final : JobBase {
+  Job(actors::ActorId t, std::shared_ptr<Control> c, std::shared_ptr<Shared> s, Work w, Then th)
+      : JobBase(t, std::move(c), std::move(s)), work(std::move(w)), then(std::move(th)) {}
+  bool run() override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        invoke_work(work, token());
+        result.set_value();
+      } else {
+        result.set_value(invoke_work(work, token()));
+      }
+    } catch (...) {
+      result.set_failure(Failure::kException, std::current_exception());
+    }
+    return true;
+  }
+  bool poll() override { return true; }
+  void fail(Failure f, std::exception_ptr e) noexcept override { result.set_failure(f, std::move(e)); }
+  void call_then() override { then(std::move(result)); }
+  Work work;
+  Then then;
+  Result<R> result;
+};
+
+template <typename R, typename Launch, typename Then>
+struct PolledJob final : JobBase {
+  using PollFn = runtime::UniqueFunction<std::optional<R>()>;
+  PolledJob(actors::ActorId t, std::shared_ptr<Control> c, std::shared_ptr<Shared> s, Launch l, Then th)
+      : JobBase(t, std::move(c), std::move(s)), launch(std::move(l)), then(std::move(th)) {}
+  bool run() override {
+    try {
+      poll_fn = PollFn(invoke_work(launch, token()));
+      return false;  // launched: park
+    } catch (...) {
+      result.set_failure(Failure::kException, std::current_exception());
+      return true;
+    }
+  }
+  bool poll() override {
+    try {
+      std::optional<R> v = poll_fn();
+      if (!v) return false;
+      result.set_value(std::move(*v));
+    } catch (...) {
+      result.set_failure(Failure::kException, std::current_exception());
+    }
+    return true;
+  }
+  void fail(Failure f, std::exception_ptr e) noexcept override { result.set_failure(f, std::move(e)); }
+  void call_then() override { then(std::move(result)); }
+  Launch launch;
+  Then then;
+  PollFn poll_fn;
+  Result<R> result;
+};
+
+}  // namespace detail
+
+class WorkerArena {
+ public:
+  // Starts the arena (the poller thread starts with the first polled task). Throws
+  // std::invalid_argument for bad options.
+  explicit WorkerArena(ArenaOptions options = {});
+  ~WorkerArena();  // shutdown()
+  WorkerArena(const WorkerArena&) = delete;
+  WorkerArena& operator=(const WorkerArena&) = delete;
+
+  // Runs `work` (callable as work(const CancelToken&) or work()) on the arena; `then`
+  // (callable with Result<R>) runs on `self`'s reactor as its handler. Call from `self`'s
+  // reactor thread. Costs one allocation (the job) and one control block.
+  template <typename Work, typename Then>
+  Ticket offload(actors::ActorId self, Work&& work, Then&& then) {
+    using R = detail::work_result_t<std::decay_t<Work>>;
+    static_assert(std::is_invocable_v<std::decay_t<Then>&, Result<R>>, "then must accept offload::Result<R>");
+    auto control = std::make_shared<detail::Control>();
+    control->arena_stopping = &stopping_;
+    auto job = std::make_unique<detail::Job<R, std::decay_t<Work>, std::decay_t<Then>>>(
+        self, control, shared_, std::forward<Work>(work), std::forward<Then>(then));
+    return submit(std::move(job), std::move(control));
+  }
+  template <typename Work, typename Then>
+  Ticket offload(const actors::Actor& self, Work&& work, Then&& then) {
+    return offload(self.id(), std::forward<Work>(work), std::forward<Then>(then));
+  }
+
+  // A polled device task: `launch` (callable as launch(const CancelToken&) or launch())
+  // runs on a worker, starts the device work and returns a poll function, callable as
+  // std::optional<R>() (nullopt while not done). The poller calls it every poll_interval;
+  // the first value travels to `then` like any result. Cancelling a parked task drops its
+  // poll (the device work itself is the launcher's to abort) and answers kCancelled.
+  template <typename Launch, typename Then>
+  Ticket offload_polled(actors::ActorId self, Launch&& launch, Then&& then) {
+    using PollFn = detail::work_result_t<std::decay_t<Launch>>;
+    using R = typename std::invoke_result_t<PollFn&>::value_type;
+    static_assert(std::is_invocable_v<std::decay_t<Then>&, Result<R>>, "then must accept offload::Result<R>");
+    auto control = std::make_shared<detail::Control>();
+    control->arena_stopping = &stopping_;
+    auto job = std::make_unique<detail::PolledJob<R, std::decay_t<Launch>, std::decay_t<Then>>>(
+        self, control, shared_, std::forward<Launch>(launch), std::forward<Then>(then));
+    return submit(std::move(job), std::move(control));
+  }
+  template <typename Launch, typename Then>
+  Ticket offload_polled(const actors::Actor& self, Launch&& launch, Then&& then) {
+    return offload_polled(self.id(), std::forward<Launch>(launch), std::forward<Then>(then));
+  }
+
+  // Stops as described above. Idempotent; any thread but a worker's.
+  void shutdown();
+
+  unsigned threads() const noexcept { return threads_; }
+  const ArenaOptions& options() const noexcept { return options_; }
+  ArenaCounters counters() const noexcept;
+
+ private:
+  struct Impl;
+  Ticket submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr<detail::Control> control);
+  void execute(std::unique_ptr<detail::JobBase> job);
+  void park(std::unique_ptr<detail::JobBase> job);
+  void finish_running(std::size_t n);
+  void poll_loop();
+
+  ArenaOptions options_;
+  unsigned threads_;
+  std::atomic<bool> stopping_{false};
+  std::shared_ptr<detail::Shared> shared_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ringactor::offload

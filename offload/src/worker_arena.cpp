@@ -1,0 +1,258 @@
+// WorkerArena: the oneTBB arena, the in-flight bound, result delivery through the target
+// reactor's invoke queue, the device poller, and the shutdown policy.
+#include "ringactor/offload/worker_arena.hpp"
+
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ringactor::offload {
+
+std::string_view to_string(Failure f) noexcept {
+  switch (f) {
+    case Failure::kNone: return "none";
+    case Failure::kOverloaded: return "overloaded";
+    case Failure::kCancelled: return "cancelled";
+    case Failure::kShutdown: return "shutdown";
+    case Failure::kException: return "exception";
+  }
+  return "?";
+}
+
+std::string describe(Failure f, const std::exception_ptr& e) {
+  if (f == Failure::kException && e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      return ex.what();
+    } catch (...) {
+      return "a non-std exception";
+    }
+  }
+  return std::string(to_string(f));
+}
+
+namespace detail {
+
+JobBase::~JobBase() {
+  if (!finished) shared->dropped.fetch_add(1, std::memory_order_relaxed);
+  if (counted) shared->in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace detail
+
+struct WorkerArena::Impl {
+  explicit Impl(unsigned threads)
+      // One more than the workers: TBB's pool counts the calling thread as one of them.
+      : limit(tbb::global_control::max_allowed_parallelism,
+              std::max<std::size_t>(threads + 1, tbb::global_control::active_value(
+                                                     tbb::global_control::max_allowed_parallelism))),
+        // No slot reserved for an external thread: enqueued work is run by workers only.
+        arena(static_cast<int>(threads), 0) {}
+
+  tbb::global_control limit;
+  tbb::task_arena arena;
+  std::mutex m;
+  std::condition_variable cv;      // running changed / parked work arrived / poller stop
+  std::size_t running = 0;         // accepted jobs whose work or poll has not finished
+  std::vector<std::unique_ptr<detail::JobBase>> parked;
+  std::thread poller;
+  bool poller_stop = false;
+  bool shut = false;
+  std::atomic<bool> accepting{true};
+};
+
+WorkerArena::WorkerArena(ArenaOptions options)
+    : options_(options), shared_(std::make_shared<detail::Shared>()) {
+  if (options_.max_in_flight == 0) throw std::invalid_argument("WorkerArena: max_in_flight must be at least 1");
+  if (options_.poll_interval.count() <= 0) throw std::invalid_argument("WorkerArena: poll_interval must be positive");
+  if (options_.shutdown_grace.count() < 0) throw std::invalid_argument("WorkerArena: shutdown_grace must not be negative");
+  unsigned n = options_.threads;
+  if (n == 0) {
+    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    n = hw > options_.reactors ? hw - options_.reactors : 1;
+  }
+  if (n > 1024) throw std::invalid_argument("WorkerArena: more than 1024 threads asked");
+  threads_ = n;
+  impl_ = std::make_unique<Impl>(n);
+  impl_->arena.initialize();
+}
+
+WorkerArena::~WorkerArena() { shutdown(); }
+
+namespace {
+
+// Hands a finished job to its actor's reactor. The message runs as the actor's handler;
+// if the actor is gone it is called with nullptr, and if the reactor has stopped it is
+// destroyed uncalled: either way the job's destructor counts the drop.
+void post_result(std::unique_ptr<detail::JobBase> job) {
+  const actors::ActorId target = job->target;
+  actors::Stage::send(target, [job = std::move(job)](actors::Actor* a) mutable {
+    if (a == nullptr) return;
+    detail::Shared& s = *job->shared;
+    if (job->control->cancelled.load(std::memory_order_relaxed)) {
+      job->fail(Failure::kCancelled);
+      s.cancelled.fetch_add(1, std::memory_order_relaxed);
+    }
+    job->finished = true;
+    s.delivered.fetch_add(1, std::memory_order_relaxed);
+    job->call_then();
+  });
+}
+
+// Answers a job that was never accepted, inside offload(): the caller is the target
+// actor's handler, so `then` runs right here.
+void answer_now(detail::JobBase& job, Failure f) {
+  job.fail(f);
+  job.finished = true;
+  job.shared->delivered.fetch_add(1, std::memory_order_relaxed);
+  job.call_then();
+}
+
+}  // namespace
+
+Ticket WorkerArena::submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr<detail::Control> control) {
+  if (!impl_->accepting.load(std::memory_order_acquire)) {
+    answer_now(*job, Failure::kShutdown);
+    return Ticket(std::move(control), false);
+  }
+  if (shared_->in_flight.fetch_add(1, std::memory_order_relaxed) >= options_.max_in_flight) {
+    shared_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    shared_->overloaded.fetch_add(1, std::memory_order_relaxed);
+    answer_now(*job, Failure::kOverloaded);
+    return Ticket(std::move(control), false);
+  }
+  job->counted = true;
+  shared_->submitted.fetch_add(1, std::memory_order_relaxed);
+  {
+    const std::lock_guard<std::mutex> lock(impl_->m);
+    ++impl_->running;
+  }
+  detail::JobBase* raw = job.release();
+  // oneTBB calls the functor as const: it carries the job as a raw pointer, owned again at
+  // once inside.
+  impl_->arena.enqueue([this, raw] { execute(std::unique_ptr<detail::JobBase>(raw)); });
+  return Ticket(std::move(control), true);
+}
+
+// On a worker.
+void WorkerArena::execute(std::unique_ptr<detail::JobBase> job) {
+  bool done = true;
+  if (job->cancelled()) {
+    job->fail(stopping_.load(std::memory_order_relaxed) ? Failure::kShutdown : Failure::kCancelled);
+  } else {
+    done = job->run();
+    // Past the grace the arena cancelled everything: what the work returned then is not
+    // delivered as a result.
+    if (done && stopping_.load(std::memory_order_relaxed)) job->fail(Failure::kShutdown);
+  }
+  if (!done) {
+    park(std::move(job));
+    return;
+  }
+  shared_->completed.fetch_add(1, std::memory_order_relaxed);
+  post_result(std::move(job));
+  finish_running(1);
+}
+
+void WorkerArena::finish_running(std::size_t n) {
+  // Notified under the lock: once the lock is released, shutdown() may destroy Impl, and
+  // this thread touches nothing of it afterwards.
+  const std::lock_guard<std::mutex> lock(impl_->m);
+  impl_->running -= n;
+  impl_->cv.notify_all();
+}
+
+void WorkerArena::park(std::unique_ptr<detail::JobBase> job) {
+  const std::lock_guard<std::mutex> lock(impl_->m);
+  impl_->parked.push_back(std::move(job));
+  shared_->parked.store(impl_->parked.size(), std::memory_order_relaxed);
+  if (!impl_->poller.joinable()) impl_->poller = std::thread([this] { poll_loop(); });
+  impl_->cv.notify_all();
+}
+
+// The poller: every poll_interval, one pass over the parked device tasks.
+void WorkerArena::poll_loop() {
+  std::vector<std::unique_ptr<detail::JobBase>> batch;
+  std::vector<std::unique_ptr<detail::JobBase>> still;
+  std::unique_lock<std::mutex> lock(impl_->m);
+  for (;;) {
+    impl_->cv.wait(lock, [&] { return impl_->poller_stop || !impl_->parked.empty(); });
+    if (impl_->parked.empty()) return;  // stop requested and nothing left
+    batch.swap(impl_->parked);
+    lock.unlock();
+    std::size_t done = 0;
+    for (auto& job : batch) {
+      bool finished = false;
+      if (job->cancelled()) {
+        job->fail(stopping_.load(std::memory_order_relaxed) ? Failure::kShutdown : Failure::kCancelled);
+        finished = true;
+      } else {
+        shared_->polls.fetch_add(1, std::memory_order_relaxed);
+        finished = job->poll();
+        if (finished) shared_->completed.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (finished) {
+        post_result(std::move(job));
+        ++done;
+      } else {
+        still.push_back(std::move(job));
+      }
+    }
+    batch.clear();
+    lock.lock();
+    for (auto& job : still) impl_->parked.push_back(std::move(job));
+    still.clear();
+    shared_->parked.store(impl_->parked.size(), std::memory_order_relaxed);
+    if (done != 0) {
+      impl_->running -= done;
+      impl_->cv.notify_all();
+    }
+    if (!impl_->parked.empty()) {
+      impl_->cv.wait_for(lock, options_.poll_interval, [&] { return impl_->poller_stop; });
+    }
+  }
+}
+
+void WorkerArena::shutdown() {
+  if (!impl_) return;
+  std::unique_lock<std::mutex> lock(impl_->m);
+  if (impl_->shut) return;
+  impl_->shut = true;
+  impl_->accepting.store(false, std::memory_order_release);
+  // 1. Work in flight may finish and deliver normally, for up to shutdown_grace.
+  impl_->cv.wait_for(lock, options_.shutdown_grace, [&] { return impl_->running == 0; });
+  // 2. Then every token reads cancelled; parked polls end as kShutdown on the next pass.
+  stopping_.store(true, std::memory_order_relaxed);
+  impl_->cv.notify_all();
+  // 3. Wait for the work functions to return (they should check their token).
+  impl_->cv.wait(lock, [&] { return impl_->running == 0; });
+  impl_->poller_stop = true;
+  impl_->cv.notify_all();
+  lock.unlock();
+  if (impl_->poller.joinable()) impl_->poller.join();
+  impl_->arena.terminate();
+}
+
+ArenaCounters WorkerArena::counters() const noexcept {
+  const detail::Shared& s = *shared_;
+  auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  ArenaCounters c;
+  c.submitted = get(s.submitted);
+  c.overloaded = get(s.overloaded);
+  c.completed = get(s.completed);
+  c.delivered = get(s.delivered);
+  c.dropped = get(s.dropped);
+  c.cancelled = get(s.cancelled);
+  c.polls = get(s.polls);
+  c.in_flight = get(s.in_flight);
+  c.parked = get(s.parked);
+  return c;
+}
+
+}  // namespace ringactor::offload
