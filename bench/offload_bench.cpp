@@ -10,13 +10,14 @@
 // moodycamel ConcurrentQueue, and writes an eventfd if the consumer is parked (idle) or the
 // consumer spins on the queue (busy). Throughput: tiny tasks offloaded by one actor, at most
 // 65536 in flight, results counted on the reactor. The reactor thread runs on CPU 0, the
-// arena's one worker wherever the kernel puts it (CPU 1 on an idle 2-core machine).
+// arena's one worker on CPU 1 (both pinned).
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <concurrentqueue/concurrentqueue.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_scheduler_observer.h>
 
 #include <atomic>
 #include <chrono>
@@ -185,14 +186,26 @@ double raw_throughput(tbb::task_arena& arena, int n) {
   return n / std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// Pins every TBB worker (both arenas) to CPU 1 as it joins: the reactor or consumer
+// thread owns CPU 0, and a spinning consumer must not share its CPU with the worker.
+class PinWorkers : public tbb::task_scheduler_observer {
+ public:
+  PinWorkers() { observe(true); }
+  ~PinWorkers() override { observe(false); }
+  void on_scheduler_entry(bool is_worker) override {
+    if (is_worker) ringactor::bench::pin(1);
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
   const int trips = argc > 2 ? std::atoi(argv[2]) : 20000;
   const int tiny = argc > 3 ? std::atoi(argv[3]) : 1000000;
+  PinWorkers pin_workers;
   ringactor::bench::pin(0);
-  off::WorkerArena arena({.threads = 1});
+  off::WorkerArena arena({.threads = 1, .max_in_flight = 70000});
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 2);
   tbb::task_arena raw(1, 0);
   struct Row {

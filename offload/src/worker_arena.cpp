@@ -171,7 +171,7 @@ void WorkerArena::finish_running(std::size_t n) {
 void WorkerArena::park(std::unique_ptr<detail::JobBase> job) {
   const std::lock_guard<std::mutex> lock(impl_->m);
   impl_->parked.push_back(std::move(job));
-  shared_->parked.store(impl_->parked.size(), std::memory_order_relaxed);
+  shared_->parked.fetch_add(1, std::memory_order_relaxed);
   if (!impl_->poller.joinable()) impl_->poller = std::thread([this] { poll_loop(); });
   impl_->cv.notify_all();
 }
@@ -198,6 +198,7 @@ void WorkerArena::poll_loop() {
         if (finished) shared_->completed.fetch_add(1, std::memory_order_relaxed);
       }
       if (finished) {
+        shared_->parked.fetch_sub(1, std::memory_order_relaxed);  // before its result can be seen
         post_result(std::move(job));
         ++done;
       } else {
@@ -208,7 +209,6 @@ void WorkerArena::poll_loop() {
     lock.lock();
     for (auto& job : still) impl_->parked.push_back(std::move(job));
     still.clear();
-    shared_->parked.store(impl_->parked.size(), std::memory_order_relaxed);
     if (done != 0) {
       impl_->running -= done;
       impl_->cv.notify_all();

@@ -100,14 +100,16 @@ ReactorImpl::ReactorImpl(Reactor& self, ReactorOptions options)
   now_ = Reactor::Clock::now();
 
   io_uring_params p{};
+  // TASKRUN_FLAG: the kernel flags pending completion work in the shared ring, so a loop
+  // that does not sleep can skip io_uring_enter when there is nothing to submit or reap.
   p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
-            IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
+            IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
   p.cq_entries = options_.ring_entries * 4;
   int ret = io_uring_queue_init_params(options_.ring_entries, &ring_, &p);
   if (ret == -EINVAL) {
     // Kernels before 6.1 lack DEFER_TASKRUN: fall back to cooperative task running.
     p = io_uring_params{};
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     p.cq_entries = options_.ring_entries * 4;
     ret = io_uring_queue_init_params(options_.ring_entries, &ring_, &p);
   } else if (ret == 0) {
@@ -299,7 +301,10 @@ void ReactorImpl::loop_once(std::optional<Reactor::Clock::duration> max_wait) {
   int ret;
   bool parked = false;
   const bool requested = std::exchange(iteration_requested_, false);
-  if (flush_list_.empty() && !requested && !exiting_ && invokes_.prepare_park()) {
+  // poll(0) never sleeps, so it does not park either: a producer must not pay an eventfd
+  // write to wake a loop that is about to look at the queue anyway.
+  const bool may_sleep = !max_wait || max_wait->count() > 0;
+  if (may_sleep && flush_list_.empty() && !requested && !exiting_ && invokes_.prepare_park()) {
     parked = true;
     auto until = timers_.time_until_next(Reactor::Clock::now());
     if (max_wait && (!until || *max_wait < *until)) until = *max_wait;
@@ -316,6 +321,9 @@ void ReactorImpl::loop_once(std::optional<Reactor::Clock::duration> max_wait) {
   } else if (exiting_) {
     io_uring_cqe* cqe = nullptr;
     ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+  } else if (io_uring_sq_ready(&ring_) == 0 && io_uring_cq_ready(&ring_) == 0 &&
+             (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) == 0) {
+    ret = 0;  // nothing to submit, nothing completed: no syscall for a loop that spins
   } else {
     ret = io_uring_submit_and_get_events(&ring_);
   }
