@@ -11,6 +11,25 @@
 #include <thread>
 #include <vector>
 
+// ThreadSanitizer cannot see the synchronisation inside libtbb (built without it), so the
+// hand-off of a job from the submitting thread to the worker is announced explicitly.
+#if defined(__SANITIZE_THREAD__)
+#define RINGACTOR_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RINGACTOR_TSAN 1
+#endif
+#endif
+#ifdef RINGACTOR_TSAN
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+#define RINGACTOR_HANDOFF_RELEASE(p) __tsan_release(p)
+#define RINGACTOR_HANDOFF_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define RINGACTOR_HANDOFF_RELEASE(p) (void)(p)
+#define RINGACTOR_HANDOFF_ACQUIRE(p) (void)(p)
+#endif
+
 namespace ringactor::offload {
 
 std::string_view to_string(Failure f) noexcept {
@@ -136,7 +155,11 @@ Ticket WorkerArena::submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr
   detail::JobBase* raw = job.release();
   // oneTBB calls the functor as const: it carries the job as a raw pointer, owned again at
   // once inside.
-  impl_->arena.enqueue([this, raw] { execute(std::unique_ptr<detail::JobBase>(raw)); });
+  RINGACTOR_HANDOFF_RELEASE(raw);
+  impl_->arena.enqueue([this, raw] {
+    RINGACTOR_HANDOFF_ACQUIRE(raw);
+    execute(std::unique_ptr<detail::JobBase>(raw));
+  });
   return Ticket(std::move(control), true);
 }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -58,7 +59,7 @@ class HttpServerThread {
   http::Server& server() { return *server_; }
   http::ServerCounters counters() const { return server_->counters(); }
   rt::Reactor& reactor() { return *reactor_; }
-  std::thread::id reactor_thread() const { return reactor_thread_; }
+  std::thread::id reactor_thread() const { return reactor_thread_.load(); }
 
  private:
   std::unique_ptr<rt::Reactor> reactor_;
@@ -66,7 +67,7 @@ class HttpServerThread {
   std::unique_ptr<http::Server> server_;
   std::uint16_t port_ = 0;
   std::thread thread_;
-  std::thread::id reactor_thread_;
+  std::atomic<std::thread::id> reactor_thread_{};
 };
 
 struct HttpResponse {
