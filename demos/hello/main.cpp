@@ -32,6 +32,8 @@
 #include <ringactor/offload/worker_arena.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
+#include "../common/cli.hpp"
+
 namespace rt = ringactor::runtime;
 namespace ra = ringactor::actors;
 namespace http = ringactor::http;
@@ -50,14 +52,7 @@ void usage(std::FILE* out) {
 }
 
 unsigned long parse_number(const char* flag, const char* text, unsigned long max) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long v = std::strtoul(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v > max || text[0] == '-') {
-    std::fprintf(stderr, "hello: %s needs a number up to %lu, got '%s'\n", flag, max, text);
-    std::exit(2);
-  }
-  return v;
+  return ringactor::demo::parse_number("hello", flag, text, max);
 }
 
 // A deterministic two-team battle: `rounds` exchanges of blows driven by a xorshift

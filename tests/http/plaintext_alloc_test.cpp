@@ -8,31 +8,11 @@
 #include <new>
 #include <string>
 
+#include "counting_new.hpp"
 #include "http_test_support.hpp"
 
-namespace {
-std::atomic<std::uint64_t> g_reactor_allocations{0};
-thread_local bool t_count = false;  // set on the reactor thread only
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (t_count) g_reactor_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return ::operator new(n); }
-void* operator new(std::size_t n, std::align_val_t a) {
-  if (t_count) g_reactor_allocations.fetch_add(1, std::memory_order_relaxed);
-  const auto al = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(al, (n + al - 1) & ~(al - 1))) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+using ringactor::test::g_counted_allocations;
+using ringactor::test::t_count_allocations;
 
 using namespace ringactor::test;
 
@@ -41,7 +21,7 @@ TEST(HttpAllocations, PlaintextRequestsAllocateNothingOnceWarm) {
     s.get("/plaintext", [](http::Request&, http::Response& res) { res.text("Hello, World!"); });
   });
   call_on(srv.reactor(), [] {
-    t_count = true;
+    t_count_allocations = true;
     return 0;
   });
   HttpClient c(srv.port());
@@ -64,11 +44,11 @@ TEST(HttpAllocations, PlaintextRequestsAllocateNothingOnceWarm) {
   serve(50);
   ASSERT_TRUE(eventually([&] { return srv.reactor().counters().timers_fired >= 2; }));
   serve(10);
-  const std::uint64_t before = g_reactor_allocations.load();
+  const std::uint64_t before = g_counted_allocations.load();
   const std::uint64_t requests_before = srv.counters().requests;
   serve(200);
   const std::uint64_t requests = srv.counters().requests - requests_before;
-  const std::uint64_t allocations = g_reactor_allocations.load() - before;
+  const std::uint64_t allocations = g_counted_allocations.load() - before;
   EXPECT_EQ(requests, 200u * 17);
   EXPECT_EQ(allocations, 0u) << allocations << " allocations on the reactor thread for " << requests << " requests";
 }
