@@ -116,6 +116,37 @@ void Response::stream(std::string_view content_type, StreamProducer producer) {
   kind_ = Kind::kStream;
 }
 
+void Response::stream(std::string_view content_type, std::uint64_t length, StreamProducer producer) {
+  stream(content_type, std::move(producer));
+  conn_->core().stream_length = length;
+}
+
+void Response::block(std::string_view content_type, runtime::SharedBlock block, std::size_t offset, std::size_t len) {
+  if (answered()) throw std::logic_error("http::Response completed twice");
+  if (offset > block.size() || len > block.size() - offset) {
+    throw std::invalid_argument("http::Response::block: range outside the block");
+  }
+  detail::ServerCore& core = conn_->core();
+  core.ctype.assign(checked_content_type(content_type));
+  core.block = std::move(block);
+  core.block_pre = 0;
+  core.body_off = offset;
+  core.body_len = len;
+  kind_ = Kind::kBlock;
+}
+
+void Response::prepared(runtime::SharedBlock block, std::size_t head_len, int status) {
+  if (answered()) throw std::logic_error("http::Response completed twice");
+  if (head_len > block.size()) throw std::invalid_argument("http::Response::prepared: head_len past the block");
+  status_ = checked_status(status);
+  detail::ServerCore& core = conn_->core();
+  core.block = std::move(block);
+  core.block_pre = head_len;
+  core.body_off = head_len;
+  core.body_len = core.block.size() - head_len;
+  kind_ = Kind::kPrepared;
+}
+
 DeferredResponse Response::defer() {
   if (answered()) throw std::logic_error("http::Response completed twice");
   DeferredResponse d(conn_->make_deferred());
@@ -126,6 +157,17 @@ DeferredResponse Response::defer() {
 // ---- BodyWriter -------------------------------------------------------------------------
 
 bool BodyWriter::write(std::string_view bytes) { return conn_->stream_write(bytes, chunked_); }
+bool BodyWriter::write(runtime::SharedBlock block, std::size_t offset, std::size_t len) {
+  return conn_->stream_write(std::move(block), offset, len, chunked_);
+}
+StreamResume BodyWriter::suspend() noexcept { return conn_->suspend_stream(); }
+
+void StreamResume::resume() const {
+  if (serial_ == 0) return;
+  actors::Stage::send(conn_, [serial = serial_](actors::Actor* a) {
+    static_cast<detail::HttpConnection*>(a)->resume_stream(serial);
+  });
+}
 std::size_t BodyWriter::room() const noexcept { return conn_->stream_room(); }
 
 // ---- DeferredResponse -------------------------------------------------------------------
@@ -366,6 +408,9 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
   core.ctype.clear();
   core.body.clear();
   core.producer = nullptr;
+  core.stream_length.reset();
+  core.block.reset();
+  core.body_len = core.block_pre = 0;
   current_seq_ = next_seq_++;
 
   Request req(head, path, params, body);
@@ -404,6 +449,9 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
       // the DeferredResponse is destroyed uncompleted).
       core.headers.clear();
       core.producer = nullptr;
+      core.stream_length.reset();
+      core.block.reset();
+      core.body_len = core.block_pre = 0;
       res.kind_ = Response::Kind::kNone;
       res.status_ = 500;
       res.text("500 Internal Server Error\n");
@@ -428,6 +476,30 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
     p.http10 = http10_;
     p.bytes = core.headers;  // headers the handler or `after` middleware added
     queue_.push_back(std::move(p));
+    return;
+  }
+  if (res.kind_ == Response::Kind::kPrepared) {
+    format_prepared(core.out, close, http10_, core.headers);
+    if (head_only) core.body_len = 0;
+    send_or_queue(close, head_only, false, nullptr);
+    return;
+  }
+  if (res.kind_ == Response::Kind::kBlock) {
+    format(core.out, status, core.ctype, core.headers,
+           has_body ? std::optional<std::uint64_t>(core.body_len) : std::nullopt, false, close, http10_, {});
+    if (head_only || !has_body) core.body_len = 0;
+    send_or_queue(close, head_only, false, nullptr);
+    return;
+  }
+  if (res.kind_ == Response::Kind::kStream && core.stream_length) {
+    // A body of known length: Content-Length, no chunking; HEAD and bodiless statuses send
+    // the head alone.
+    bump(core.c.streams);
+    const bool with_body = has_body && !head_only && *core.stream_length != 0;
+    format(core.out, status, core.ctype, core.headers,
+           has_body ? std::optional<std::uint64_t>(*core.stream_length) : std::nullopt, false, close, http10_, {});
+    StreamProducer producer = std::move(core.producer);
+    send_or_queue(close, head_only, false, with_body ? &producer : nullptr);
     return;
   }
   if (res.kind_ == Response::Kind::kStream) {
@@ -457,6 +529,7 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
       return off < body.size();
     };
     core.body = std::string();
+    core.stream_length = length;
     send_or_queue(close, false, false, &producer);
     return;
   }
@@ -511,14 +584,39 @@ void HttpConnection::format(std::string& out, int status, std::string_view ctype
   out.append(headers).append(std::string_view("\r\n")).append(body);
 }
 
+// The lines a prepared response's head lacks: Server, Date, Connection, the handler's
+// headers, and the empty line.
+void HttpConnection::format_prepared(std::string& out, bool close, bool http10, std::string_view headers) {
+  ServerCore& core = *core_;
+  out.clear();
+  if (!core.options.server_header.empty()) {
+    out.append(std::string_view("Server: ")).append(core.options.server_header).append(std::string_view("\r\n"));
+  }
+  out.append(std::string_view("Date: ")).append(core.dates.get()).append(std::string_view("\r\n"));
+  if (close) {
+    out.append(std::string_view("Connection: close\r\n"));
+  } else if (http10) {
+    out.append(std::string_view("Connection: keep-alive\r\n"));
+  }
+  out.append(headers).append(std::string_view("\r\n"));
+}
+
+void HttpConnection::send_parts(const runtime::SharedBlock& block, std::size_t pre, std::string_view bytes,
+                                std::size_t off, std::size_t len) {
+  if (pre != 0) send(block, 0, pre);
+  send(bytes);
+  if (len != 0) send(block, off, len);
+}
+
 // The response in core.out goes out now if nothing is ahead of it, else it waits its turn.
 void HttpConnection::send_or_queue(bool close, bool head_only, bool chunked, StreamProducer* stream) {
   ServerCore& core = *core_;
   bump(core.c.responses);
   if (queue_.empty() && !stream_) {
-    send(core.out);
+    send_parts(core.block, core.block_pre, core.out, core.body_off, core.body_len);
+    core.block.reset();  // the scratch must not keep a snapshot's block alive
     if (stream != nullptr) {
-      start_stream(std::move(*stream), chunked, close);
+      start_stream(std::move(*stream), chunked, close, core.stream_length);
     } else if (close) {
       maybe_close();
     }
@@ -531,7 +629,14 @@ void HttpConnection::send_or_queue(bool close, bool head_only, bool chunked, Str
   p.head_only = head_only;
   p.chunked = chunked;
   p.bytes = core.out;
-  if (stream != nullptr) p.stream = std::move(*stream);
+  p.block = std::move(core.block);
+  p.block_pre = core.block_pre;
+  p.body_off = core.body_off;
+  p.body_len = core.body_len;
+  if (stream != nullptr) {
+    p.stream = std::move(*stream);
+    p.length = core.stream_length;
+  }
   queue_.push_back(std::move(p));
 }
 
@@ -602,9 +707,9 @@ void HttpConnection::flush() {
     Pending p = std::move(queue_.front());
     queue_.erase(queue_.begin());
     if (p.hook) run_deferred_hooks(p);
-    send(p.bytes);
+    send_parts(p.block, p.block_pre, p.bytes, p.body_off, p.body_len);
     if (p.close) closing_ = true;
-    if (p.stream) start_stream(std::move(p.stream), p.chunked, p.close);
+    if (p.stream) start_stream(std::move(p.stream), p.chunked, p.close, p.length);
   }
   maybe_resume();
   maybe_close();
@@ -618,12 +723,42 @@ void HttpConnection::maybe_resume() {
   }
 }
 
-void HttpConnection::start_stream(StreamProducer producer, bool chunked, bool close) {
+void HttpConnection::start_stream(StreamProducer producer, bool chunked, bool close,
+                                  std::optional<std::uint64_t> length) {
   stream_ = std::make_unique<ActiveStream>();
   stream_->producer = std::move(producer);
   stream_->chunked = chunked;
   stream_->close = close;
+  stream_->remaining = length;
+  stream_->serial = ++stream_serial_;
   pump();
+}
+
+StreamResume HttpConnection::suspend_stream() noexcept {
+  if (!stream_) return {};
+  stream_->suspended = true;
+  return StreamResume(id(), stream_->serial);
+}
+
+void HttpConnection::resume_stream(std::uint64_t serial) {
+  if (!stream_ || stream_->serial != serial || !stream_->suspended) return;
+  stream_->suspended = false;
+  pump();
+  maybe_resume();
+}
+
+void HttpConnection::take_stream_bytes(std::size_t n) {
+  if (!stream_->remaining) return;
+  if (n > *stream_->remaining) throw std::logic_error("the stream wrote past its Content-Length");
+  *stream_->remaining -= n;
+}
+
+void HttpConnection::cut_stream(const std::string& why) {
+  bump(core_->c.handler_errors);
+  bump(core_->c.streams_cut);
+  core_->stage->log_error("http stream cut: " + why);
+  stream_.reset();
+  abort();  // the body is cut short: the client must see it as incomplete
 }
 
 std::size_t HttpConnection::stream_room() const noexcept {
@@ -635,28 +770,46 @@ std::size_t HttpConnection::stream_room() const noexcept {
 bool HttpConnection::stream_write(std::string_view bytes, bool chunked) {
   if (!stream_) return false;  // the stream already ended: nothing may be added
   if (bytes.empty()) return attached();
+  take_stream_bytes(bytes.size());
   if (!chunked) return send(bytes);
   char size_line[24];
   const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
   return send(std::string_view(size_line, static_cast<std::size_t>(n))) && send(bytes) && send(std::string_view("\r\n"));
 }
 
-// Feeds the active stream while the connection wants more (called again from on_drain).
+bool HttpConnection::stream_write(runtime::SharedBlock block, std::size_t offset, std::size_t len, bool chunked) {
+  if (!stream_) return false;
+  if (offset > block.size() || len > block.size() - offset) {
+    throw std::invalid_argument("http::BodyWriter::write: range outside the block");
+  }
+  if (len == 0) return attached();
+  take_stream_bytes(len);
+  if (!chunked) return send(std::move(block), offset, len);
+  char size_line[24];
+  const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+  return send(std::string_view(size_line, static_cast<std::size_t>(n))) && send(std::move(block), offset, len) &&
+         send(std::string_view("\r\n"));
+}
+
+// Feeds the active stream while the connection wants more (called again from on_drain and,
+// for a suspended producer, from StreamResume).
 void HttpConnection::pump() {
-  while (stream_ && attached() && connection().open() && stream_room() > 0) {
+  while (stream_ && !stream_->suspended && attached() && connection().open() && stream_room() > 0) {
     const std::size_t before = connection().queued_bytes();
     BodyWriter w(*this, stream_->chunked);
     bool more = false;
     try {
       more = stream_->producer(w);
     } catch (const std::exception& e) {
-      bump(core_->c.handler_errors);
-      core_->stage->log_error(std::string("http stream producer threw: ") + e.what());
-      stream_.reset();
-      abort();  // the body is cut short: the client must see it as incomplete
+      cut_stream(std::string("the producer threw: ") + e.what());
       return;
     }
+    if (!stream_) return;
     if (!more) {
+      if (stream_->remaining && *stream_->remaining != 0) {
+        cut_stream("the producer ended " + std::to_string(*stream_->remaining) + " bytes short of its Content-Length");
+        return;
+      }
       if (stream_->chunked) send(std::string_view("0\r\n\r\n"));
       if (stream_->close) closing_ = true;
       stream_.reset();
@@ -664,12 +817,10 @@ void HttpConnection::pump() {
       return;
     }
     if (attached() && connection().queued_bytes() == before) {
-      if (before != 0) return;  // nothing this time: asked again when the output drains
-      // Nothing queued and nothing written: no drain will ever come to ask again.
-      bump(core_->c.handler_errors);
-      core_->stage->log_error("http stream producer returned 'more' without writing: the stream is cut");
-      stream_.reset();
-      abort();
+      // Nothing this time: asked again when the output drains, or when resumed.
+      if (before != 0 || stream_->suspended) return;
+      // Nothing queued, nothing written, no resume promised: nothing would ever ask again.
+      cut_stream("the producer returned 'more' without writing");
       return;
     }
   }
@@ -852,6 +1003,7 @@ ServerCounters Server::counters() const noexcept {
   s.deferred_abandoned = get(c.deferred_abandoned);
   s.input_pauses = get(c.input_pauses);
   s.streams = get(c.streams);
+  s.streams_cut = get(c.streams_cut);
   return s;
 }
 

@@ -30,7 +30,7 @@ struct Route {
 struct CounterCells {
   std::atomic<std::uint64_t> connections{0}, requests{0}, responses{0}, protocol_errors{0}, header_timeouts{0},
       body_timeouts{0}, handler_errors{0}, deferred{0}, deferred_completed{0}, deferred_dropped{0},
-      deferred_abandoned{0}, input_pauses{0}, streams{0};
+      deferred_abandoned{0}, input_pauses{0}, streams{0}, streams_cut{0};
 };
 
 inline void bump(std::atomic<std::uint64_t>& c) noexcept {
@@ -69,6 +69,13 @@ struct ServerCore {
   std::string ctype;      // its Content-Type
   std::string body;       // its body
   StreamProducer producer;
+  std::optional<std::uint64_t> stream_length;  // a stream with a Content-Length
+  // A body (or a prepared head and body) sent by reference: block[0, block_pre) goes before
+  // `out`, block[body_off, body_off + body_len) after it.
+  runtime::SharedBlock block;
+  std::size_t block_pre = 0;
+  std::size_t body_off = 0;
+  std::size_t body_len = 0;
   DateCache dates;
 
   // The start of recent response heads (status line, Server, Date, Content-Type), rebuilt
@@ -117,6 +124,9 @@ class HttpConnection final : public actors::ConnectionActor {
   std::shared_ptr<DeferredState> make_deferred();
   void deliver_deferred(DeferredState& st);
   bool stream_write(std::string_view bytes, bool chunked);
+  bool stream_write(runtime::SharedBlock block, std::size_t offset, std::size_t len, bool chunked);
+  StreamResume suspend_stream() noexcept;
+  void resume_stream(std::uint64_t serial);
   std::size_t stream_room() const noexcept;
   ServerCore& core() noexcept { return *core_; }
 
@@ -146,7 +156,12 @@ class HttpConnection final : public actors::ConnectionActor {
     bool chunked = false;    // the stream is chunked
     bool http10 = false;     // the request was HTTP/1.0
     std::string bytes;       // ready: the response (for a stream: its head); deferred: extra headers
+    runtime::SharedBlock block;  // parts sent by reference around `bytes` (see ServerCore::block)
+    std::size_t block_pre = 0;
+    std::size_t body_off = 0;
+    std::size_t body_len = 0;
     StreamProducer stream;   // a streamed body follows the head
+    std::optional<std::uint64_t> length;  // the stream's Content-Length, if it has one
     std::unique_ptr<Hook> hook;
   };
   // A body being received over several reads: the head is copied so its views survive.
@@ -163,8 +178,11 @@ class HttpConnection final : public actors::ConnectionActor {
   };
   struct ActiveStream {
     StreamProducer producer;
+    std::optional<std::uint64_t> remaining;  // bytes still owed under a Content-Length
+    std::uint64_t serial = 0;                // names this stream for StreamResume
     bool chunked = false;
     bool close = false;
+    bool suspended = false;  // the producer waits for its bytes (BodyWriter::suspend)
   };
 
   std::size_t start_request(std::string_view bytes);
@@ -180,7 +198,12 @@ class HttpConnection final : public actors::ConnectionActor {
   void maybe_resume();
   bool output_full() const noexcept;
   void run_deferred_hooks(const Pending& p);
-  void start_stream(StreamProducer producer, bool chunked, bool close);
+  void start_stream(StreamProducer producer, bool chunked, bool close, std::optional<std::uint64_t> length);
+  void take_stream_bytes(std::size_t n);
+  void cut_stream(const std::string& why);
+  void send_parts(const runtime::SharedBlock& block, std::size_t pre, std::string_view bytes, std::size_t off,
+                  std::size_t len);
+  void format_prepared(std::string& out, bool close, bool http10, std::string_view headers);
   void pump();
   void fail(int status, std::atomic<std::uint64_t>& counter);
   void expect_continue();
@@ -195,6 +218,7 @@ class HttpConnection final : public actors::ConnectionActor {
   std::unique_ptr<ActiveStream> stream_;
   std::uint64_t next_seq_ = 0;
   std::uint64_t current_seq_ = 0;
+  std::uint64_t stream_serial_ = 0;
   actors::Actor::Clock::time_point deadline_{};
   actors::Actor::Clock::time_point timer_due_{};
   std::size_t carry_need_ = 0;  // bytes a small request still gathering in the carry needs

@@ -13,7 +13,7 @@ OutputPool::OutputPool(std::size_t slab_size, std::size_t max_cached_slabs)
 }
 
 OutputPool::~OutputPool() {
-  for (std::byte* s : free_slabs_) ::operator delete(s);
+  for (std::byte* s : free_slabs_) ::operator delete(header_of(s));
   for (OutputSegment* s : free_segments_) delete s;
   while (free_sends_ != nullptr) {
     SendContext* next = free_sends_->next_free;
@@ -28,13 +28,33 @@ std::byte* OutputPool::acquire_slab() {
     s = free_slabs_.back();
     free_slabs_.pop_back();
   } else {
-    s = static_cast<std::byte*>(::operator new(slab_size_));
+    void* mem = ::operator new(sizeof(SlabHeader) + slab_size_);
+    s = reinterpret_cast<std::byte*>(::new (mem) SlabHeader{} + 1);
   }
   ++slabs_in_use_;
   return s;
 }
 
 void OutputPool::release_slab(std::byte* slab) noexcept {
+  SlabHeader* h = header_of(slab);
+  if (h->pins != 0) {
+    h->released = true;  // the kernel still transmits from it: recycled on the last unpin
+    return;
+  }
+  recycle_slab(slab);
+}
+
+void OutputPool::pin_slab(std::byte* slab) noexcept { ++header_of(slab)->pins; }
+
+void OutputPool::unpin_slab(std::byte* slab) noexcept {
+  SlabHeader* h = header_of(slab);
+  if (--h->pins == 0 && h->released) {
+    h->released = false;
+    recycle_slab(slab);
+  }
+}
+
+void OutputPool::recycle_slab(std::byte* slab) noexcept {
   --slabs_in_use_;
   if (free_slabs_.size() < max_cached_slabs_) {
     try {
@@ -43,7 +63,7 @@ void OutputPool::release_slab(std::byte* slab) noexcept {
     } catch (...) {
     }
   }
-  ::operator delete(slab);
+  ::operator delete(header_of(slab));
 }
 
 OutputSegment* OutputPool::acquire_segment() {

@@ -60,6 +60,20 @@ struct ConnSlot {
   Reactor::Clock::time_point last_progress{};  // last send progress (write timeout)
 };
 
+// A zero-copy send in flight: its message, and what it pins until the kernel's
+// notification says the bytes were released (slabs pinned in the pool, blocks referenced).
+struct ZcSend {
+  msghdr msg{};
+  iovec iov[SendContext::kMaxIov];
+  std::byte* slabs[SendContext::kMaxIov];
+  SharedBlock blocks[SendContext::kMaxIov];
+  std::uint32_t nslabs = 0;
+  std::uint32_t nblocks = 0;
+  std::uint32_t slot = 0;  // the connection, until its first completion
+  std::uint32_t generation = 0;
+  bool in_use = false;
+};
+
 struct Listener {
   int fd = -1;
   std::string name;  // address:port, for messages
@@ -114,13 +128,18 @@ class ReactorImpl {
   void pause_input(std::uint32_t idx);
   void resume_input(std::uint32_t idx);
   bool queue_copy(ConnectionId id, std::span<const std::byte> bytes);
-  bool queue_block(ConnectionId id, SharedBlock block);
+  bool queue_block(ConnectionId id, SharedBlock block, std::size_t offset, std::size_t len);
   bool after_queue(std::uint32_t idx);
   bool check_output_cap(std::uint32_t idx);
   void flush(std::uint32_t idx, bool try_direct);
   void sent(std::uint32_t idx, int res);
   void flush_all();
   void on_send(const OpTag& tag, int res);
+  void submit_zero_copy(std::uint32_t idx);
+  void on_send_zc(const OpTag& tag, int res, unsigned flags);
+  void release_zc(std::uint32_t zi) noexcept;
+  void read_file(int fd, std::span<std::byte> into, std::uint64_t offset, UniqueFunction<void(int)> done);
+  void on_file(const OpTag& tag, int res);
   void close_gracefully(std::uint32_t idx, CloseReason reason);
   void finish_close(std::uint32_t idx);
   void close_connection(std::uint32_t idx, CloseReason reason, int error);
@@ -149,6 +168,10 @@ class ReactorImpl {
   std::vector<UniqueFunction<void()>> sighup_hooks_;
   std::vector<UniqueFunction<void()>> stop_hooks_;
   bool iteration_requested_ = false;
+  std::vector<std::unique_ptr<ZcSend>> zc_;  // zero-copy send contexts, by index
+  std::vector<std::uint32_t> zc_free_;
+  std::vector<UniqueFunction<void(int)>> file_ops_;  // file read callbacks, by index
+  std::vector<std::uint32_t> file_free_;
   std::vector<std::uint32_t> flush_list_;
   std::vector<std::uint32_t> flushing_;  // flush_all()'s working copy of flush_list_
   std::vector<std::uint32_t> scratch_;
@@ -175,7 +198,7 @@ class ReactorImpl {
     std::atomic<std::uint64_t> connections_accepted{0}, connections_rejected{0},
         connections_closed{0}, accept_errors{0}, completions{0}, iterations{0}, invokes{0},
         stale_completions{0}, bytes_in{0}, bytes_out{0}, recv_rearms{0}, recv_enobufs{0},
-        sends{0}, ring_sends{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
+        sends{0}, ring_sends{0}, zero_copy_sends{0}, zero_copy_notifs{0}, file_reads{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
         write_timeouts{0}, lingering_closes{0}, handler_errors{0}, timers_fired{0}, connections_open{0};
   } c_;
 };

@@ -324,13 +324,12 @@ bool ReactorImpl::queue_copy(ConnectionId id, std::span<const std::byte> bytes) 
   return after_queue(id.slot);
 }
 
-bool ReactorImpl::queue_block(ConnectionId id, SharedBlock block) {
+bool ReactorImpl::queue_block(ConnectionId id, SharedBlock block, std::size_t offset, std::size_t n) {
   ConnSlot* s = find(id);
   if (s == nullptr || s->closing || s->close_after_flush) return false;
-  const std::size_t n = block.size();
   if (n == 0) return true;
   if (s->out.empty()) s->last_progress = now_;
-  s->out.append_block(output_, std::move(block), 0, n);
+  s->out.append_block(output_, std::move(block), offset, n);
   return after_queue(id.slot);
 }
 
@@ -349,6 +348,12 @@ void ReactorImpl::flush_all() {
 void ReactorImpl::flush(std::uint32_t idx, bool try_direct) {
   ConnSlot& s = slots_[idx];
   if (s.send_inflight || s.out.empty() || s.closing) return;
+  if (options_.zero_copy_send && s.out.bytes() >= options_.zero_copy_threshold) {
+    // Large output: the kernel transmits from our memory instead of copying it. No direct
+    // attempt: a plain sendmsg would copy, which is what zero-copy avoids.
+    submit_zero_copy(idx);
+    return;
+  }
   if (try_direct) {
     // Most responses fit in the socket's send buffer: one non-blocking sendmsg writes them
     // with no ring round trip and no completion to wake up for. Only what the socket
@@ -397,6 +402,115 @@ void ReactorImpl::on_send(const OpTag& tag, int res) {
   s->send_ctx = nullptr;
   s->send_inflight = false;
   sent(tag.index, res);  // the send's op count becomes the guard
+}
+
+void ReactorImpl::submit_zero_copy(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  std::uint32_t zi;
+  if (!zc_free_.empty()) {
+    zi = zc_free_.back();
+    zc_free_.pop_back();
+  } else {
+    zc_.push_back(std::make_unique<ZcSend>());
+    zi = static_cast<std::uint32_t>(zc_.size() - 1);
+  }
+  ZcSend& z = *zc_[zi];
+  z.in_use = true;
+  const std::size_t n = s.out.fill_iovecs(z.iov, SendContext::kMaxIov);
+  s.out.for_each_owner(
+      n,
+      [&](std::byte* slab) {
+        output_.pin_slab(slab);
+        z.slabs[z.nslabs++] = slab;
+      },
+      [&](const SharedBlock& b) { z.blocks[z.nblocks++] = b; });
+  z.slot = idx;
+  z.generation = slots_.generation(idx);
+  io_uring_sqe* sqe;
+  try {
+    sqe = get_sqe();
+  } catch (...) {
+    release_zc(zi);
+    throw;
+  }
+  if (n == 1) {
+    io_uring_prep_send_zc(sqe, s.fd, z.iov[0].iov_base, z.iov[0].iov_len, MSG_NOSIGNAL, 0);
+  } else {
+    z.msg = msghdr{};
+    z.msg.msg_iov = z.iov;
+    z.msg.msg_iovlen = n;
+    io_uring_prep_sendmsg_zc(sqe, s.fd, &z.msg, MSG_NOSIGNAL);
+  }
+  io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kSendZc, 0, zi}));
+  s.send_inflight = true;
+  bump(c_.ring_sends);
+  bump(c_.zero_copy_sends);
+  ++s.ops;
+  ++inflight_;  // ends with the notification (or the one completion when none follows)
+}
+
+// A zero-copy send's completions: first the byte count (IORING_CQE_F_MORE when a
+// notification follows), then IORING_CQE_F_NOTIF once the kernel released the buffers. The
+// connection goes on after the first; only the notification unpins the memory.
+void ReactorImpl::on_send_zc(const OpTag& tag, int res, unsigned flags) {
+  if (tag.index >= zc_.size() || !zc_[tag.index]->in_use) {
+    bump(c_.stale_completions);
+    return;
+  }
+  ZcSend& z = *zc_[tag.index];
+  if ((flags & IORING_CQE_F_NOTIF) != 0) {
+    bump(c_.zero_copy_notifs);
+    release_zc(tag.index);
+    return;
+  }
+  const ConnectionId id{z.slot, z.generation};
+  if ((flags & IORING_CQE_F_MORE) == 0) release_zc(tag.index);  // no notification will come
+  ConnSlot* s = find(id);
+  if (s == nullptr) {
+    bump(c_.stale_completions);  // cannot happen while teardown waits for sends
+    return;
+  }
+  s->send_inflight = false;
+  sent(id.slot, res);
+}
+
+void ReactorImpl::release_zc(std::uint32_t zi) noexcept {
+  ZcSend& z = *zc_[zi];
+  for (std::uint32_t i = 0; i < z.nslabs; ++i) output_.unpin_slab(z.slabs[i]);
+  for (std::uint32_t i = 0; i < z.nblocks; ++i) z.blocks[i].reset();
+  z.nslabs = z.nblocks = 0;
+  z.in_use = false;
+  try {
+    zc_free_.push_back(zi);
+  } catch (...) {
+    // The context stays allocated but unused; a later growth of zc_ replaces it.
+  }
+}
+
+// ---- file reads -------------------------------------------------------------------------
+
+void ReactorImpl::read_file(int fd, std::span<std::byte> into, std::uint64_t offset, UniqueFunction<void(int)> done) {
+  if (!done) throw std::invalid_argument("Reactor::read_file: empty callback");
+  if (into.size() > 0x7FFFF000u) into = into.first(0x7FFFF000u);  // what one read returns at most
+  std::uint32_t i;
+  if (!file_free_.empty()) {
+    i = file_free_.back();
+    file_free_.pop_back();
+  } else {
+    file_ops_.emplace_back();
+    i = static_cast<std::uint32_t>(file_ops_.size() - 1);
+  }
+  io_uring_sqe* sqe;
+  try {
+    sqe = get_sqe();
+  } catch (...) {
+    file_free_.push_back(i);
+    throw;
+  }
+  file_ops_[i] = std::move(done);
+  io_uring_prep_read(sqe, fd, into.data(), static_cast<unsigned>(into.size()), offset);
+  io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kFile, 0, i}));
+  ++inflight_;
 }
 
 // After a send (through the ring, or direct) wrote `res` bytes or failed with -res. The
@@ -584,7 +698,17 @@ bool Connection::send(std::span<const std::byte> bytes) const {
   return reactor_->impl_->queue_copy(id_, bytes);
 }
 
-bool Connection::send(SharedBlock block) const { return reactor_->impl_->queue_block(id_, std::move(block)); }
+bool Connection::send(SharedBlock block) const {
+  const std::size_t n = block.size();
+  return reactor_->impl_->queue_block(id_, std::move(block), 0, n);
+}
+
+bool Connection::send(SharedBlock block, std::size_t offset, std::size_t len) const {
+  const std::size_t size = block.size();
+  offset = std::min(offset, size);
+  len = std::min(len, size - offset);
+  return reactor_->impl_->queue_block(id_, std::move(block), offset, len);
+}
 
 void Connection::close() const {
   ReactorImpl& r = *reactor_->impl_;

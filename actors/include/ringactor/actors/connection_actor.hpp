@@ -48,6 +48,9 @@ class ConnectionActor : public Actor {
   bool send(std::span<const std::byte> bytes) { return attached() && connection().send(bytes); }
   bool send(std::string_view text) { return attached() && connection().send(text); }
   bool send(runtime::SharedBlock block) { return attached() && connection().send(std::move(block)); }
+  bool send(runtime::SharedBlock block, std::size_t offset, std::size_t len) {
+    return attached() && connection().send(std::move(block), offset, len);
+  }
   // Closes after queued output is sent; the actor stops when the connection is gone.
   void close() {
     if (attached()) connection().close();

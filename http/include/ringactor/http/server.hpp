@@ -42,6 +42,7 @@
 
 #include <ringactor/actors/actor_id.hpp>
 #include <ringactor/runtime/reactor_options.hpp>
+#include <ringactor/runtime/shared_block.hpp>
 #include <ringactor/runtime/unique_function.hpp>
 
 #include "ringactor/http/request_parser.hpp"
@@ -123,17 +124,40 @@ class Request {
   std::string_view body_;
 };
 
+// Wakes a stream producer that returned without writing because its bytes are not ready
+// yet (a file read through the ring). Obtained from BodyWriter::suspend(). Cheap to copy;
+// safe to keep after the connection is gone (resume() then does nothing).
+class StreamResume {
+ public:
+  StreamResume() noexcept = default;
+  // Reactor thread of the connection, or any thread (it is a message to the connection
+  // actor). The producer is called again at the connection's next turn.
+  void resume() const;
+
+ private:
+  friend class detail::HttpConnection;
+  StreamResume(actors::ActorId conn, std::uint64_t serial) noexcept : conn_(conn), serial_(serial) {}
+  actors::ActorId conn_{};
+  std::uint64_t serial_ = 0;
+};
+
 // Writes the body of a streamed response (Response::stream). Reactor thread only.
 class BodyWriter {
  public:
   BodyWriter(const BodyWriter&) = delete;
   BodyWriter& operator=(const BodyWriter&) = delete;
-  // Queues `bytes` (one chunk of a chunked response). False once the connection is gone
-  // or the stream has ended.
+  // Queues `bytes` (copied; one chunk of a chunked response). False once the connection is
+  // gone or the stream has ended. A stream with a Content-Length throws std::logic_error
+  // (which cuts the connection) when a write would pass it.
   bool write(std::string_view bytes);
+  // Queues bytes [offset, offset + len) of a shared block by reference (no copy).
+  bool write(runtime::SharedBlock block, std::size_t offset, std::size_t len);
   // How many more bytes the connection would like now; write at most about this much per
   // call and return, the producer is called again when the socket drained.
   std::size_t room() const noexcept;
+  // The producer has nothing to write now but will have (a read in flight): it returns
+  // true without writing and calls resume() on the returned handle when it has.
+  StreamResume suspend() noexcept;
 
  private:
   friend class detail::HttpConnection;
@@ -182,6 +206,21 @@ class Response {
   // bytes are still queued (it is asked again when they drain); otherwise the stream is
   // cut (the connection is aborted and a handler error counted).
   void stream(std::string_view content_type, StreamProducer producer);
+  // Complete the response with a body of known length, produced as the socket drains (a
+  // large file read through the ring): sent with Content-Length, not chunked. The producer
+  // must write exactly `length` bytes; a stream that ends short or writes past it is cut
+  // (the connection is aborted), since its length was already promised. HEAD sends the head.
+  void stream(std::string_view content_type, std::uint64_t length, StreamProducer producer);
+  // Complete the response with bytes [offset, offset + len) of a shared immutable block as
+  // the body, sent by reference (no copy): many connections may send one block at once.
+  void block(std::string_view content_type, runtime::SharedBlock block, std::size_t offset, std::size_t len);
+  // Complete the response with one prepared ahead of time (a baked static file): `block`
+  // holds the status line and header lines, each ending in CRLF but without the empty line,
+  // in [0, head_len), and the body in [head_len, size). `status` must be the status of its
+  // status line (after middleware see it; their status() changes are ignored). The server
+  // adds Server, Date, Connection, the headers set on this Response, and the empty line; a
+  // HEAD request gets the head alone. No copy of the block; allocation-free.
+  void prepared(runtime::SharedBlock block, std::size_t head_len, int status = 200);
   // Answer later, from any thread, through the returned object (see DeferredResponse).
   DeferredResponse defer();
   // True once completed or deferred: the handler and later middleware are skipped by
@@ -190,7 +229,7 @@ class Response {
 
  private:
   friend class detail::HttpConnection;
-  enum class Kind : std::uint8_t { kNone, kBody, kStream, kDeferred };
+  enum class Kind : std::uint8_t { kNone, kBody, kStream, kDeferred, kBlock, kPrepared };
   explicit Response(detail::HttpConnection& conn) noexcept : conn_(&conn) {}
   void finish(std::string_view content_type, std::string_view body);
 
@@ -270,6 +309,7 @@ struct ServerCounters {
   std::uint64_t deferred_abandoned = 0;  // destroyed without completion: answered 500
   std::uint64_t input_pauses = 0;        // connections that paused reading (max_outstanding)
   std::uint64_t streams = 0;             // streamed response bodies
+  std::uint64_t streams_cut = 0;         // streams aborted: producer threw, ended short or wrote past its length
 };
 
 class Server {

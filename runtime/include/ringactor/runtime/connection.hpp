@@ -58,6 +58,8 @@ class Connection {
   }
   // Queues a reference to a shared immutable block (no copy). Same rules as above.
   bool send(SharedBlock block) const;
+  // Queues a reference to bytes [offset, offset + len) of a block (clamped to its size).
+  bool send(SharedBlock block, std::size_t offset, std::size_t len) const;
 
   // Closes after every queued byte has been sent: FIN after the data, then input is read and
   // discarded until the peer closes (ReactorOptions::linger_timeout / linger_bytes), so a

@@ -26,6 +26,9 @@ struct Counters {
   std::uint64_t recv_enobufs = 0;          // receives that found the buffer ring empty
   std::uint64_t sends = 0;                 // sendmsg calls that wrote or failed (direct or ring)
   std::uint64_t ring_sends = 0;            // sends submitted to the ring (the socket was full)
+  std::uint64_t zero_copy_sends = 0;       // SEND_ZC / SENDMSG_ZC submitted (zero_copy_send)
+  std::uint64_t zero_copy_notifs = 0;      // their buffer-release notifications received
+  std::uint64_t file_reads = 0;            // positional file reads completed (read_file)
   std::uint64_t output_overflows = 0;      // connections closed for passing max_output_bytes
   std::uint64_t input_overflows = 0;       // connections closed for passing max_input_carry
   std::uint64_t idle_timeouts = 0;         // connections closed by idle_timeout

@@ -51,7 +51,12 @@ class OutputPool {
   std::size_t slab_size() const noexcept { return slab_size_; }
 
   std::byte* acquire_slab();
+  // Gives a slab back. A pinned slab (a zero-copy send still being transmitted from it) is
+  // recycled only when its last pin goes.
   void release_slab(std::byte* slab) noexcept;
+  // Zero-copy sends pin the slabs they transmit from until the kernel's notification.
+  void pin_slab(std::byte* slab) noexcept;
+  void unpin_slab(std::byte* slab) noexcept;
   OutputSegment* acquire_segment();
   void release_segment(OutputSegment* s) noexcept;
   SendContext* acquire_send();
@@ -62,6 +67,16 @@ class OutputPool {
   std::size_t segments_in_use() const noexcept { return segments_in_use_; }
 
  private:
+  // Each slab is preceded by this header (kept to 16 bytes so the slab stays aligned).
+  struct alignas(16) SlabHeader {
+    std::uint32_t pins = 0;
+    bool released = false;  // given back while pinned: recycle on the last unpin
+  };
+  static SlabHeader* header_of(std::byte* slab) noexcept {
+    return reinterpret_cast<SlabHeader*>(slab - sizeof(SlabHeader));
+  }
+  void recycle_slab(std::byte* slab) noexcept;
+
   std::size_t slab_size_;
   std::size_t max_cached_slabs_;
   std::vector<std::byte*> free_slabs_;
@@ -85,6 +100,21 @@ class OutputChain {
   void append_block(OutputPool& pool, SharedBlock block, std::size_t offset, std::size_t len);
   // Writes iovecs for the front of the chain; returns how many (0 when empty).
   std::size_t fill_iovecs(iovec* iov, std::size_t max) const noexcept;
+  // For the first `count` non-empty segments (those fill_iovecs described), reports what
+  // owns their bytes: `slab(std::byte*)` for a pooled slab, `block(const SharedBlock&)` for
+  // a shared block. A zero-copy send pins them with it.
+  template <typename Slab, typename Block>
+  void for_each_owner(std::size_t count, Slab&& slab, Block&& block) const {
+    for (const OutputSegment* s = head_; s != nullptr && count > 0; s = s->next) {
+      if (s->len == 0) continue;
+      if (s->slab != nullptr) {
+        slab(s->slab);
+      } else {
+        block(s->block);
+      }
+      --count;
+    }
+  }
   // Drops the first n bytes (what the kernel sent).
   void consume(OutputPool& pool, std::size_t n) noexcept;
   // Drops everything.

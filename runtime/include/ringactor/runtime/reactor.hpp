@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string_view>
 
 #include "ringactor/runtime/connection.hpp"
@@ -101,6 +102,14 @@ class Reactor {
   // graceful stop, after every connection and listener is closed and before run() returns
   // (the actor stage stops its remaining actors here). Hooks run in registration order.
   void add_stop_hook(UniqueFunction<void()> fn);
+
+  // Reactor thread (or before run()). Reads up to into.size() bytes of `fd` at `offset`
+  // through the ring (IORING_OP_READ), so a cold page cache never stalls the loop; `done`
+  // runs on the reactor thread with the byte count (0 at end of file) or -errno. `fd` and
+  // `into` must stay valid until `done` ran; a graceful stop waits for reads in flight. An
+  // exception escaping `done` is logged and counted (handler_errors). Cost: one SQE and a
+  // pooled callback slot; no allocation once warm for a callback within the inline size.
+  void read_file(int fd, std::span<std::byte> into, std::uint64_t offset, UniqueFunction<void(int)> done);
 
   // Reactor thread. Makes the next iteration skip sleeping: for work queued on this thread
   // that the reactor cannot see (an actor run queue with messages left). O(1), no syscall.

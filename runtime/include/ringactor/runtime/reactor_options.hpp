@@ -65,6 +65,16 @@ struct ReactorOptions {
   // from worker threads cannot starve the network.
   std::size_t invoke_budget = 4096;
 
+  // Zero-copy send (opt-in): a send of at least zero_copy_threshold bytes goes out with
+  // IORING_OP_SEND_ZC (one buffer) or IORING_OP_SENDMSG_ZC (several), so the kernel
+  // transmits from our slabs and shared blocks instead of copying them. The bytes stay
+  // pinned until the kernel's second completion (the notification) and only then are slabs
+  // recycled; the next send never waits for it. Pays on a real NIC for large bodies; on
+  // loopback the receiver copies anyway (bench/README.md has the figures). The constructor
+  // throws std::runtime_error if the kernel lacks SEND_ZC (Linux 6.0+).
+  bool zero_copy_send = false;
+  std::size_t zero_copy_threshold = 16 * 1024;
+
   // Set TCP_NODELAY on accepted sockets: request/response and game traffic want latency.
   bool tcp_nodelay = true;
 

@@ -28,6 +28,8 @@ enum class OpKind : std::uint8_t {
   kCancel = 6,   // an ASYNC_CANCEL request; its own completion carries nothing
   kClose = 7,    // close of a connection's descriptor (index = connection slot)
   kNop = 8,      // NOP, used by tests to inject completions
+  kFile = 9,     // a positional file read (index = file operation slot)
+  kSendZc = 10,  // a zero-copy send (index = zero-copy context); two completions
 };
 
 struct OpTag {
