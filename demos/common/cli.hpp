@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 namespace ringactor::demo {
 
@@ -18,6 +19,15 @@ inline unsigned long parse_number(const char* program, const char* flag, const c
     std::exit(2);
   }
   return v;
+}
+
+// Parses "on"/"off" for a switch flag; exits with status 2 otherwise.
+inline bool parse_switch(const char* program, const char* flag, const char* text) {
+  const std::string_view v = text;
+  if (v == "on") return true;
+  if (v == "off") return false;
+  std::fprintf(stderr, "%s: %s needs 'on' or 'off', got '%s'\n", program, flag, text);
+  std::exit(2);
 }
 
 }  // namespace ringactor::demo

@@ -6,7 +6,8 @@
 //   GET  /compute?n=K  a deterministic battle simulation of K rounds, run on the worker
 //                      arena (not the IO thread), answered as JSON; 503 + Retry-After
 //                      when the arena is full, 400 for a bad K
-//   anything else    404 (405 with Allow for a known path and another method)
+//   anything else    a file under --root DIR if given (see demos/static), else 404 (405
+//                    with Allow for a known path and another method)
 //
 // Try it:
 //
@@ -23,11 +24,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include <ringactor/actors/stage.hpp>
+#include <ringactor/assets/assets.hpp>
 #include <ringactor/http/server.hpp>
 #include <ringactor/offload/worker_arena.hpp>
 #include <ringactor/runtime/reactor.hpp>
@@ -38,6 +41,7 @@ namespace rt = ringactor::runtime;
 namespace ra = ringactor::actors;
 namespace http = ringactor::http;
 namespace off = ringactor::offload;
+namespace assets = ringactor::assets;
 
 namespace {
 
@@ -48,6 +52,7 @@ void usage(std::FILE* out) {
                "  --address A           address to bind (default 127.0.0.1)\n"
                "  --max-connections N   connection slots (default: from the descriptor limit)\n"
                "  --idle-timeout-ms N   close keep-alive connections idle this long (0 = never; default 60000)\n"
+               "  --root DIR            also serve the files under DIR for paths no route claims\n"
                "  --help                this text\n");
 }
 
@@ -92,6 +97,7 @@ constexpr std::uint64_t kMaxRounds = 200'000'000;
 int main(int argc, char** argv) {
   rt::ReactorOptions options{.handle_signals = true};
   rt::ListenOptions listen{.port = 8080};
+  std::string root;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> const char* {
@@ -112,6 +118,8 @@ int main(int argc, char** argv) {
       options.max_connections = static_cast<std::uint32_t>(parse_number("--max-connections", value(), 10'000'000));
     } else if (arg == "--idle-timeout-ms") {
       options.idle_timeout = std::chrono::milliseconds(parse_number("--idle-timeout-ms", value(), 86'400'000));
+    } else if (arg == "--root") {
+      root = value();
     } else {
       std::fprintf(stderr, "hello: unknown option '%s'\n", arg.c_str());
       usage(stderr);
@@ -160,6 +168,15 @@ int main(int argc, char** argv) {
             }
           });
     });
+
+    // Static files for everything the routes above do not claim (a game's web client).
+    std::optional<assets::Assets> site;
+    if (!root.empty()) {
+      assets::AssetOptions files;
+      files.root = root;
+      site.emplace(stage, arena, std::move(files));
+      server.fallback(site->handler());
+    }
 
     const std::uint16_t port = server.listen(listen);
     std::printf("hello: listening on http://%s:%u\n", listen.address.c_str(), static_cast<unsigned>(port));

@@ -1,0 +1,148 @@
+// Assets: static files served from a snapshot of a directory, the way a game backend ships
+// its web client, textures and level data next to its API.
+//
+//   offload::WorkerArena arena;
+//   assets::Assets files(stage, arena, {.root = "/srv/www"});
+//   server.fallback(files.handler());   // anything no route claims: a file, or 404
+//   // kill -HUP <pid> (with ReactorOptions::handle_signals) rebuilds the snapshot.
+//
+// What happens per request (on the reactor thread, inside the handler):
+// - The decoded path is normalised (".", "..", "//"); a path climbing above the root is 400,
+//   a hidden segment (".git") is 404 unless serve_hidden. Lookup is one hash probe keyed by
+//   the request's bytes: no allocation.
+// - Files up to bake_threshold were read when the snapshot was built; their whole response
+//   head (status line, Content-Type, Content-Length, ETag, Last-Modified, Accept-Ranges,
+//   Vary, Content-Encoding) and body sit in one immutable shared block, sent by reference
+//   with Date and Server added: no copy of the file, no formatting.
+// - Larger files keep a descriptor; their bodies are read positionally through the ring
+//   (Reactor::read_file) into a bounded per-reactor pool of buffers and sent as each chunk
+//   arrives, with at most `read_ahead` chunks per connection ahead of the socket. Clients
+//   downloading the same file share the descriptor and never wait for each other.
+// - revalidate (default on): one statx of the file per request (size, mtime, inode). A file
+//   edited in place or atomically replaced since the snapshot is served live from disk with
+//   its new metadata; a deleted file is 404; a file added after the snapshot is found by a
+//   confined open (openat2 RESOLVE_BENEATH) and served live. Memory never serves stale
+//   bytes. Live files are picked up into memory by the next reload().
+// - nginx's semantics: GET and HEAD (other methods on a file: 405 with Allow), 304 for
+//   If-None-Match / If-Modified-Since, a single Range (206 with Content-Range; 416 when
+//   unsatisfiable; If-Range honoured), index.html for a directory ("/dir" redirects 301 to
+//   "/dir/"), precompressed "name.br" / "name.gz" siblings chosen by Accept-Encoding with
+//   Vary, and a MIME map for the web's common types (semantics.hpp).
+// - Path safety: nothing outside the root is ever opened. Snapshot files and live opens go
+//   through openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS relative to the root's
+//   descriptor, so "..", encoded dots and slashes (decoded before routing), and symlinks
+//   leaving the root are refused by the kernel itself; encoded NUL bytes are 400 in the
+//   HTTP server. Symlinks that stay inside the root are followed.
+//
+// reload(): builds a new snapshot on the worker arena (never on the IO thread) and swaps it
+// in on the reactor thread. Responses in flight keep the old snapshot's blocks and
+// descriptors alive, so a Content-Length always matches its body. Reloads requested while
+// one runs are coalesced into one more.
+//
+// Threads: construct on the setup thread (before the reactor runs) or on the reactor
+// thread; serve()/handler() on the reactor thread; reload() and counters() from any thread.
+// The Assets object must outlive the reactor's run().
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <ringactor/http/server.hpp>
+
+namespace ringactor::actors {
+class Stage;
+}
+namespace ringactor::offload {
+class WorkerArena;
+}
+
+namespace ringactor::assets {
+
+namespace detail {
+struct AssetsCore;
+}
+
+struct AssetOptions {
+  // The directory served. Required; the constructor throws std::system_error naming it if
+  // it cannot be opened as a directory.
+  std::string root;
+  // Files up to this size are baked into memory with their response head.
+  std::size_t bake_threshold = 256 * 1024;
+  // Total baked bytes per snapshot; files past it are served from disk like large ones.
+  std::uint64_t max_baked_bytes = 512ull * 1024 * 1024;
+  // Files per snapshot; past it the build stops adding (logged, counted), those files are
+  // still served live on request.
+  std::size_t max_files = 200'000;
+  // statx the file on every request (see above). Off: the snapshot is trusted until reload.
+  bool revalidate = true;
+  // Served for a path ending in "/".
+  std::string index = "index.html";
+  // Serve files and directories whose name starts with "." (".git", ".env"). Off: 404.
+  bool serve_hidden = false;
+  // Choose "name.br" / "name.gz" siblings by Accept-Encoding (found when the snapshot is built).
+  bool precompressed = true;
+  // A Cache-Control value sent with every file (e.g. "public, max-age=3600"); empty: none.
+  std::string cache_control;
+  // Large-file reads: chunk size, buffers per reactor (memory: read_chunk x read_buffers, at
+  // most, allocated as needed), and chunks one connection may have read ahead of its socket.
+  std::size_t read_chunk = 128 * 1024;
+  std::size_t read_buffers = 64;
+  std::size_t read_ahead = 2;
+  // Rebuild the snapshot on SIGHUP (the reactor needs ReactorOptions::handle_signals).
+  bool reload_on_sighup = true;
+};
+
+struct AssetCounters {
+  std::uint64_t files = 0;             // files in the current snapshot
+  std::uint64_t baked_bytes = 0;       // their baked response bytes
+  std::uint64_t served_baked = 0;      // full responses sent from memory
+  std::uint64_t served_disk = 0;       // responses streamed from a descriptor (large files)
+  std::uint64_t served_live = 0;       // of those: files changed or added since the snapshot
+  std::uint64_t not_modified = 0;      // 304
+  std::uint64_t partial = 0;           // 206
+  std::uint64_t unsatisfiable = 0;     // 416
+  std::uint64_t not_found = 0;         // no such file (the caller answered, e.g. 404)
+  std::uint64_t bad_paths = 0;         // 400: climbing above the root
+  std::uint64_t redirects = 0;         // 301 to the directory's "/"
+  std::uint64_t revalidations = 0;     // statx calls
+  std::uint64_t read_waits = 0;        // a download waited for a free read buffer
+  std::uint64_t read_errors = 0;       // read failures and files that shrank mid-response (cut)
+  std::uint64_t reloads = 0;           // snapshots swapped in by reload()
+  std::uint64_t reload_failures = 0;   // reloads that failed (the old snapshot stays)
+  std::uint64_t skipped = 0;           // files the last build could not read or had no room for
+};
+
+class Assets {
+ public:
+  // Builds the first snapshot now, on the calling thread. Throws std::system_error when the
+  // root cannot be opened, std::invalid_argument for inconsistent options.
+  Assets(actors::Stage& stage, offload::WorkerArena& arena, AssetOptions options);
+  ~Assets();
+  Assets(const Assets&) = delete;
+  Assets& operator=(const Assets&) = delete;
+
+  // Reactor thread. Answers `res` if the request names a file, a directory with an index,
+  // or a directory without its slash (301), or is unsafe (400), or uses a method other than
+  // GET/HEAD on a file (405). Returns false without answering when no file matches.
+  bool serve(const http::Request& req, http::Response& res);
+  // A handler for Server::fallback (or a route such as "/static/*"): serve(), else 404.
+  http::Handler handler();
+
+  // Any thread. Rebuilds the snapshot on the worker arena and swaps it in on the reactor
+  // thread; returns at once. `done` (optional) runs on the reactor thread with an empty
+  // string on success or the reason it failed (the old snapshot then stays).
+  void reload(std::function<void(const std::string& error)> done = {});
+
+  const AssetOptions& options() const noexcept;
+  // Any thread.
+  AssetCounters counters() const noexcept;
+
+ private:
+  std::shared_ptr<detail::AssetsCore> core_;
+};
+
+}  // namespace ringactor::assets

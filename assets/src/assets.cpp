@@ -1,0 +1,595 @@
+#include "ringactor/assets/assets.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <ringactor/actors/actor.hpp>
+#include <ringactor/actors/ref.hpp>
+#include <ringactor/actors/stage.hpp>
+#include <ringactor/offload/worker_arena.hpp>
+#include <ringactor/runtime/reactor.hpp>
+
+#include "ringactor/assets/semantics.hpp"
+#include "snapshot.hpp"
+
+namespace ringactor::assets {
+namespace detail {
+
+namespace {
+
+// Counters: written on the reactor thread with a plain load and store, read anywhere.
+void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+enum class PathVerdict : std::uint8_t { kOk, kClimb, kHidden, kNotPath };
+
+// Normalises a decoded URL path into `out`: empty and "." segments dropped, ".." applied,
+// a trailing "/" kept. Climbing above the root, or a control byte, is refused; so is a
+// segment starting with "." unless hidden files are served.
+PathVerdict normalise(std::string_view in, std::string& out, bool serve_hidden) {
+  if (in.empty() || in[0] != '/') return PathVerdict::kNotPath;
+  out.assign(1, '/');
+  std::size_t i = 1;
+  while (i < in.size()) {
+    const std::size_t end = std::min(in.find('/', i), in.size());
+    const std::string_view seg = in.substr(i, end - i);
+    i = end + 1;
+    if (seg.empty() || seg == ".") continue;
+    if (seg == "..") {
+      if (out.size() == 1) return PathVerdict::kClimb;
+      out.resize(std::max<std::size_t>(out.rfind('/'), 1));
+      continue;
+    }
+    for (const char ch : seg) {
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) return PathVerdict::kClimb;
+    }
+    if (seg[0] == '.' && !serve_hidden) return PathVerdict::kHidden;
+    if (out.size() > 1) out.push_back('/');
+    out.append(seg);
+  }
+  // "/a/", "/a/." and "/a/b/.." name a directory: keep the slash that says so.
+  const bool dir = in.back() == '/' || in.ends_with("/.") || in.ends_with("/..");
+  if (dir && out.size() > 1) out.push_back('/');
+  return PathVerdict::kOk;
+}
+
+int stat_beneath(int root_fd, const char* rel, Version& v) noexcept {
+  struct statx sx {};
+  if (::statx(root_fd, rel, AT_STATX_SYNC_AS_STAT | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_INO | STATX_SIZE | STATX_MTIME,
+              &sx) != 0) {
+    return -errno;
+  }
+  if (!S_ISREG(sx.stx_mode)) return -EISDIR;
+  v.dev = static_cast<std::uint64_t>(makedev(sx.stx_dev_major, sx.stx_dev_minor));  // as stat's st_dev
+  v.ino = sx.stx_ino;
+  v.size = sx.stx_size;
+  v.mtime_sec = sx.stx_mtime.tv_sec;
+  v.mtime_nsec = sx.stx_mtime.tv_nsec;
+  return 0;
+}
+
+}  // namespace
+
+// A read buffer of the per-reactor pool: a shared block the pool writes into only while
+// it holds the sole reference (every send that referenced it has released it).
+struct ReadBuffer {
+  runtime::SharedBlock block;
+  std::byte* data = nullptr;
+};
+
+struct FileStream;
+
+struct CounterCells {
+  std::atomic<std::uint64_t> files{0}, baked_bytes{0}, served_baked{0}, served_disk{0}, served_live{0},
+      not_modified{0}, partial{0}, unsatisfiable{0}, not_found{0}, bad_paths{0}, redirects{0}, revalidations{0},
+      read_waits{0}, read_errors{0}, reloads{0}, reload_failures{0}, skipped{0};
+};
+
+class Reloader;
+
+struct AssetsCore : std::enable_shared_from_this<AssetsCore> {
+  AssetsCore(actors::Stage& s, offload::WorkerArena& a, AssetOptions o)
+      : stage(&s), arena(&a), options(std::move(o)) {
+    norm.reserve(1024);
+    rel.reserve(1024);
+    text.reserve(256);
+  }
+
+  bool serve(const http::Request& req, http::Response& res);
+  bool serve_entry(const http::Request& req, http::Response& res, const Entry& e);
+  bool serve_live(const http::Request& req, http::Response& res, std::string_view path);
+  bool serve_fd(const http::Request& req, http::Response& res, std::shared_ptr<FileHandle> file, const Version& ver,
+                std::string_view mime, Coding coding, bool vary, bool live);
+  // Headers every answer about a representation carries (not the baked full answer).
+  void validators(http::Response& res, std::string_view etag, std::string_view last_modified, Coding coding,
+                  bool vary);
+  bool not_modified(const http::Request& req, std::string_view etag, const Version& ver);
+  // Range evaluation: nullopt for the whole representation.
+  std::optional<RangeResult> range_of(const http::Request& req, std::string_view etag, const Version& ver);
+  void redirect(const http::Request& req, http::Response& res);
+  void install(std::shared_ptr<Snapshot> snap);
+
+  ReadBuffer* acquire_buffer();
+  void wake_waiters();
+
+  actors::Stage* stage;
+  offload::WorkerArena* arena;
+  AssetOptions options;
+  std::shared_ptr<Snapshot> current;  // reactor thread (after construction)
+  actors::Ref<Reloader> reloader;
+  std::string norm;  // scratch: the normalised path
+  std::string rel;   // scratch: a relative path for a live open
+  std::string text;  // scratch: header values
+  std::vector<ReadBuffer> buffers;
+  std::vector<std::weak_ptr<FileStream>> waiters;  // downloads waiting for a free buffer
+  CounterCells c;
+};
+
+// ---- large files: reads through the ring, sent as they arrive ---------------------------
+
+// One download's body: reads chunks of [next, end) through the ring, at most read_ahead
+// chunks ahead of the socket, one read in flight (so chunks arrive in order).
+struct FileStream : std::enable_shared_from_this<FileStream> {
+  struct Chunk {
+    runtime::SharedBlock block;
+    std::size_t len = 0;
+  };
+
+  FileStream(std::shared_ptr<AssetsCore> c, std::shared_ptr<FileHandle> f, std::uint64_t first, std::uint64_t last_excl)
+      : core(std::move(c)), file(std::move(f)), next(first), end(last_excl) {}
+
+  bool produce(http::BodyWriter& w) {
+    if (!error.empty()) throw std::runtime_error(error);
+    bool wrote = false;
+    while (count != 0 && w.room() > 0) {
+      Chunk& ch = ready[head];
+      w.write(std::move(ch.block), 0, ch.len);
+      ch = Chunk{};
+      head = (head + 1) % ready.size();
+      --count;
+      wrote = true;
+    }
+    if (count == 0 && !reading && next >= end) return false;
+    start_read();
+    if (wrote || (count != 0 && w.room() == 0)) return true;  // asked again as the socket drains
+    if (count != 0) return true;
+    resume = w.suspend();  // woken by the read's completion or a freed buffer
+    waiting = true;
+    return true;
+  }
+
+  void start_read() {
+    const AssetOptions& o = core->options;
+    if (reading || next >= end || count + 1 > o.read_ahead) return;
+    ReadBuffer* b = core->acquire_buffer();
+    if (b == nullptr) {
+      bump(core->c.read_waits);
+      core->waiters.push_back(weak_from_this());
+      return;
+    }
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(o.read_chunk, end - next));
+    reading = true;
+    core->stage->reactor().read_file(file->fd, std::span<std::byte>(b->data, n), next,
+                                     [self = shared_from_this(), block = b->block, n](int res) mutable {
+                                       self->on_read(std::move(block), n, res);
+                                     });
+  }
+
+  void on_read(runtime::SharedBlock block, std::size_t asked, int res) {
+    reading = false;
+    if (res < 0) {
+      error = std::string("reading a file failed: ") + std::strerror(-res);
+    } else if (res == 0) {
+      error = "the file shrank while it was being sent";
+    } else {
+      const std::size_t got = std::min(static_cast<std::size_t>(res), asked);
+      ready[(head + count) % ready.size()] = Chunk{std::move(block), got};
+      ++count;
+      next += got;
+    }
+    if (!error.empty()) bump(core->c.read_errors);
+    wake();
+  }
+
+  void wake() {
+    if (!waiting) return;
+    waiting = false;
+    resume.resume();
+  }
+
+  std::shared_ptr<AssetsCore> core;
+  std::shared_ptr<FileHandle> file;
+  std::uint64_t next;
+  std::uint64_t end;
+  std::array<Chunk, 8> ready{};  // a ring of read chunks not yet written
+  std::size_t head = 0;
+  std::size_t count = 0;
+  bool reading = false;
+  bool waiting = false;
+  http::StreamResume resume;
+  std::string error;
+};
+
+ReadBuffer* AssetsCore::acquire_buffer() {
+  for (ReadBuffer& b : buffers) {
+    if (b.block.use_count() == 1) return &b;
+  }
+  if (buffers.size() >= options.read_buffers) return nullptr;
+  ReadBuffer b;
+  b.block = runtime::SharedBlock::build(options.read_chunk, [&](std::span<std::byte> out) { b.data = out.data(); });
+  buffers.push_back(std::move(b));
+  return &buffers.back();
+}
+
+// Tick hook: a download that found every buffer busy is woken once one is free again.
+void AssetsCore::wake_waiters() {
+  if (waiters.empty()) return;
+  const bool any_free = buffers.size() < options.read_buffers ||
+                        std::any_of(buffers.begin(), buffers.end(), [](const ReadBuffer& b) { return b.block.use_count() == 1; });
+  if (!any_free) return;
+  std::vector<std::weak_ptr<FileStream>> woken;
+  woken.swap(waiters);
+  for (auto& w : woken) {
+    if (auto s = w.lock()) s->wake();
+  }
+}
+
+// ---- serving ---------------------------------------------------------------------------
+
+bool AssetsCore::serve(const http::Request& req, http::Response& res) {
+  switch (normalise(req.path(), norm, options.serve_hidden)) {
+    case PathVerdict::kOk:
+      break;
+    case PathVerdict::kClimb:
+      bump(c.bad_paths);
+      res.status(400).close().text("400 Bad Request\n");
+      return true;
+    case PathVerdict::kHidden:
+    case PathVerdict::kNotPath:
+      bump(c.not_found);
+      return false;
+  }
+  const std::string_view method = req.method();
+  if (method != "GET" && method != "HEAD") {
+    // Only an existing file is told 405; anything else is the caller's 404.
+    const std::string_view path = norm;
+    const bool exists = current->entries.find(path) != current->entries.end();
+    if (!exists) {
+      bump(c.not_found);
+      return false;
+    }
+    res.status(405).header("Allow", "GET, HEAD").text("405 Method Not Allowed\n");
+    return true;
+  }
+  const auto it = current->entries.find(std::string_view(norm));
+  if (it != current->entries.end()) return serve_entry(req, res, it->second);
+  return serve_live(req, res, norm);
+}
+
+bool AssetsCore::serve_entry(const http::Request& req, http::Response& res, const Entry& e) {
+  if (!e.redirect.empty()) {
+    redirect(req, res);
+    return true;
+  }
+  const Variant* v = &e.identity;
+  Coding coding = Coding::kIdentity;
+  if (e.vary) {
+    if (const auto ae = req.header("Accept-Encoding")) {
+      if (e.br.present() && accepts_encoding(*ae, "br")) {
+        v = &e.br;
+        coding = Coding::kBrotli;
+      } else if (e.gzip.present() && accepts_encoding(*ae, "gzip")) {
+        v = &e.gzip;
+        coding = Coding::kGzip;
+      }
+    }
+  }
+  if (options.revalidate) {
+    for (;;) {
+      Version now;
+      bump(c.revalidations);
+      const int r = stat_beneath(current->root->fd, v->rel.c_str(), now);
+      if (r == 0 && now == v->ver) break;  // unchanged: serve what the snapshot holds
+      if (coding != Coding::kIdentity) {
+        // A changed or vanished sibling: fall back to the file itself.
+        v = &e.identity;
+        coding = Coding::kIdentity;
+        continue;
+      }
+      // Edited, replaced or deleted since the snapshot: whatever is on disk now decides.
+      return serve_live(req, res, norm);
+    }
+  }
+  if (v->baked) {
+    const std::uint64_t size = v->ver.size;
+    if (not_modified(req, v->etag, v->ver)) {
+      validators(res, v->etag, v->last_modified, coding, e.vary);
+      res.status(304).end();
+      return true;
+    }
+    if (const auto range = range_of(req, v->etag, v->ver)) {
+      if (range->outcome == RangeOutcome::kUnsatisfiable) {
+        bump(c.unsatisfiable);
+        text.assign("bytes */").append(std::to_string(size));
+        validators(res, v->etag, v->last_modified, coding, e.vary);
+        res.status(416).header("Content-Range", text).text("416 Range Not Satisfiable\n");
+        return true;
+      }
+      bump(c.partial);
+      const ByteRange r = range->range;
+      text.assign("bytes ").append(std::to_string(r.first)).append("-").append(std::to_string(r.last)).append("/").append(
+          std::to_string(size));
+      validators(res, v->etag, v->last_modified, coding, e.vary);
+      res.status(206).header("Content-Range", text);
+      res.block(e.mime, v->baked, v->head_len + static_cast<std::size_t>(r.first),
+                static_cast<std::size_t>(r.last - r.first + 1));
+      return true;
+    }
+    bump(c.served_baked);
+    res.prepared(v->baked, v->head_len, 200);
+    return true;
+  }
+  return serve_fd(req, res, v->file, v->ver, e.mime, coding, e.vary, false);
+}
+
+// A file not in the snapshot, or changed since: opened now, confined beneath the root.
+bool AssetsCore::serve_live(const http::Request& req, http::Response& res, std::string_view path) {
+  const int root_fd = current->root->fd;
+  rel.assign(path.substr(1));
+  if (rel.empty()) rel = ".";
+  const std::string& root_real = current->root_real;
+  int fd = open_confined(root_fd, root_real, rel.c_str(), O_RDONLY | O_NONBLOCK);
+  if (fd < 0) {
+    bump(c.not_found);
+    return false;  // ENOENT, ENOTDIR, EXDEV (would leave the root), ELOOP, EACCES: no such file
+  }
+  auto file = std::make_shared<FileHandle>(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    bump(c.not_found);
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (path.back() != '/') {
+      redirect(req, res);
+      return true;
+    }
+    rel.assign(path.substr(1)).append(options.index);
+    fd = open_confined(root_fd, root_real, rel.c_str(), O_RDONLY | O_NONBLOCK);
+    if (fd < 0) {
+      bump(c.not_found);
+      return false;
+    }
+    file = std::make_shared<FileHandle>(fd);
+    if (::fstat(fd, &st) != 0) {
+      bump(c.not_found);
+      return false;
+    }
+  }
+  if (!S_ISREG(st.st_mode)) {
+    bump(c.not_found);
+    return false;
+  }
+  return serve_fd(req, res, std::move(file), version_of(st), mime_type(rel), Coding::kIdentity, false, true);
+}
+
+bool AssetsCore::serve_fd(const http::Request& req, http::Response& res, std::shared_ptr<FileHandle> file,
+                          const Version& ver, std::string_view mime, Coding coding, bool vary, bool live) {
+  const std::string etag = etag_of(ver);
+  const std::string last_modified = last_modified_of(ver);
+  if (not_modified(req, etag, ver)) {
+    validators(res, etag, last_modified, coding, vary);
+    res.status(304).end();
+    return true;
+  }
+  std::uint64_t first = 0;
+  std::uint64_t length = ver.size;
+  if (const auto range = range_of(req, etag, ver)) {
+    validators(res, etag, last_modified, coding, vary);
+    if (range->outcome == RangeOutcome::kUnsatisfiable) {
+      bump(c.unsatisfiable);
+      res.status(416).header("Content-Range", "bytes */" + std::to_string(ver.size)).text("416 Range Not Satisfiable\n");
+      return true;
+    }
+    bump(c.partial);
+    first = range->range.first;
+    length = range->range.last - first + 1;
+    res.status(206).header("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(range->range.last) +
+                                                "/" + std::to_string(ver.size));
+  } else {
+    validators(res, etag, last_modified, coding, vary);
+  }
+  bump(c.served_disk);
+  if (live) bump(c.served_live);
+  auto stream = std::make_shared<FileStream>(shared_from_this(), std::move(file), first, first + length);
+  res.stream(mime, length, [stream](http::BodyWriter& w) { return stream->produce(w); });
+  return true;
+}
+
+void AssetsCore::validators(http::Response& res, std::string_view etag, std::string_view last_modified, Coding coding,
+                            bool vary) {
+  res.header("ETag", etag).header("Last-Modified", last_modified).header("Accept-Ranges", "bytes");
+  if (coding != Coding::kIdentity) res.header("Content-Encoding", coding_name(coding));
+  if (vary) res.header("Vary", "Accept-Encoding");
+  if (!options.cache_control.empty()) res.header("Cache-Control", options.cache_control);
+}
+
+// RFC 9110 13.2.2: If-None-Match decides when present; If-Modified-Since only without it.
+bool AssetsCore::not_modified(const http::Request& req, std::string_view etag, const Version& ver) {
+  bool hit = false;
+  if (const auto inm = req.header("If-None-Match")) {
+    hit = none_match(*inm, etag);
+  } else if (const auto ims = req.header("If-Modified-Since")) {
+    const auto since = parse_http_date(*ims);
+    hit = since && ver.mtime_sec <= *since;
+  }
+  if (hit) bump(c.not_modified);
+  return hit;
+}
+
+std::optional<RangeResult> AssetsCore::range_of(const http::Request& req, std::string_view etag, const Version& ver) {
+  if (req.method() != "GET") return std::nullopt;
+  const auto range = req.header("Range");
+  if (!range) return std::nullopt;
+  if (const auto if_range = req.header("If-Range")) {
+    // An entity-tag must match strongly; a date must be exactly the Last-Modified.
+    const bool ok = !if_range->empty() && ((*if_range)[0] == '"' || if_range->starts_with("W/"))
+                        ? strong_etag_equal(*if_range, etag)
+                        : parse_http_date(*if_range) == std::optional<std::int64_t>(ver.mtime_sec);
+    if (!ok) return std::nullopt;
+  }
+  const RangeResult r = parse_range(*range, ver.size);
+  if (r.outcome == RangeOutcome::kIgnore) return std::nullopt;
+  return r;
+}
+
+void AssetsCore::redirect(const http::Request& req, http::Response& res) {
+  bump(c.redirects);
+  text.assign(req.raw_path()).push_back('/');
+  if (!req.query().empty()) text.append("?").append(req.query());
+  res.status(301).header("Location", text).text("301 Moved Permanently\n");
+}
+
+void AssetsCore::install(std::shared_ptr<Snapshot> snap) {
+  c.files.store(snap->files, std::memory_order_relaxed);
+  c.baked_bytes.store(snap->baked_bytes, std::memory_order_relaxed);
+  c.skipped.store(snap->skipped, std::memory_order_relaxed);
+  current = std::move(snap);
+}
+
+// ---- reload ----------------------------------------------------------------------------
+
+// The asset service actor: builds snapshots on the worker arena and swaps them in.
+class Reloader final : public actors::Actor {
+ public:
+  explicit Reloader(std::shared_ptr<AssetsCore> core) : core_(std::move(core)) {}
+
+  void request(std::function<void(const std::string&)> done) {
+    if (done) waiting_.push_back(std::move(done));
+    if (building_) {
+      again_ = true;  // coalesced: one more build after this one
+      return;
+    }
+    start();
+  }
+
+ private:
+  void start() {
+    building_ = true;
+    again_ = false;
+    std::vector<std::function<void(const std::string&)>> batch;
+    batch.swap(waiting_);
+    core_->arena->offload(
+        *this, [options = core_->options]() { return build_snapshot(options); },
+        [this, batch = std::move(batch)](offload::Result<std::shared_ptr<Snapshot>> r) mutable {
+          finish(std::move(r), batch);
+        });
+  }
+
+  void finish(offload::Result<std::shared_ptr<Snapshot>> r, std::vector<std::function<void(const std::string&)>>& batch) {
+    building_ = false;
+    std::string error;
+    if (r) {
+      std::shared_ptr<Snapshot> old = std::move(core_->current);
+      core_->install(std::move(*r));
+      bump(core_->c.reloads);
+      // The old snapshot may be large: let it go on the arena, not here. Downloads still
+      // holding its blocks or descriptors keep those alive on their own.
+      core_->arena->offload(*this, [old = std::move(old)]() mutable { old.reset(); }, [](offload::Result<void>) {});
+    } else {
+      error = r.message();
+      bump(core_->c.reload_failures);
+      stage().log_error("assets: reload failed, the previous snapshot stays: " + error);
+    }
+    for (auto& done : batch) {
+      try {
+        done(error);
+      } catch (const std::exception& e) {
+        stage().log_error(std::string("assets: reload callback threw: ") + e.what());
+      }
+    }
+    if (again_ || !waiting_.empty()) start();
+  }
+
+  std::shared_ptr<AssetsCore> core_;
+  std::vector<std::function<void(const std::string&)>> waiting_;
+  bool building_ = false;
+  bool again_ = false;
+};
+
+}  // namespace detail
+
+Assets::Assets(actors::Stage& stage, offload::WorkerArena& arena, AssetOptions options) {
+  if (options.read_chunk < 4096 || options.read_chunk > (64u << 20)) {
+    throw std::invalid_argument("assets: read_chunk must be in [4 KiB, 64 MiB]");
+  }
+  if (options.read_buffers == 0) throw std::invalid_argument("assets: read_buffers must be positive");
+  if (options.read_ahead == 0 || options.read_ahead > 8) throw std::invalid_argument("assets: read_ahead must be in [1, 8]");
+  if (options.index.empty() || options.index.find('/') != std::string::npos) {
+    throw std::invalid_argument("assets: index must be a file name");
+  }
+  core_ = std::make_shared<detail::AssetsCore>(stage, arena, std::move(options));
+  core_->install(detail::build_snapshot(core_->options));
+  core_->reloader = stage.spawn<detail::Reloader>(core_);
+  runtime::Reactor& reactor = stage.reactor();
+  reactor.add_tick_hook([core = core_] { core->wake_waiters(); });
+  if (core_->options.reload_on_sighup) {
+    reactor.on_sighup([core = core_] { core->reloader.tell(&detail::Reloader::request, std::function<void(const std::string&)>{}); });
+  }
+}
+
+Assets::~Assets() = default;
+
+bool Assets::serve(const http::Request& req, http::Response& res) { return core_->serve(req, res); }
+
+http::Handler Assets::handler() {
+  return [core = core_](http::Request& req, http::Response& res) {
+    if (!core->serve(req, res)) res.status(404).text("404 Not Found\n");
+  };
+}
+
+void Assets::reload(std::function<void(const std::string& error)> done) {
+  core_->reloader.tell(&detail::Reloader::request, std::move(done));
+}
+
+const AssetOptions& Assets::options() const noexcept { return core_->options; }
+
+AssetCounters Assets::counters() const noexcept {
+  const detail::CounterCells& c = core_->c;
+  auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  AssetCounters out;
+  out.files = v(c.files);
+  out.baked_bytes = v(c.baked_bytes);
+  out.served_baked = v(c.served_baked);
+  out.served_disk = v(c.served_disk);
+  out.served_live = v(c.served_live);
+  out.not_modified = v(c.not_modified);
+  out.partial = v(c.partial);
+  out.unsatisfiable = v(c.unsatisfiable);
+  out.not_found = v(c.not_found);
+  out.bad_paths = v(c.bad_paths);
+  out.redirects = v(c.redirects);
+  out.revalidations = v(c.revalidations);
+  out.read_waits = v(c.read_waits);
+  out.read_errors = v(c.read_errors);
+  out.reloads = v(c.reloads);
+  out.reload_failures = v(c.reload_failures);
+  out.skipped = v(c.skipped);
+  return out;
+}
+
+}  // namespace ringactor::assets
