@@ -350,7 +350,7 @@ bool AssetsCore::serve_entry(const http::Request& req, http::Response& res, cons
 bool AssetsCore::serve_live(const http::Request& req, http::Response& res, std::string_view path) {
   const int root_fd = current->root->fd;
   rel.assign(path.substr(1));
-  if (rel.empty()) rel = ".";
+  if (rel.empty()) rel.push_back('.');
   const std::string& root_real = current->root_real;
   int fd = open_confined(root_fd, root_real, rel.c_str(), O_RDONLY | O_NONBLOCK);
   if (fd < 0) {

@@ -165,7 +165,7 @@ StreamResume BodyWriter::suspend() noexcept { return conn_->suspend_stream(); }
 void StreamResume::resume() const {
   if (serial_ == 0) return;
   actors::Stage::send(conn_, [serial = serial_](actors::Actor* a) {
-    static_cast<detail::HttpConnection*>(a)->resume_stream(serial);
+    if (a != nullptr) static_cast<detail::HttpConnection*>(a)->resume_stream(serial);  // null: the connection is gone
   });
 }
 std::size_t BodyWriter::room() const noexcept { return conn_->stream_room(); }

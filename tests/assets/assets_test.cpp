@@ -595,6 +595,33 @@ TEST_F(AssetsTest, FileShrinkingMidDownloadCutsThatConnectionOnly) {
   EXPECT_EQ(get(s.port(), "/hello.txt")->status, 200);
 }
 
+// Clients that leave in the middle of large downloads (reads still in flight, resumes
+// addressed to connections that are gone) leave no connection, buffer or error behind.
+TEST_F(AssetsTest, ClientsLeavingMidDownloadLeaveNothingBehind) {
+  site.write("huge.bin", random_bytes(4 << 20, 11));
+  AssetServer& s = server();
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Client> clients;
+    for (int i = 0; i < 8; ++i) {
+      clients.emplace_back(s.port());
+      ASSERT_TRUE(clients.back().send_all("GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+    }
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      EXPECT_EQ(clients[i].recv_exact(100 * 1024).size(), 100u * 1024);
+      if (i % 2 == 0) {
+        clients[i].reset();
+      }
+    }
+  }  // the rest close with FIN here
+  EXPECT_TRUE(eventually([&] { return s.reactor().counters().connections_open == 0; }));
+  EXPECT_EQ(s.assets().counters().read_errors, 0u);
+  auto r = get(s.port(), "/big.bin");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->body == big);
+  s.stop();
+  EXPECT_EQ(s.reactor().output_slabs_in_use(), 0u);
+}
+
 TEST_F(AssetsTest, RevalidationOffTrustsTheSnapshot) {
   assets::AssetOptions o = options_for(site);
   o.revalidate = false;

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Static file serving against nginx, in one run, alternating: wrk keep-alive GETs of a 1 KiB,
+# a 64 KiB (64 connections each) and a 4 MiB file (8 connections), all served from one temp
+# directory of random bytes.
+#   bash bench/assets.sh [options] [rounds] [seconds]      (defaults: 5 rounds of 5 s)
+# Options (or the environment variables beside them, set to 1):
+#   --revalidate-off  REVALIDATE_OFF=1  also run ringactor with --revalidate off, to measure
+#                                       the per-request revalidation cost
+#   --zero-copy       ZERO_COPY=1       also run ringactor with --zero-copy on (4m.bin only)
+#   --all                               both of the above
+# Servers run on CPU 0, wrk on CPU 1 (taskset). Before every measurement one curl of each file
+# must return it byte for byte, or the script stops. Prints, per file, medians of requests/s,
+# GB/s (10^9 bytes: requests/s x file size), p99 latency and server CPU time per request
+# (from /proc/PID/stat), and the ratios to nginx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+norev=${REVALIDATE_OFF:-0}
+zerocopy=${ZERO_COPY:-0}
+args=()
+for a in "$@"; do
+  case $a in
+    --revalidate-off) norev=1 ;;
+    --zero-copy) zerocopy=1 ;;
+    --all) norev=1 zerocopy=1 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "assets.sh: unknown option $a" >&2; exit 2 ;;
+    *) args+=("$a") ;;
+  esac
+done
+rounds=${args[0]:-5}
+secs=${args[1]:-5}
+[[ $rounds =~ ^[1-9][0-9]*$ && $secs =~ ^[1-9][0-9]*$ ]] || {
+  echo "usage: bash bench/assets.sh [--revalidate-off] [--zero-copy] [--all] [rounds] [seconds]" >&2; exit 2; }
+bash scripts/deps.sh
+need=()
+for p in wrk nginx-light; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if ((${#need[@]})) && ! command -v nginx >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+elif ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+cmake --preset bench >/dev/null
+cmake --build --preset bench --target static >/dev/null
+bin=build/bench/bin
+[[ -x $bin/static ]] || { echo "assets.sh: $bin/static was not built" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $tmp/nginx.pid ]] && kill "$(cat $tmp/nginx.pid)" 2>/dev/null; rm -rf "$tmp"' EXIT
+# nginx started as root serves as "nobody": the tree must be world-readable.
+chmod 755 "$tmp"
+www=$tmp/www
+mkdir -m 755 "$www"
+files=(1k.bin 64k.bin 4m.bin)
+declare -A size=([1k.bin]=1024 [64k.bin]=65536 [4m.bin]=4194304)
+declare -A conns=([1k.bin]=64 [64k.bin]=64 [4m.bin]=8)
+for f in "${files[@]}"; do
+  head -c "${size[$f]}" /dev/urandom >"$www/$f"
+  chmod 644 "$www/$f"
+done
+
+nginx_port=18080
+cat >"$tmp/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+  open_file_cache max=1000 inactive=60s;
+  open_file_cache_valid 60s;
+  client_body_temp_path $tmp/body;
+  proxy_temp_path $tmp/proxy;
+  fastcgi_temp_path $tmp/fastcgi;
+  uwsgi_temp_path $tmp/uwsgi;
+  scgi_temp_path $tmp/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port reuseport;
+    root $www;
+  }
+}
+CONF
+
+start_server() {  # name -> sets PID (the process doing the work) and PORT
+  case $1 in
+    ringactor*)
+      local extra=()
+      case $1 in
+        ringactor-norev) extra=(--revalidate off) ;;
+        ringactor-zc) extra=(--zero-copy on) ;;
+      esac
+      local log=$tmp/$1.out
+      taskset -c 0 $bin/static --root "$www" --port 0 "${extra[@]}" >"$log" 2>&1 &
+      PID=$!
+      for _ in $(seq 100); do grep -q listening "$log" 2>/dev/null && break; sleep 0.05; done
+      PORT=$(grep -m1 listening "$log" 2>/dev/null | grep -o '[0-9]*$' || true)
+      if [[ -z $PORT ]] || ! kill -0 "$PID" 2>/dev/null; then
+        echo "assets.sh: $1 did not start: $(cat "$log" 2>/dev/null)" >&2; exit 1
+      fi ;;
+    nginx)
+      taskset -c 0 "$nginx_bin" -c "$tmp/nginx.conf" >/dev/null 2>&1 &
+      local worker=
+      for _ in $(seq 100); do
+        if [[ -s $tmp/nginx.pid ]]; then
+          worker=$(pgrep -P "$(cat "$tmp/nginx.pid")" 2>/dev/null | head -1 || true)
+          [[ -n $worker ]] && break
+        fi
+        sleep 0.05
+      done
+      [[ -n $worker ]] || { echo "nginx did not start: $(cat "$tmp/nginx.err" 2>/dev/null)" >&2; exit 1; }
+      PID=$worker
+      PORT=$nginx_port ;;
+  esac
+}
+stop_server() {
+  case $1 in
+    ringactor*) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
+    nginx) kill -QUIT "$(cat "$tmp/nginx.pid")"; wait 2>/dev/null || true; rm -f "$tmp/nginx.pid" ;;
+  esac
+}
+check_files() {  # server name: one curl of each file must return exactly its bytes
+  local f got
+  for f in "${files[@]}"; do
+    got=$(curl -sS --max-time 10 -o "$tmp/got" -w '%{http_code} %{size_download}' "http://127.0.0.1:$PORT/$f" 2>&1 || true)
+    if [[ $got != "200 ${size[$f]}" ]] || ! cmp -s "$tmp/got" "$www/$f"; then
+      echo "assets.sh: FAILED sanity check: $1 GET /$f gave '$got', expected '200 ${size[$f]}'" \
+           "$(cmp -s "$tmp/got" "$www/$f" 2>/dev/null || echo '(body differs)')" >&2
+      exit 1
+    fi
+  done
+  rm -f "$tmp/got"
+}
+cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+to_us() {  # wrk latency like 1.23ms / 456.00us / 1.20s -> microseconds
+  awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else {sub(/s$/,"",v); print v*1000000}}'
+}
+servers_for() {  # file -> the servers measured on it, in the order they alternate
+  local s=(ringactor)
+  ((norev)) && s+=(ringactor-norev)
+  ((zerocopy)) && [[ $1 == 4m.bin ]] && s+=(ringactor-zc)
+  s+=(nginx)
+  echo "${s[@]}"
+}
+
+declare -A res
+hz=$(getconf CLK_TCK)
+for f in "${files[@]}"; do
+  read -ra servers <<<"$(servers_for "$f")"
+  for round in $(seq "$rounds"); do
+    for server in "${servers[@]}"; do
+      start_server "$server"
+      check_files "$server"
+      t0=$(cpu_ticks "$PID")
+      out=$(taskset -c 1 wrk -t1 -c"${conns[$f]}" -d"${secs}s" --latency "http://127.0.0.1:$PORT/$f")
+      t1=$(cpu_ticks "$PID")
+      stop_server "$server"
+      rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+      total=$(awk '/requests in/ {print $1}' <<<"$out")
+      p99=$(awk '$1 == "99%" {print $2}' <<<"$out" | to_us)
+      if [[ -z $rps || -z $total || -z $p99 || $total == 0 ]]; then
+        echo "assets.sh: wrk gave no result for $server /$f (round $round):" >&2; echo "$out" >&2; exit 1
+      fi
+      bad=$(awk '/Non-2xx|Socket errors/' <<<"$out")
+      [[ -n $bad ]] && echo "warning: $server /$f round $round: $bad" >&2
+      cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$total" 'BEGIN {printf "%.3f", d / hz * 1e6 / n}')
+      gbps=$(awk -v r="$rps" -v s="${size[$f]}" 'BEGIN {printf "%.3f", r * s / 1e9}')
+      res["$f $server rps"]+="$rps "
+      res["$f $server gbps"]+="$gbps "
+      res["$f $server p99"]+="$p99 "
+      res["$f $server cpu"]+="$cpu "
+    done
+  done
+done
+
+m() { tr ' ' '\n' <<<"${res["$1 $2 $3"]}" | grep . | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
+for f in "${files[@]}"; do
+  read -ra servers <<<"$(servers_for "$f")"
+  echo
+  echo "GET /$f (${size[$f]} B), wrk -t1 -c${conns[$f]}, medians of $rounds alternating rounds of ${secs}s (server CPU 0, wrk CPU 1)"
+  printf "%-16s %12s %8s %10s %11s %10s %10s %10s\n" "server" "req/s" "GB/s" "p99 us" "CPU us/req" "r/s/nginx" "p99/nginx" "CPU/nginx"
+  nr=$(m "$f" nginx rps) np=$(m "$f" nginx p99) nc=$(m "$f" nginx cpu)
+  for server in "${servers[@]}"; do
+    r=$(m "$f" "$server" rps) p=$(m "$f" "$server" p99) c=$(m "$f" "$server" cpu)
+    printf "%-16s %12.0f %8.3f %10.0f %11.3f %10s %10s %10s\n" "$server" "$r" "$(m "$f" "$server" gbps)" "$p" "$c" \
+      "$(ratio "$r" "$nr")" "$(ratio "$p" "$np")" "$(ratio "$c" "$nc")"
+  done
+done
