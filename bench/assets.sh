@@ -7,7 +7,8 @@
 #   --revalidate-off  REVALIDATE_OFF=1  also run ringactor with --revalidate off, to measure
 #                                       the per-request revalidation cost
 #   --zero-copy       ZERO_COPY=1       also run ringactor with --zero-copy on (4m.bin only)
-#   --all                               both of the above
+#   --splice          SPLICE=1          also run ringactor with --splice on (64k and 4m: 1k is baked)
+#   --all                               all of the above
 # Servers run on CPU 0, wrk on CPU 1 (taskset). Before every measurement one curl of each file
 # must return it byte for byte, or the script stops. Prints, per file, medians of requests/s,
 # GB/s (10^9 bytes: requests/s x file size), p99 latency and server CPU time per request
@@ -16,12 +17,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 norev=${REVALIDATE_OFF:-0}
 zerocopy=${ZERO_COPY:-0}
+splice=${SPLICE:-0}
 args=()
 for a in "$@"; do
   case $a in
     --revalidate-off) norev=1 ;;
     --zero-copy) zerocopy=1 ;;
-    --all) norev=1 zerocopy=1 ;;
+    --splice) splice=1 ;;
+    --all) norev=1 zerocopy=1 splice=1 ;;
     -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "assets.sh: unknown option $a" >&2; exit 2 ;;
     *) args+=("$a") ;;
@@ -30,7 +33,7 @@ done
 rounds=${args[0]:-5}
 secs=${args[1]:-5}
 [[ $rounds =~ ^[1-9][0-9]*$ && $secs =~ ^[1-9][0-9]*$ ]] || {
-  echo "usage: bash bench/assets.sh [--revalidate-off] [--zero-copy] [--all] [rounds] [seconds]" >&2; exit 2; }
+  echo "usage: bash bench/assets.sh [--revalidate-off] [--zero-copy] [--splice] [--all] [rounds] [seconds]" >&2; exit 2; }
 bash scripts/deps.sh
 need=()
 for p in wrk nginx-light; do
@@ -94,6 +97,7 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       case $1 in
         ringactor-norev) extra=(--revalidate off) ;;
         ringactor-zc) extra=(--zero-copy on) ;;
+        ringactor-splice) extra=(--splice on) ;;
       esac
       local log=$tmp/$1.out
       taskset -c 0 $bin/static --root "$www" --port 0 "${extra[@]}" >"$log" 2>&1 &
@@ -145,6 +149,7 @@ servers_for() {  # file -> the servers measured on it, in the order they alterna
   local s=(ringactor)
   ((norev)) && s+=(ringactor-norev)
   ((zerocopy)) && [[ $1 == 4m.bin ]] && s+=(ringactor-zc)
+  ((splice)) && [[ $1 != 1k.bin ]] && s+=(ringactor-splice)
   s+=(nginx)
   echo "${s[@]}"
 }

@@ -415,6 +415,18 @@ bool AssetsCore::serve_fd(const http::Request& req, http::Response& res, std::sh
   }
   bump(c.served_disk);
   if (live) bump(c.served_live);
+  if (options.splice) {
+    // One splice_chunk at a time: the next is queued when the socket has taken it.
+    res.stream(mime, length,
+               [file = std::move(file), next = first, end = first + length,
+                chunk = options.splice_chunk](http::BodyWriter& w) mutable {
+                 const std::uint64_t n = std::min<std::uint64_t>(chunk, end - next);
+                 w.write_file(file->fd, next, n, file);
+                 next += n;
+                 return next < end;
+               });
+    return true;
+  }
   auto stream = std::make_shared<FileStream>(shared_from_this(), std::move(file), first, first + length);
   res.stream(mime, length, [stream](http::BodyWriter& w) { return stream->produce(w); });
   return true;
@@ -536,6 +548,9 @@ class Reloader final : public actors::Actor {
 Assets::Assets(actors::Stage& stage, offload::WorkerArena& arena, AssetOptions options) {
   if (options.read_chunk < 4096 || options.read_chunk > (64u << 20)) {
     throw std::invalid_argument("assets: read_chunk must be in [4 KiB, 64 MiB]");
+  }
+  if (options.splice_chunk < 4096 || options.splice_chunk > (1u << 30)) {
+    throw std::invalid_argument("assets: splice_chunk must be in [4 KiB, 1 GiB]");
   }
   if (options.read_buffers == 0) throw std::invalid_argument("assets: read_buffers must be positive");
   if (options.read_ahead == 0 || options.read_ahead > 8) throw std::invalid_argument("assets: read_ahead must be in [1, 8]");

@@ -46,6 +46,8 @@ void usage(std::FILE* out) {
                "  --revalidate on|off   statx every file on every request (default on)\n"
                "  --zero-copy on|off    send large output with SEND_ZC (default off)\n"
                "  --cache-control V     Cache-Control value for every file (default none)\n"
+               "  --splice on|off       send large files with splice instead of ring reads (default off)\n"
+               "  --read-chunk N        bytes per ring read of a large file (default 262144)\n"
                "  --max-connections N   connection slots (default: from the descriptor limit)\n"
                "  --idle-timeout-ms N   close keep-alive connections idle this long (0 = never; default 60000)\n"
                "  --help                this text\n");
@@ -79,6 +81,10 @@ int main(int argc, char** argv) {
       files.revalidate = ringactor::demo::parse_switch("static", "--revalidate", value());
     } else if (arg == "--zero-copy") {
       options.zero_copy_send = ringactor::demo::parse_switch("static", "--zero-copy", value());
+    } else if (arg == "--splice") {
+      files.splice = ringactor::demo::parse_switch("static", "--splice", value());
+    } else if (arg == "--read-chunk") {
+      files.read_chunk = ringactor::demo::parse_number("static", "--read-chunk", value(), 64u << 20);
     } else if (arg == "--cache-control") {
       files.cache_control = value();
     } else if (arg == "--max-connections") {

@@ -160,6 +160,9 @@ bool BodyWriter::write(std::string_view bytes) { return conn_->stream_write(byte
 bool BodyWriter::write(runtime::SharedBlock block, std::size_t offset, std::size_t len) {
   return conn_->stream_write(std::move(block), offset, len, chunked_);
 }
+bool BodyWriter::write_file(int fd, std::uint64_t offset, std::uint64_t len, std::shared_ptr<const void> keep) {
+  return conn_->stream_write_file(fd, offset, len, std::move(keep), chunked_);
+}
 StreamResume BodyWriter::suspend() noexcept { return conn_->suspend_stream(); }
 
 void StreamResume::resume() const {
@@ -789,6 +792,19 @@ bool HttpConnection::stream_write(runtime::SharedBlock block, std::size_t offset
   const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", len);
   return send(std::string_view(size_line, static_cast<std::size_t>(n))) && send(std::move(block), offset, len) &&
          send(std::string_view("\r\n"));
+}
+
+bool HttpConnection::stream_write_file(int fd, std::uint64_t offset, std::uint64_t len,
+                                       std::shared_ptr<const void> keep, bool chunked) {
+  if (!stream_) return false;
+  if (len == 0) return attached();
+  take_stream_bytes(len);
+  if (!attached()) return false;
+  if (!chunked) return connection().send_file(fd, offset, len, std::move(keep));
+  char size_line[24];
+  const int n = std::snprintf(size_line, sizeof size_line, "%llx\r\n", static_cast<unsigned long long>(len));
+  return send(std::string_view(size_line, static_cast<std::size_t>(n))) &&
+         connection().send_file(fd, offset, len, std::move(keep)) && send(std::string_view("\r\n"));
 }
 
 // Feeds the active stream while the connection wants more (called again from on_drain and,

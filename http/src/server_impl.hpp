@@ -125,6 +125,8 @@ class HttpConnection final : public actors::ConnectionActor {
   void deliver_deferred(DeferredState& st);
   bool stream_write(std::string_view bytes, bool chunked);
   bool stream_write(runtime::SharedBlock block, std::size_t offset, std::size_t len, bool chunked);
+  bool stream_write_file(int fd, std::uint64_t offset, std::uint64_t len, std::shared_ptr<const void> keep,
+                         bool chunked);
   StreamResume suspend_stream() noexcept;
   void resume_stream(std::uint64_t serial);
   std::size_t stream_room() const noexcept;

@@ -81,6 +81,9 @@ OutputSegment* OutputPool::acquire_segment() {
 void OutputPool::release_segment(OutputSegment* s) noexcept {
   --segments_in_use_;
   s->block.reset();
+  s->keep.reset();
+  s->file_fd = -1;
+  s->file_off = 0;
   s->next = nullptr;
   s->slab = nullptr;
   s->data = nullptr;
@@ -170,9 +173,26 @@ void OutputChain::append_block(OutputPool& pool, SharedBlock block, std::size_t 
   }
 }
 
+void OutputChain::append_file(OutputPool& pool, int fd, std::uint64_t offset, std::uint64_t len,
+                              std::shared_ptr<const void> keep) {
+  while (len > 0) {
+    const std::uint64_t n = std::min<std::uint64_t>(len, 1u << 30);
+    OutputSegment* s = pool.acquire_segment();
+    s->file_fd = fd;
+    s->file_off = offset;
+    s->len = static_cast<std::uint32_t>(n);
+    s->keep = keep;
+    push(s);
+    bytes_ += n;
+    offset += n;
+    len -= n;
+  }
+}
+
 std::size_t OutputChain::fill_iovecs(iovec* iov, std::size_t max) const noexcept {
   std::size_t n = 0;
   for (const OutputSegment* s = head_; s != nullptr && n < max; s = s->next) {
+    if (s->is_file()) break;
     if (s->len == 0) continue;
     iov[n].iov_base = const_cast<std::byte*>(s->data);
     iov[n].iov_len = s->len;
@@ -185,7 +205,11 @@ void OutputChain::consume(OutputPool& pool, std::size_t n) noexcept {
   bytes_ -= std::min(n, bytes_);
   while (head_ != nullptr) {
     if (n < head_->len) {
-      head_->data += n;
+      if (head_->is_file()) {
+        head_->file_off += n;
+      } else {
+        head_->data += n;
+      }
       head_->len -= static_cast<std::uint32_t>(n);
       return;
     }

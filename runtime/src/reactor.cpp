@@ -82,6 +82,8 @@ ReactorOptions validated(ReactorOptions o) {
   }
   if (o.invoke_budget == 0) fail("invoke_budget must be positive");
   if (o.zero_copy_send && o.zero_copy_threshold == 0) fail("zero_copy_threshold must be positive");
+  if (o.splice_pipe_size < 4096 || o.splice_pipe_size > (1u << 30)) fail("splice_pipe_size must be in [4 KiB, 1 GiB]");
+  if (o.max_splice_pipes == 0) fail("max_splice_pipes must be positive");
   o.max_connections = resolve_max_connections(o.max_connections);
   return o;
 }
@@ -178,6 +180,10 @@ ReactorImpl::~ReactorImpl() {
   for (Listener& l : listeners_) {
     if (l.fd >= 0) ::close(l.fd);
   }
+  for (const SplicePipe& p : pipes_) {
+    ::close(p.r);
+    ::close(p.w);
+  }
   // Zero-copy sends whose notification never came (the ring is gone): unpin their slabs.
   for (std::uint32_t i = 0; i < zc_.size(); ++i) {
     if (zc_[i]->in_use) release_zc(i);
@@ -224,6 +230,15 @@ void ReactorImpl::start() {
   started_ = true;
   thread_.store(std::this_thread::get_id(), std::memory_order_release);
   if (options_.handle_signals) Reactor::block_stop_signals();
+  {
+    // splice() into a socket the peer closed raises SIGPIPE (it has no MSG_NOSIGNAL); it is
+    // directed at this thread, so blocking it here keeps it from killing the process while
+    // the error still comes back as EPIPE. Other threads' dispositions are untouched.
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+  }
   if (ring_disabled_) {
     // The single issuer of a SINGLE_ISSUER ring is the thread that enables it. liburing 2.3
     // declares io_uring_enable_rings but does not export it, so register directly.
@@ -395,6 +410,12 @@ void ReactorImpl::dispatch(io_uring_cqe* cqe) {
       break;
     case OpKind::kFile:
       on_file(tag, res);
+      break;
+    case OpKind::kSplice:
+      on_splice(tag, res);
+      break;
+    case OpKind::kPollOut:
+      on_pollout(tag, res);
       break;
     case OpKind::kWake:
       if (!exiting_) arm_wake();
@@ -621,6 +642,9 @@ Counters Reactor::counters() const noexcept {
   out.zero_copy_sends = v(c.zero_copy_sends);
   out.zero_copy_notifs = v(c.zero_copy_notifs);
   out.file_reads = v(c.file_reads);
+  out.splices = v(c.splices);
+  out.pipe_waits = v(c.pipe_waits);
+  out.file_errors = v(c.file_errors);
   out.output_overflows = v(c.output_overflows);
   out.input_overflows = v(c.input_overflows);
   out.idle_timeouts = v(c.idle_timeouts);

@@ -49,6 +49,9 @@ struct ConnSlot {
   bool paused = false;       // input paused by the handler: received bytes go to the carry
   bool input_ended = false;  // the peer's EOF was seen and handed to the handler
   bool redeliver_queued = false;  // a resume posted a redelivery of the carry
+  bool pipe_waiting = false;      // queued for a free splice pipe
+  std::int32_t pipe = -1;         // the splice pipe it holds (index into pipes_), or -1
+  std::uint32_t piped = 0;        // bytes of the front file segment sitting in that pipe
   CloseReason reason = CloseReason::kLocal;
   std::uint32_t lingered = 0;  // bytes discarded while lingering
   int error = 0;
@@ -72,6 +75,13 @@ struct ZcSend {
   std::uint32_t slot = 0;  // the connection, until its first completion
   std::uint32_t generation = 0;
   bool in_use = false;
+};
+
+// A pipe for splicing files into sockets.
+struct SplicePipe {
+  int r = -1;
+  int w = -1;
+  std::uint32_t size = 0;
 };
 
 struct Listener {
@@ -140,6 +150,13 @@ class ReactorImpl {
   void release_zc(std::uint32_t zi) noexcept;
   void read_file(int fd, std::span<std::byte> into, std::uint64_t offset, UniqueFunction<void(int)> done);
   void on_file(const OpTag& tag, int res);
+  bool queue_file(ConnectionId id, int fd, std::uint64_t offset, std::uint64_t len, std::shared_ptr<const void> keep);
+  void flush_file(std::uint32_t idx);
+  void splice_to_socket(std::uint32_t idx);
+  void on_splice(const OpTag& tag, int res);
+  void on_pollout(const OpTag& tag, int res);
+  std::int32_t acquire_pipe();
+  void release_pipe(std::uint32_t idx) noexcept;
   void close_gracefully(std::uint32_t idx, CloseReason reason);
   void finish_close(std::uint32_t idx);
   void close_connection(std::uint32_t idx, CloseReason reason, int error);
@@ -170,6 +187,10 @@ class ReactorImpl {
   bool iteration_requested_ = false;
   std::vector<std::unique_ptr<ZcSend>> zc_;  // zero-copy send contexts, by index
   std::vector<std::uint32_t> zc_free_;
+  std::vector<SplicePipe> pipes_;          // every pipe made (at most max_splice_pipes)
+  std::vector<std::int32_t> free_pipes_;
+  std::deque<ConnectionId> pipe_waiters_;  // connections waiting for a free pipe
+  std::uint32_t pipes_in_use_ = 0;
   std::vector<UniqueFunction<void(int)>> file_ops_;  // file read callbacks, by index
   std::vector<std::uint32_t> file_free_;
   std::vector<std::uint32_t> flush_list_;
@@ -198,7 +219,7 @@ class ReactorImpl {
     std::atomic<std::uint64_t> connections_accepted{0}, connections_rejected{0},
         connections_closed{0}, accept_errors{0}, completions{0}, iterations{0}, invokes{0},
         stale_completions{0}, bytes_in{0}, bytes_out{0}, recv_rearms{0}, recv_enobufs{0},
-        sends{0}, ring_sends{0}, zero_copy_sends{0}, zero_copy_notifs{0}, file_reads{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
+        sends{0}, ring_sends{0}, zero_copy_sends{0}, zero_copy_notifs{0}, file_reads{0}, splices{0}, pipe_waits{0}, file_errors{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
         write_timeouts{0}, lingering_closes{0}, handler_errors{0}, timers_fired{0}, connections_open{0};
   } c_;
 };

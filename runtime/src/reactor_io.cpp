@@ -2,7 +2,9 @@
 // the send path (one sendmsg of iovecs in flight per connection) and teardown.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -85,7 +87,9 @@ std::uint16_t ReactorImpl::listen(const ListenOptions& o, Reactor::HandlerFactor
 void ReactorImpl::arm_accept(std::uint32_t li) {
   Listener& l = listeners_[li];
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  // Non-blocking sockets: a splice into a full socket must answer EAGAIN (we then wait
+  // for room with a poll) rather than park a kernel worker thread.
+  io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kAccept, 0, li}));
   l.armed = true;
   ++inflight_;
@@ -348,6 +352,10 @@ void ReactorImpl::flush_all() {
 void ReactorImpl::flush(std::uint32_t idx, bool try_direct) {
   ConnSlot& s = slots_[idx];
   if (s.send_inflight || s.out.empty() || s.closing) return;
+  if (s.out.front()->is_file()) {
+    flush_file(idx);
+    return;
+  }
   if (options_.zero_copy_send && s.out.bytes() >= options_.zero_copy_threshold) {
     // Large output: the kernel transmits from our memory instead of copying it. No direct
     // attempt: a plain sendmsg would copy, which is what zero-copy avoids.
@@ -484,6 +492,195 @@ void ReactorImpl::release_zc(std::uint32_t zi) noexcept {
     zc_free_.push_back(zi);
   } catch (...) {
     // The context stays allocated but unused; a later growth of zc_ replaces it.
+  }
+}
+
+// ---- file segments: splice file -> pipe (ring) -> socket (direct) -------------------------
+
+bool ReactorImpl::queue_file(ConnectionId id, int fd, std::uint64_t offset, std::uint64_t len,
+                             std::shared_ptr<const void> keep) {
+  ConnSlot* s = find(id);
+  if (s == nullptr || s->closing || s->close_after_flush) return false;
+  if (len == 0) return true;
+  if (fd < 0) throw std::invalid_argument("Connection::send_file: no descriptor");
+  if (s->out.empty()) s->last_progress = now_;
+  s->out.append_file(output_, fd, offset, len, std::move(keep));
+  return after_queue(id.slot);
+}
+
+// The front of the output is a file segment: fill the connection's pipe from the file
+// through the ring (the read may wait on the disk, the loop does not), or empty the pipe
+// into the socket.
+void ReactorImpl::flush_file(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  if (s.piped > 0) {
+    splice_to_socket(idx);
+    return;
+  }
+  if (s.pipe < 0) {
+    const std::int32_t p = acquire_pipe();
+    if (p < 0) {
+      if (pipes_in_use_ == 0) {  // not one pipe could be made (descriptor limit)
+        close_connection(idx, CloseReason::kIoError, EMFILE);
+        return;
+      }
+      if (!s.pipe_waiting) {
+        s.pipe_waiting = true;
+        pipe_waiters_.push_back(id_of(idx));
+        bump(c_.pipe_waits);
+      }
+      return;
+    }
+    s.pipe = p;
+  }
+  const OutputSegment* f = s.out.front();
+  const SplicePipe& pp = pipes_[static_cast<std::size_t>(s.pipe)];
+  const unsigned n = std::min<unsigned>(f->len, pp.size);
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_splice(sqe, f->file_fd, static_cast<std::int64_t>(f->file_off), pp.w, -1, n, 0);
+  io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kSplice, slots_.generation(idx), idx}));
+  s.send_inflight = true;
+  ++s.ops;
+  ++inflight_;
+}
+
+void ReactorImpl::on_splice(const OpTag& tag, int res) {
+  ConnSlot* s = find({tag.index, tag.generation});
+  if (s == nullptr) {
+    bump(c_.stale_completions);  // cannot happen: teardown waits for it
+    return;
+  }
+  s->send_inflight = false;
+  --s->ops;
+  if (res > 0) {
+    s->piped = static_cast<std::uint32_t>(res);
+    bump(c_.splices);
+  }
+  if (s->closing) {
+    maybe_finalize(tag.index);
+    return;
+  }
+  if (res <= 0) {
+    // 0: the file ended before the bytes promised (it shrank); the peer must not mistake
+    // what follows for the rest of this body.
+    bump(c_.file_errors);
+    log_error(std::string("send_file: ") + (res == 0 ? "the file ended before the bytes promised" : std::strerror(-res)) +
+              "; closing the connection");
+    close_connection(tag.index, CloseReason::kIoError, res == 0 ? EIO : -res);
+    return;
+  }
+  splice_to_socket(tag.index);
+}
+
+// Moves the pipe's bytes into the socket without copying them; the socket is non-blocking,
+// so a full one answers EAGAIN and we wait for room (POLLOUT) through the ring.
+void ReactorImpl::splice_to_socket(std::uint32_t idx) {
+  ConnSlot& s = slots_[idx];
+  const SplicePipe& p = pipes_[static_cast<std::size_t>(s.pipe)];
+  const ssize_t n = ::splice(p.r, nullptr, s.fd, nullptr, s.piped, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+  if (n > 0) {
+    s.piped -= static_cast<std::uint32_t>(n);
+    const OutputSegment* f = s.out.front();
+    // The pipe goes back to the pool as soon as no file segment needs it any more.
+    if (s.piped == 0 && static_cast<std::uint64_t>(n) >= f->len && (f->next == nullptr || !f->next->is_file())) {
+      release_pipe(idx);
+    }
+    ++s.ops;
+    sent(idx, static_cast<int>(n));
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (!check_output_cap(idx)) return;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_add(sqe, s.fd, POLLOUT);
+    io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kPollOut, slots_.generation(idx), idx}));
+    s.send_inflight = true;
+    ++s.ops;
+    ++inflight_;
+    return;
+  }
+  ++s.ops;
+  sent(idx, n < 0 ? -errno : -EIO);  // reset, broken pipe: the connection ends
+}
+
+void ReactorImpl::on_pollout(const OpTag& tag, int /*res*/) {
+  ConnSlot* s = find({tag.index, tag.generation});
+  if (s == nullptr) {
+    bump(c_.stale_completions);
+    return;
+  }
+  s->send_inflight = false;
+  --s->ops;
+  if (s->closing) {
+    maybe_finalize(tag.index);
+    return;
+  }
+  splice_to_socket(tag.index);  // POLLERR/POLLHUP show up there as the splice's error
+}
+
+std::int32_t ReactorImpl::acquire_pipe() {
+  auto make = [this](SplicePipe& p) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+    p.r = fds[0];
+    p.w = fds[1];
+    // As large as allowed (pipe-max-size caps unprivileged callers), else the default.
+    int size = ::fcntl(p.w, F_SETPIPE_SZ, static_cast<int>(options_.splice_pipe_size));
+    if (size < 0) size = ::fcntl(p.w, F_GETPIPE_SZ);
+    p.size = static_cast<std::uint32_t>(size > 0 ? size : 65536);
+    return true;
+  };
+  std::int32_t i = -1;
+  if (!free_pipes_.empty()) {
+    i = free_pipes_.back();
+    SplicePipe& p = pipes_[static_cast<std::size_t>(i)];
+    if (p.r < 0 && !make(p)) return -1;  // a pipe dropped with data in it: made anew
+    free_pipes_.pop_back();
+  } else if (pipes_.size() < options_.max_splice_pipes) {
+    SplicePipe p;
+    if (!make(p)) return -1;
+    try {
+      pipes_.push_back(p);
+      free_pipes_.reserve(pipes_.size());  // release_pipe never allocates
+    } catch (...) {
+      ::close(p.r);
+      ::close(p.w);
+      throw;
+    }
+    i = static_cast<std::int32_t>(pipes_.size() - 1);
+  } else {
+    return -1;
+  }
+  ++pipes_in_use_;
+  return i;
+}
+
+void ReactorImpl::release_pipe(std::uint32_t idx) noexcept {
+  ConnSlot& s = slots_[idx];
+  if (s.pipe < 0) return;
+  SplicePipe& p = pipes_[static_cast<std::size_t>(s.pipe)];
+  if (s.piped != 0) {
+    // Bytes of a connection that is gone: the pipe cannot be emptied cheaply, drop it.
+    ::close(p.r);
+    ::close(p.w);
+    p.r = p.w = -1;
+    s.piped = 0;
+  }
+  free_pipes_.push_back(s.pipe);
+  s.pipe = -1;
+  --pipes_in_use_;
+  while (!pipe_waiters_.empty()) {
+    const ConnectionId id = pipe_waiters_.front();
+    pipe_waiters_.pop_front();
+    ConnSlot* w = find(id);
+    if (w == nullptr || !w->pipe_waiting) continue;
+    w->pipe_waiting = false;
+    if (w->closing) continue;
+    if (!w->flush_queued) {
+      w->flush_queued = true;
+      flush_list_.push_back(id.slot);
+    }
+    break;
   }
 }
 
@@ -685,6 +882,8 @@ void ReactorImpl::maybe_finalize(std::uint32_t idx) {
   }
   ConnSlot& slot = slots_[idx];
   slot.handler.reset();
+  release_pipe(idx);
+  slot.pipe_waiting = false;
   slot.out.clear(output_);
   ::close(slot.fd);
   slots_.release(idx);
@@ -701,6 +900,10 @@ bool Connection::send(std::span<const std::byte> bytes) const {
 bool Connection::send(SharedBlock block) const {
   const std::size_t n = block.size();
   return reactor_->impl_->queue_block(id_, std::move(block), 0, n);
+}
+
+bool Connection::send_file(int fd, std::uint64_t offset, std::uint64_t len, std::shared_ptr<const void> keep) const {
+  return reactor_->impl_->queue_file(id_, fd, offset, len, std::move(keep));
 }
 
 bool Connection::send(SharedBlock block, std::size_t offset, std::size_t len) const {

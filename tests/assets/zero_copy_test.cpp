@@ -24,7 +24,9 @@ TEST(ZeroCopySend, HundredKiBBodiesAreByteExactAcrossKeepAliveSlabReuse) {
   site.write("large.bin", random_bytes(3 << 20, 4));        // read buffers
   rt::ReactorOptions ro;
   ro.zero_copy_send = true;
-  AssetServer s(options_for(site), ro, [](http::Server& server) {
+  assets::AssetOptions o = options_for(site);
+  o.splice = false;  // large files through read buffers, which zero-copy sends must pin
+  AssetServer s(o, ro, [](http::Server& server) {
     server.get("/gen/:i", [](http::Request& req, http::Response& res) {
       res.bytes(body_for(std::stoi(std::string(req.param("i")))));  // copied into pooled slabs
     });
@@ -54,7 +56,7 @@ TEST(ZeroCopySend, HundredKiBBodiesAreByteExactAcrossKeepAliveSlabReuse) {
   EXPECT_TRUE(r->body == random_bytes(3 << 20, 4));
 
   const rt::Counters rc = s.reactor().counters();
-  EXPECT_GT(rc.zero_copy_sends, 50u);
+  EXPECT_GT(rc.zero_copy_sends, 40u);  // at least one per sequential request
   // Every zero-copy send's buffers are released by its notification.
   EXPECT_TRUE(eventually([&] {
     const rt::Counters now = s.reactor().counters();

@@ -51,6 +51,9 @@ class ConnectionActor : public Actor {
   bool send(runtime::SharedBlock block, std::size_t offset, std::size_t len) {
     return attached() && connection().send(std::move(block), offset, len);
   }
+  bool send_file(int fd, std::uint64_t offset, std::uint64_t len, std::shared_ptr<const void> keep) {
+    return attached() && connection().send_file(fd, offset, len, std::move(keep));
+  }
   // Closes after queued output is sent; the actor stops when the connection is gone.
   void close() {
     if (attached()) connection().close();

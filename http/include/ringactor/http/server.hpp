@@ -152,6 +152,10 @@ class BodyWriter {
   bool write(std::string_view bytes);
   // Queues bytes [offset, offset + len) of a shared block by reference (no copy).
   bool write(runtime::SharedBlock block, std::size_t offset, std::size_t len);
+  // Queues bytes [offset, offset + len) of the regular file `fd`, spliced to the socket
+  // without passing through user memory (runtime::Connection::send_file); `keep` keeps the
+  // descriptor open until they are sent.
+  bool write_file(int fd, std::uint64_t offset, std::uint64_t len, std::shared_ptr<const void> keep);
   // How many more bytes the connection would like now; write at most about this much per
   // call and return, the producer is called again when the socket drained.
   std::size_t room() const noexcept;

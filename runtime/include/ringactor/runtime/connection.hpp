@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -60,6 +61,12 @@ class Connection {
   bool send(SharedBlock block) const;
   // Queues a reference to bytes [offset, offset + len) of a block (clamped to its size).
   bool send(SharedBlock block, std::size_t offset, std::size_t len) const;
+  // Queues bytes [offset, offset + len) of the regular file `fd`, sent in order with the
+  // rest by splice: file -> pipe through the ring, pipe -> socket, never through user
+  // memory (ReactorOptions::splice_pipe_size). `keep` (e.g. the shared owner of `fd`) is
+  // held until the bytes are sent. If the file turns out shorter than promised the
+  // connection is closed (kIoError, EIO): the peer must not take later bytes for these.
+  bool send_file(int fd, std::uint64_t offset, std::uint64_t len, std::shared_ptr<const void> keep) const;
 
   // Closes after every queued byte has been sent: FIN after the data, then input is read and
   // discarded until the peer closes (ReactorOptions::linger_timeout / linger_bytes), so a

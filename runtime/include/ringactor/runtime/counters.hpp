@@ -29,6 +29,9 @@ struct Counters {
   std::uint64_t zero_copy_sends = 0;       // SEND_ZC / SENDMSG_ZC submitted (zero_copy_send)
   std::uint64_t zero_copy_notifs = 0;      // their buffer-release notifications received
   std::uint64_t file_reads = 0;            // positional file reads completed (read_file)
+  std::uint64_t splices = 0;               // file -> pipe splices completed (send_file)
+  std::uint64_t pipe_waits = 0;            // connections that waited for a free splice pipe
+  std::uint64_t file_errors = 0;           // file segments that failed or ended short (connection closed)
   std::uint64_t output_overflows = 0;      // connections closed for passing max_output_bytes
   std::uint64_t input_overflows = 0;       // connections closed for passing max_input_carry
   std::uint64_t idle_timeouts = 0;         // connections closed by idle_timeout

@@ -1,8 +1,9 @@
 // OutputChain and OutputPool: a connection's queued output.
 //
 // A connection's output is a singly linked chain of segments. A segment either owns part of
-// a pooled slab (bytes copied in by send()) or references a SharedBlock (bytes shared with
-// other connections, never copied). The reactor turns the front of the chain into an iovec
+// a pooled slab (bytes copied in by send()), references a SharedBlock (bytes shared with
+// other connections, never copied), or names a range of a file (sent by splice, never
+// entering user space). The reactor turns the front of the chain into an iovec
 // array and sends it with one sendmsg; consume() then drops what the kernel took. An empty
 // chain is three words, so an idle connection holds no output memory.
 //
@@ -16,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -25,10 +27,14 @@ namespace ringactor::runtime {
 
 struct OutputSegment {
   OutputSegment* next = nullptr;
-  const std::byte* data = nullptr;  // first unsent byte
+  const std::byte* data = nullptr;  // first unsent byte (memory segments)
   std::uint32_t len = 0;            // unsent bytes
+  int file_fd = -1;                 // a file segment: bytes [file_off, file_off + len) of this file
   std::byte* slab = nullptr;        // owning slab, or null for a block reference
   SharedBlock block;                // referenced block, or empty for a slab segment
+  std::uint64_t file_off = 0;
+  std::shared_ptr<const void> keep;  // keeps a file segment's descriptor open
+  bool is_file() const noexcept { return file_fd >= 0; }
 };
 
 // Everything one sendmsg needs, kept stable while the kernel reads it.
@@ -98,7 +104,12 @@ class OutputChain {
   void append_copy(OutputPool& pool, std::span<const std::byte> bytes);
   // Queues a reference to [offset, offset+len) of a block. No copy.
   void append_block(OutputPool& pool, SharedBlock block, std::size_t offset, std::size_t len);
-  // Writes iovecs for the front of the chain; returns how many (0 when empty).
+  // Queues [offset, offset+len) of the file `fd`; `keep` keeps it open until sent.
+  void append_file(OutputPool& pool, int fd, std::uint64_t offset, std::uint64_t len, std::shared_ptr<const void> keep);
+  // The first segment, or null: the reactor splices a file segment instead of sendmsg.
+  const OutputSegment* front() const noexcept { return head_; }
+  // Writes iovecs for the front of the chain, up to the first file segment; returns how
+  // many (0 when empty or when the front is a file segment).
   std::size_t fill_iovecs(iovec* iov, std::size_t max) const noexcept;
   // For the first `count` non-empty segments (those fill_iovecs described), reports what
   // owns their bytes: `slab(std::byte*)` for a pooled slab, `block(const SharedBlock&)` for

@@ -75,6 +75,14 @@ struct ReactorOptions {
   bool zero_copy_send = false;
   std::size_t zero_copy_threshold = 16 * 1024;
 
+  // File segments (Connection::send_file) are spliced: file -> pipe through the ring (a cold
+  // page cache never stalls the loop), pipe -> socket without copying. Each splicing
+  // connection borrows one pipe of splice_pipe_size bytes (F_SETPIPE_SZ, capped by
+  // /proc/sys/fs/pipe-max-size) from a pool of at most max_splice_pipes; past it,
+  // connections wait their turn. 2 descriptors per pipe.
+  std::size_t splice_pipe_size = 1024 * 1024;
+  std::uint32_t max_splice_pipes = 256;
+
   // Set TCP_NODELAY on accepted sockets: request/response and game traffic want latency.
   bool tcp_nodelay = true;
 

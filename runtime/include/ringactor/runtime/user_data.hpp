@@ -30,6 +30,8 @@ enum class OpKind : std::uint8_t {
   kNop = 8,      // NOP, used by tests to inject completions
   kFile = 9,     // a positional file read (index = file operation slot)
   kSendZc = 10,  // a zero-copy send (index = zero-copy context); two completions
+  kSplice = 11,  // a splice of a file segment into the connection's pipe (index = slot)
+  kPollOut = 12, // waiting for room in the socket to splice the pipe into (index = slot)
 };
 
 struct OpTag {
