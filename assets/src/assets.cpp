@@ -471,7 +471,23 @@ std::optional<RangeResult> AssetsCore::range_of(const http::Request& req, std::s
 
 void AssetsCore::redirect(const http::Request& req, http::Response& res) {
   bump(c.redirects);
-  text.assign(req.raw_path()).push_back('/');
+  // From the normalised path, percent-encoded: never the raw target, whose "//host/.."
+  // would make a browser follow the Location to another site.
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  text.clear();
+  for (const char ch : std::string_view(norm)) {
+    const auto u = static_cast<unsigned char>(ch);
+    const bool plain = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                       ch == '/' || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+    if (plain) {
+      text.push_back(ch);
+    } else {
+      text.push_back('%');
+      text.push_back(kHex[u >> 4]);
+      text.push_back(kHex[u & 15]);
+    }
+  }
+  if (text.back() != '/') text.push_back('/');
   if (!req.query().empty()) text.append("?").append(req.query());
   res.status(301).header("Location", text).text("301 Moved Permanently\n");
 }
@@ -551,6 +567,12 @@ Assets::Assets(actors::Stage& stage, offload::WorkerArena& arena, AssetOptions o
   }
   if (options.splice_chunk < 4096 || options.splice_chunk > (1u << 30)) {
     throw std::invalid_argument("assets: splice_chunk must be in [4 KiB, 1 GiB]");
+  }
+  const std::size_t cap = stage.reactor().options().max_output_bytes;
+  if (options.bake_threshold > cap / 2 || options.splice_chunk > cap / 2 || options.read_chunk > cap / 4) {
+    // A larger body or chunk queued at once would pass the reactor's slow-reader cap.
+    throw std::invalid_argument("assets: bake_threshold and splice_chunk must be at most half, read_chunk a quarter, of "
+                                "ReactorOptions::max_output_bytes (" + std::to_string(cap) + ")");
   }
   if (options.read_buffers == 0) throw std::invalid_argument("assets: read_buffers must be positive");
   if (options.read_ahead == 0 || options.read_ahead > 8) throw std::invalid_argument("assets: read_ahead must be in [1, 8]");

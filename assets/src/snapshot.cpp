@@ -209,21 +209,17 @@ class Builder {
         }
         Found f;
         f.rel = child;
-        f.fd = fd;
-        if (::fstat(fd, &f.st) != 0) {
-          ::close(fd);
+        const int st = ::fstat(fd, &f.st);
+        ::close(fd);  // opened again when it is read: a large tree never holds them all open
+        if (st != 0) {
           ++snap_->skipped;
           continue;
         }
         if (S_ISDIR(f.st.st_mode)) {  // a symlink to a directory inside the root
-          ::close(fd);
           dirs.emplace_back(std::move(child), depth + 1);
           continue;
         }
-        if (!S_ISREG(f.st.st_mode)) {
-          ::close(fd);
-          continue;
-        }
+        if (!S_ISREG(f.st.st_mode)) continue;
         files_.emplace(f.rel, std::move(f));
       }
       ::closedir(d);
@@ -260,13 +256,26 @@ class Builder {
   }
 
   void add_file(Found& f) {
-    if (f.fd < 0) return;
+    f.fd = open_confined(snap_->root->fd, snap_->root_real, f.rel.c_str(), O_RDONLY | O_NONBLOCK);
+    if (f.fd < 0) {
+      if (f.fd != -ENOENT) ++snap_->skipped;  // gone since the walk: not in this snapshot
+      f.fd = -1;
+      return;
+    }
+    if (::fstat(f.fd, &f.st) != 0 || !S_ISREG(f.st.st_mode)) {
+      ::close(f.fd);
+      f.fd = -1;
+      return;
+    }
     Entry e;
     e.mime = mime_type(f.rel);
     const bool gz = o_.precompressed && files_.count(f.rel + ".gz") != 0;
     const bool br = o_.precompressed && files_.count(f.rel + ".br") != 0;
     e.vary = gz || br;
-    if (!fill(e.identity, f, e.mime, Coding::kIdentity, e.vary)) return;
+    const bool filled = fill(e.identity, f, e.mime, Coding::kIdentity, e.vary);
+    if (f.fd >= 0) ::close(f.fd);  // baked (or skipped): its descriptor is not kept
+    f.fd = -1;
+    if (!filled) return;
     // A sibling is both its own URL and a variant of this one: open it again, so the two
     // never share a descriptor, whatever order the files are visited in.
     auto variant = [&](bool present, const char* suffix, Variant& v, Coding c) {

@@ -618,6 +618,7 @@ void HttpConnection::send_or_queue(bool close, bool head_only, bool chunked, Str
   if (queue_.empty() && !stream_) {
     send_parts(core.block, core.block_pre, core.out, core.body_off, core.body_len);
     core.block.reset();  // the scratch must not keep a snapshot's block alive
+    core.block_pre = core.body_len = 0;
     if (stream != nullptr) {
       start_stream(std::move(*stream), chunked, close, core.stream_length);
     } else if (close) {
@@ -636,6 +637,7 @@ void HttpConnection::send_or_queue(bool close, bool head_only, bool chunked, Str
   p.block_pre = core.block_pre;
   p.body_off = core.body_off;
   p.body_len = core.body_len;
+  core.block_pre = core.body_len = 0;
   if (stream != nullptr) {
     p.stream = std::move(*stream);
     p.length = core.stream_length;

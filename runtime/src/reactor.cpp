@@ -458,9 +458,9 @@ void ReactorImpl::on_file(const OpTag& tag, int res) {
     bump(c_.stale_completions);
     return;
   }
+  file_free_.push_back(tag.index);  // before taking the callback: if this throws, it still runs
   UniqueFunction<void(int)> done = std::move(file_ops_[tag.index]);
   file_ops_[tag.index] = nullptr;
-  file_free_.push_back(tag.index);  // reserved by emplace_back's growth: does not throw in practice
   bump(c_.file_reads);
   run_guarded("file read callback", [&] { done(res); });
 }

@@ -157,6 +157,7 @@ class ReactorImpl {
   void on_pollout(const OpTag& tag, int res);
   std::int32_t acquire_pipe();
   void release_pipe(std::uint32_t idx) noexcept;
+  void wake_pipe_waiter() noexcept;
   void close_gracefully(std::uint32_t idx, CloseReason reason);
   void finish_close(std::uint32_t idx);
   void close_connection(std::uint32_t idx, CloseReason reason, int error);

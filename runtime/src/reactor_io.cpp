@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -347,6 +348,10 @@ void ReactorImpl::flush_all() {
     flush(idx, /*try_direct=*/true);
   }
   flushing_.clear();
+  // A connection woken for a free pipe may have closed before it took it: pass it on.
+  if (!pipe_waiters_.empty() && !free_pipes_.empty()) {
+    wake_pipe_waiter();
+  }
 }
 
 void ReactorImpl::flush(std::uint32_t idx, bool try_direct) {
@@ -599,8 +604,19 @@ void ReactorImpl::splice_to_socket(std::uint32_t idx) {
     ++inflight_;
     return;
   }
+  const int err = n < 0 ? errno : EIO;
+  if (err == EPIPE) {
+    // splice raised SIGPIPE at this thread (blocked here): take it, so it is not left
+    // pending for whoever unblocks SIGPIPE on this thread later.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    const timespec zero{};
+    while (::sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {
+    }
+  }
   ++s.ops;
-  sent(idx, n < 0 ? -errno : -EIO);  // reset, broken pipe: the connection ends
+  sent(idx, -err);  // reset, broken pipe: the connection ends
 }
 
 void ReactorImpl::on_pollout(const OpTag& tag, int /*res*/) {
@@ -669,6 +685,10 @@ void ReactorImpl::release_pipe(std::uint32_t idx) noexcept {
   free_pipes_.push_back(s.pipe);
   s.pipe = -1;
   --pipes_in_use_;
+  wake_pipe_waiter();
+}
+
+void ReactorImpl::wake_pipe_waiter() noexcept {
   while (!pipe_waiters_.empty()) {
     const ConnectionId id = pipe_waiters_.front();
     pipe_waiters_.pop_front();
@@ -677,8 +697,15 @@ void ReactorImpl::release_pipe(std::uint32_t idx) noexcept {
     w->pipe_waiting = false;
     if (w->closing) continue;
     if (!w->flush_queued) {
-      w->flush_queued = true;
-      flush_list_.push_back(id.slot);
+      try {
+        flush_list_.push_back(id.slot);
+        w->flush_queued = true;
+      } catch (...) {
+        // Out of memory: it stays parked; the next release or flush pass tries again.
+        w->pipe_waiting = true;
+        pipe_waiters_.push_front(id);
+        return;
+      }
     }
     break;
   }

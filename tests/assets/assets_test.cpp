@@ -268,6 +268,12 @@ TEST_F(AssetsTest, DirectoriesServeTheirIndexAndRedirectWithoutSlash) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 301);
   EXPECT_EQ(r->header("Location"), "/sub/?x=1");
+  // The Location comes from the normalised path: "//evil.com/.." must not send a browser
+  // to another host.
+  r = get(s.port(), "//evil.com/../sub");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 301);
+  EXPECT_EQ(r->header("Location"), "/sub/");
   r = get(s.port(), "/empty/");  // no index: not listed
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
@@ -488,6 +494,9 @@ TEST_F(AssetsTest, ConstructorNamesAMissingRoot) {
   }
   o.root = site.root().string();
   o.read_ahead = 0;
+  EXPECT_THROW(assets::Assets(stage, arena, o), std::invalid_argument);
+  o.read_ahead = 2;
+  o.bake_threshold = 8 << 20;  // a baked body larger than the reactor's slow-reader cap
   EXPECT_THROW(assets::Assets(stage, arena, o), std::invalid_argument);
 }
 
