@@ -9,6 +9,7 @@
 #   --zero-copy       ZERO_COPY=1       also run ringactor with --zero-copy on (4m.bin only)
 #   --splice          SPLICE=1          also run ringactor with --splice on (64k and 4m: 1k is baked)
 #   --all                               all of the above
+# Peers: nginx (1 worker, sendfile, open_file_cache) and h2o (1 thread), both from Debian.
 # Servers run on CPU 0, wrk on CPU 1 (taskset). Before every measurement one curl of each file
 # must return it byte for byte, or the script stops. Prints, per file, medians of requests/s,
 # GB/s (10^9 bytes: requests/s x file size), p99 latency and server CPU time per request
@@ -36,14 +37,15 @@ secs=${args[1]:-5}
   echo "usage: bash bench/assets.sh [--revalidate-off] [--zero-copy] [--splice] [--all] [rounds] [seconds]" >&2; exit 2; }
 bash scripts/deps.sh
 need=()
-for p in wrk nginx-light; do
+for p in wrk nginx-light h2o; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
-if ((${#need[@]})) && ! command -v nginx >/dev/null; then
+if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-elif ! command -v wrk >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
 fi
+# Debian's h2o package starts a service on install; the benchmark runs its own copy.
+systemctl stop h2o >/dev/null 2>&1 || true
+pkill -x h2o >/dev/null 2>&1 || true
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cmake --preset bench >/dev/null
 cmake --build --preset bench --target static >/dev/null
@@ -90,6 +92,21 @@ http {
 }
 CONF
 
+h2o_port=18082
+cat >"$tmp/h2o.conf" <<CONF
+listen:
+  host: 127.0.0.1
+  port: $h2o_port
+num-threads: 1
+user: nobody
+error-log: $tmp/h2o.err
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $www
+CONF
+
 start_server() {  # name -> sets PID (the process doing the work) and PORT
   case $1 in
     ringactor*)
@@ -120,12 +137,19 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       [[ -n $worker ]] || { echo "nginx did not start: $(cat "$tmp/nginx.err" 2>/dev/null)" >&2; exit 1; }
       PID=$worker
       PORT=$nginx_port ;;
+    h2o)
+      taskset -c 0 h2o -c "$tmp/h2o.conf" >/dev/null 2>&1 &
+      PID=$!
+      PORT=$h2o_port
+      for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/1k.bin" && break; sleep 0.05; done
+      kill -0 "$PID" 2>/dev/null || { echo "h2o did not start: $(cat "$tmp/h2o.err" 2>/dev/null)" >&2; exit 1; } ;;
   esac
 }
 stop_server() {
   case $1 in
     ringactor*) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
     nginx) kill -QUIT "$(cat "$tmp/nginx.pid")"; wait 2>/dev/null || true; rm -f "$tmp/nginx.pid" ;;
+    h2o) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
   esac
 }
 check_files() {  # server name: one curl of each file must return exactly its bytes
@@ -141,6 +165,9 @@ check_files() {  # server name: one curl of each file must return exactly its by
   rm -f "$tmp/got"
 }
 cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+# CPU 0's busy time (user, nice, system, irq, softirq, steal): also counts the kernel work
+# done for the server outside its own process time (softirq of sendfile/splice transmits).
+core0_ticks() { awk '$1 == "cpu0" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 to_us() {  # wrk latency like 1.23ms / 456.00us / 1.20s -> microseconds
   awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else {sub(/s$/,"",v); print v*1000000}}'
@@ -150,7 +177,7 @@ servers_for() {  # file -> the servers measured on it, in the order they alterna
   ((norev)) && s+=(ringactor-norev)
   ((zerocopy)) && [[ $1 == 4m.bin ]] && s+=(ringactor-zc)
   ((splice)) && [[ $1 != 1k.bin ]] && s+=(ringactor-splice)
-  s+=(nginx)
+  s+=(h2o nginx)
   echo "${s[@]}"
 }
 
@@ -162,9 +189,9 @@ for f in "${files[@]}"; do
     for server in "${servers[@]}"; do
       start_server "$server"
       check_files "$server"
-      t0=$(cpu_ticks "$PID")
+      t0=$(cpu_ticks "$PID") k0=$(core0_ticks)
       out=$(taskset -c 1 wrk -t1 -c"${conns[$f]}" -d"${secs}s" --latency "http://127.0.0.1:$PORT/$f")
-      t1=$(cpu_ticks "$PID")
+      t1=$(cpu_ticks "$PID") k1=$(core0_ticks)
       stop_server "$server"
       rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
       total=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -175,6 +202,8 @@ for f in "${files[@]}"; do
       bad=$(awk '/Non-2xx|Socket errors/' <<<"$out")
       [[ -n $bad ]] && echo "warning: $server /$f round $round: $bad" >&2
       cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$total" 'BEGIN {printf "%.3f", d / hz * 1e6 / n}')
+      core=$(awk -v d=$((k1 - k0)) -v hz="$hz" -v n="$total" 'BEGIN {printf "%.3f", d / hz * 1e6 / n}')
+      res["$f $server core"]+="$core "
       gbps=$(awk -v r="$rps" -v s="${size[$f]}" 'BEGIN {printf "%.3f", r * s / 1e9}')
       res["$f $server rps"]+="$rps "
       res["$f $server gbps"]+="$gbps "
@@ -190,11 +219,12 @@ for f in "${files[@]}"; do
   read -ra servers <<<"$(servers_for "$f")"
   echo
   echo "GET /$f (${size[$f]} B), wrk -t1 -c${conns[$f]}, medians of $rounds alternating rounds of ${secs}s (server CPU 0, wrk CPU 1)"
-  printf "%-16s %12s %8s %10s %11s %10s %10s %10s\n" "server" "req/s" "GB/s" "p99 us" "CPU us/req" "r/s/nginx" "p99/nginx" "CPU/nginx"
-  nr=$(m "$f" nginx rps) np=$(m "$f" nginx p99) nc=$(m "$f" nginx cpu)
+  printf "%-16s %9s %7s %8s %9s %9s %9s %9s %9s %9s %9s\n" "server" "req/s" "GB/s" "p99 us" "CPU us/r" \
+    "core0 us/r" "r/s/nginx" "CPU/nginx" "r/s/h2o" "CPU/h2o" "core0/h2o"
+  nr=$(m "$f" nginx rps) nc=$(m "$f" nginx cpu) hr=$(m "$f" h2o rps) hc=$(m "$f" h2o cpu) hk=$(m "$f" h2o core)
   for server in "${servers[@]}"; do
-    r=$(m "$f" "$server" rps) p=$(m "$f" "$server" p99) c=$(m "$f" "$server" cpu)
-    printf "%-16s %12.0f %8.3f %10.0f %11.3f %10s %10s %10s\n" "$server" "$r" "$(m "$f" "$server" gbps)" "$p" "$c" \
-      "$(ratio "$r" "$nr")" "$(ratio "$p" "$np")" "$(ratio "$c" "$nc")"
+    r=$(m "$f" "$server" rps) p=$(m "$f" "$server" p99) c=$(m "$f" "$server" cpu) k=$(m "$f" "$server" core)
+    printf "%-16s %9.0f %7.3f %8.0f %9.3f %9.3f %9s %9s %9s %9s %9s\n" "$server" "$r" "$(m "$f" "$server" gbps)" "$p" "$c" "$k" \
+      "$(ratio "$r" "$nr")" "$(ratio "$c" "$nc")" "$(ratio "$r" "$hr")" "$(ratio "$c" "$hc")" "$(ratio "$k" "$hk")"
   done
 done

@@ -99,7 +99,7 @@ struct AssetOptions {
   bool splice = false;
   std::size_t splice_chunk = 1024 * 1024;
   std::size_t read_chunk = 256 * 1024;
-  std::size_t read_buffers = 64;
+  std::size_t read_buffers = 256;
   std::size_t read_ahead = 2;
   // Rebuild the snapshot on SIGHUP (the reactor needs ReactorOptions::handle_signals).
   bool reload_on_sighup = true;
