@@ -7,7 +7,9 @@
 #   --revalidate-off  REVALIDATE_OFF=1  also run ringactor with --revalidate off, to measure
 #                                       the per-request revalidation cost
 #   --zero-copy       ZERO_COPY=1       also run ringactor with --zero-copy on (4m.bin only)
-#   --splice          SPLICE=1          also run ringactor with --splice on (64k and 4m: 1k is baked)
+#   --splice          SPLICE=1          also run ringactor with --splice on (4m only: smaller files are baked)
+# The 4 MiB file is also served with --memory-threshold 8388608 (ringactor-memory: from a
+# copy the snapshot holds in memory instead of ring reads from the file).
 #   --all                               all of the above
 # Peers: nginx (1 worker, sendfile, open_file_cache) and h2o (1 thread), both from Debian.
 # Servers run on CPU 0, wrk on CPU 1 (taskset). Before every measurement one curl of each file
@@ -115,6 +117,7 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
         ringactor-norev) extra=(--revalidate off) ;;
         ringactor-zc) extra=(--zero-copy on) ;;
         ringactor-splice) extra=(--splice on) ;;
+        ringactor-memory) extra=(--memory-threshold 8388608) ;;
       esac
       local log=$tmp/$1.out
       taskset -c 0 $bin/static --root "$www" --port 0 "${extra[@]}" >"$log" 2>&1 &
@@ -176,7 +179,8 @@ servers_for() {  # file -> the servers measured on it, in the order they alterna
   local s=(ringactor)
   ((norev)) && s+=(ringactor-norev)
   ((zerocopy)) && [[ $1 == 4m.bin ]] && s+=(ringactor-zc)
-  ((splice)) && [[ $1 != 1k.bin ]] && s+=(ringactor-splice)
+  [[ $1 == 4m.bin ]] && s+=(ringactor-memory)
+  ((splice)) && [[ $1 == 4m.bin ]] && s+=(ringactor-splice)
   s+=(h2o nginx)
   echo "${s[@]}"
 }

@@ -95,7 +95,7 @@ struct FileStream;
 
 struct CounterCells {
   std::atomic<std::uint64_t> files{0}, baked_bytes{0}, served_baked{0}, served_disk{0}, served_live{0},
-      not_modified{0}, partial{0}, unsatisfiable{0}, not_found{0}, bad_paths{0}, redirects{0}, revalidations{0},
+      not_modified{0}, partial{0}, served_memory{0}, unsatisfiable{0}, not_found{0}, bad_paths{0}, redirects{0}, revalidations{0},
       read_waits{0}, read_errors{0}, reloads{0}, reload_failures{0}, skipped{0};
 };
 
@@ -113,7 +113,7 @@ struct AssetsCore : std::enable_shared_from_this<AssetsCore> {
   bool serve_entry(const http::Request& req, http::Response& res, const Entry& e);
   bool serve_live(const http::Request& req, http::Response& res, std::string_view path);
   bool serve_fd(const http::Request& req, http::Response& res, std::shared_ptr<FileHandle> file, const Version& ver,
-                std::string_view mime, Coding coding, bool vary, bool live);
+                std::string_view mime, Coding coding, bool vary, bool live, const runtime::SharedBlock& body = {});
   // Headers every answer about a representation carries (not the baked full answer).
   void validators(http::Response& res, std::string_view etag, std::string_view last_modified, Coding coding,
                   bool vary);
@@ -343,7 +343,7 @@ bool AssetsCore::serve_entry(const http::Request& req, http::Response& res, cons
     res.prepared(v->baked, v->head_len, 200);
     return true;
   }
-  return serve_fd(req, res, v->file, v->ver, e.mime, coding, e.vary, false);
+  return serve_fd(req, res, v->file, v->ver, e.mime, coding, e.vary, false, v->body);
 }
 
 // A file not in the snapshot, or changed since: opened now, confined beneath the root.
@@ -387,8 +387,11 @@ bool AssetsCore::serve_live(const http::Request& req, http::Response& res, std::
   return serve_fd(req, res, std::move(file), version_of(st), mime_type(rel), Coding::kIdentity, false, true);
 }
 
+// Streams a representation held in memory (`body`) or on disk (`file`), honouring the
+// conditional and range headers.
 bool AssetsCore::serve_fd(const http::Request& req, http::Response& res, std::shared_ptr<FileHandle> file,
-                          const Version& ver, std::string_view mime, Coding coding, bool vary, bool live) {
+                          const Version& ver, std::string_view mime, Coding coding, bool vary, bool live,
+                          const runtime::SharedBlock& body) {
   const std::string etag = etag_of(ver);
   const std::string last_modified = last_modified_of(ver);
   if (not_modified(req, etag, ver)) {
@@ -412,6 +415,18 @@ bool AssetsCore::serve_fd(const http::Request& req, http::Response& res, std::sh
                                                 "/" + std::to_string(ver.size));
   } else {
     validators(res, etag, last_modified, coding, vary);
+  }
+  if (body) {
+    bump(c.served_memory);
+    res.stream(mime, length,
+               [block = body, next = static_cast<std::size_t>(first), end = static_cast<std::size_t>(first + length),
+                chunk = options.read_chunk](http::BodyWriter& w) mutable {
+                 const std::size_t n = std::min(chunk, end - next);
+                 w.write(block, next, n);  // by reference: the socket copies it once
+                 next += n;
+                 return next < end;
+               });
+    return true;
   }
   bump(c.served_disk);
   if (live) bump(c.served_live);
@@ -612,6 +627,7 @@ AssetCounters Assets::counters() const noexcept {
   out.files = v(c.files);
   out.baked_bytes = v(c.baked_bytes);
   out.served_baked = v(c.served_baked);
+  out.served_memory = v(c.served_memory);
   out.served_disk = v(c.served_disk);
   out.served_live = v(c.served_live);
   out.not_modified = v(c.not_modified);

@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <set>
 #include <system_error>
 #include <utility>
@@ -235,7 +236,8 @@ class Builder {
       v.etag = etag_of(v.ver);
       v.last_modified = last_modified_of(v.ver);
       const std::uint64_t size = v.ver.size;
-      if (size > o_.bake_threshold || snap_->baked_bytes + size > o_.max_baked_bytes) {
+      const bool fits = snap_->baked_bytes + size <= o_.max_baked_bytes;
+      if (!fits || size > std::max<std::uint64_t>(o_.bake_threshold, o_.memory_threshold)) {
         v.file = std::make_shared<FileHandle>(f.fd);
         f.fd = -1;
         return true;
@@ -243,8 +245,13 @@ class Builder {
       std::string body;
       struct stat after {};
       if (read_whole(f.fd, size, body) && ::fstat(f.fd, &after) == 0 && version_of(after) == v.ver) {
-        bake(v, mime, coding, vary, o_.cache_control, body);
-        snap_->baked_bytes += v.baked.size();
+        if (size <= o_.bake_threshold) {
+          bake(v, mime, coding, vary, o_.cache_control, body);
+          snap_->baked_bytes += v.baked.size();
+        } else {
+          v.body = runtime::SharedBlock::copy_of(std::string_view(body));
+          snap_->baked_bytes += size;
+        }
         return true;
       }
       // Written to while we read: look again.

@@ -51,7 +51,10 @@ struct Variant {
   // Baked: status line and headers in [0, head_len), the body after.
   runtime::SharedBlock baked;
   std::size_t head_len = 0;
-  // Not baked (large, or past the memory budget): the descriptor.
+  // Held in memory but not baked (up to memory_threshold): the body alone, streamed from
+  // this block by reference.
+  runtime::SharedBlock body;
+  // Neither (larger, or past the memory budget): the descriptor.
   std::shared_ptr<FileHandle> file;
   bool present() const noexcept { return !rel.empty(); }
 };

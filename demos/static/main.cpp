@@ -48,6 +48,7 @@ void usage(std::FILE* out) {
                "  --cache-control V     Cache-Control value for every file (default none)\n"
                "  --splice on|off       send large files with splice instead of ring reads (default off)\n"
                "  --read-chunk N        bytes per ring read of a large file (default 262144)\n"
+               "  --memory-threshold N  also hold files up to N bytes in memory (default 0: only baked ones)\n"
                "  --max-connections N   connection slots (default: from the descriptor limit)\n"
                "  --idle-timeout-ms N   close keep-alive connections idle this long (0 = never; default 60000)\n"
                "  --help                this text\n");
@@ -85,6 +86,8 @@ int main(int argc, char** argv) {
       files.splice = ringactor::demo::parse_switch("static", "--splice", value());
     } else if (arg == "--read-chunk") {
       files.read_chunk = ringactor::demo::parse_number("static", "--read-chunk", value(), 64u << 20);
+    } else if (arg == "--memory-threshold") {
+      files.memory_threshold = ringactor::demo::parse_number("static", "--memory-threshold", value(), 1ul << 40);
     } else if (arg == "--cache-control") {
       files.cache_control = value();
     } else if (arg == "--max-connections") {

@@ -26,6 +26,7 @@ TEST(ZeroCopySend, HundredKiBBodiesAreByteExactAcrossKeepAliveSlabReuse) {
   ro.zero_copy_send = true;
   assets::AssetOptions o = options_for(site);
   o.splice = false;  // large files through read buffers, which zero-copy sends must pin
+  o.memory_threshold = 0;
   AssetServer s(o, ro, [](http::Server& server) {
     server.get("/gen/:i", [](http::Request& req, http::Response& res) {
       res.bytes(body_for(std::stoi(std::string(req.param("i")))));  // copied into pooled slabs
