@@ -45,43 +45,25 @@ void usage(std::FILE* out) {
                "  --help                this text\n");
 }
 
-unsigned long parse_number(const char* flag, const char* text, unsigned long max) {
-  return ringactor::demo::parse_number("echo", flag, text, max);
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   rt::ReactorOptions options{.handle_signals = true};
   rt::ListenOptions listen{.port = 7000};
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "echo: %s needs a value\n", arg.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
+  ringactor::demo::Args args("echo", argc, argv);
+  while (args.next()) {
+    if (args.is("--help") || args.is("-h")) {
       usage(stdout);
       return 0;
-    } else if (arg == "--port") {
-      listen.port = static_cast<std::uint16_t>(parse_number("--port", value(), 65535));
-    } else if (arg == "--address") {
-      listen.address = value();
-    } else if (arg == "--max-connections") {
-      options.max_connections = static_cast<std::uint32_t>(parse_number("--max-connections", value(), 10'000'000));
-    } else if (arg == "--idle-timeout-ms") {
-      options.idle_timeout = std::chrono::milliseconds(parse_number("--idle-timeout-ms", value(), 86'400'000));
-    } else if (arg == "--max-output-bytes") {
-      options.max_output_bytes = parse_number("--max-output-bytes", value(), 1ul << 40);
+    } else if (args.server_flag(options, listen)) {
+    } else if (args.is("--max-output-bytes")) {
+      options.max_output_bytes = args.number(1ul << 40);
     } else {
-      std::fprintf(stderr, "echo: unknown option '%s'\n", arg.c_str());
-      usage(stderr);
-      return 2;
+      return args.unknown(usage);
     }
   }
+
 
   try {
     rt::Reactor::block_stop_signals();  // before any thread exists: only the signalfd sees them

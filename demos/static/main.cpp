@@ -60,48 +60,31 @@ int main(int argc, char** argv) {
   rt::ReactorOptions options{.handle_signals = true};
   rt::ListenOptions listen{.port = 8080};
   assets::AssetOptions files;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "static: %s needs a value\n", arg.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
+  ringactor::demo::Args args("static", argc, argv);
+  while (args.next()) {
+    if (args.is("--help") || args.is("-h")) {
       usage(stdout);
       return 0;
-    } else if (arg == "--root") {
-      files.root = value();
-    } else if (arg == "--port") {
-      listen.port = static_cast<std::uint16_t>(ringactor::demo::parse_number("static", "--port", value(), 65535));
-    } else if (arg == "--address") {
-      listen.address = value();
-    } else if (arg == "--revalidate") {
-      files.revalidate = ringactor::demo::parse_switch("static", "--revalidate", value());
-    } else if (arg == "--zero-copy") {
-      options.zero_copy_send = ringactor::demo::parse_switch("static", "--zero-copy", value());
-    } else if (arg == "--splice") {
-      files.splice = ringactor::demo::parse_switch("static", "--splice", value());
-    } else if (arg == "--read-chunk") {
-      files.read_chunk = ringactor::demo::parse_number("static", "--read-chunk", value(), 64u << 20);
-    } else if (arg == "--memory-threshold") {
-      files.memory_threshold = ringactor::demo::parse_number("static", "--memory-threshold", value(), 1ul << 40);
-    } else if (arg == "--cache-control") {
-      files.cache_control = value();
-    } else if (arg == "--max-connections") {
-      options.max_connections =
-          static_cast<std::uint32_t>(ringactor::demo::parse_number("static", "--max-connections", value(), 10'000'000));
-    } else if (arg == "--idle-timeout-ms") {
-      options.idle_timeout =
-          std::chrono::milliseconds(ringactor::demo::parse_number("static", "--idle-timeout-ms", value(), 86'400'000));
+    } else if (args.server_flag(options, listen)) {
+    } else if (args.is("--root")) {
+      files.root = args.value();
+    } else if (args.is("--revalidate")) {
+      files.revalidate = args.on_off();
+    } else if (args.is("--zero-copy")) {
+      options.zero_copy_send = args.on_off();
+    } else if (args.is("--splice")) {
+      files.splice = args.on_off();
+    } else if (args.is("--read-chunk")) {
+      files.read_chunk = args.number(64u << 20);
+    } else if (args.is("--memory-threshold")) {
+      files.memory_threshold = args.number(1ul << 40);
+    } else if (args.is("--cache-control")) {
+      files.cache_control = args.value();
     } else {
-      std::fprintf(stderr, "static: unknown option '%s'\n", arg.c_str());
-      usage(stderr);
-      return 2;
+      return args.unknown(usage);
     }
   }
+
   if (files.root.empty()) {
     std::fprintf(stderr, "static: --root DIR is required\n");
     usage(stderr);
