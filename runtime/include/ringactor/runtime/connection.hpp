@@ -89,7 +89,8 @@ class Connection {
   bool open() const noexcept;
   // Bytes queued and not yet acknowledged by a send completion.
   std::size_t queued_bytes() const noexcept;
-  // The socket descriptor (for getsockopt and the like; never close it yourself), or -1.
+  // The socket descriptor (for getsockopt and the like; never close it, never read or
+  // write it yourself: it is non-blocking and owned by the ring), or -1.
   int fd() const noexcept;
 
   ConnectionId id() const noexcept { return id_; }
