@@ -11,7 +11,9 @@
 # The 4 MiB file is also served with --memory-threshold 8388608 (ringactor-memory: from a
 # copy the snapshot holds in memory instead of ring reads from the file).
 #   --all                               all of the above
-# Peers: nginx (1 worker, sendfile, open_file_cache) and h2o (1 thread), both from Debian.
+# Peers: nginx (1 worker, sendfile, open_file_cache) and h2o (1 thread), both from Debian, and
+# bench/floor_http (the file's bytes in memory, no per-request work): the floor under any
+# server on this harness.
 # Servers run on CPU 0, wrk on CPU 1 (taskset). Before every measurement one curl of each file
 # must return it byte for byte, or the script stops. Prints, per file, medians of requests/s,
 # GB/s (10^9 bytes: requests/s x file size), p99 latency and server CPU time per request
@@ -50,7 +52,7 @@ systemctl stop h2o >/dev/null 2>&1 || true
 pkill -x h2o >/dev/null 2>&1 || true
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cmake --preset bench >/dev/null
-cmake --build --preset bench --target static >/dev/null
+cmake --build --preset bench --target static floor_http >/dev/null
 bin=build/bench/bin
 [[ -x $bin/static ]] || { echo "assets.sh: $bin/static was not built" >&2; exit 1; }
 tmp=$(mktemp -d)
@@ -127,6 +129,17 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       if [[ -z $PORT ]] || ! kill -0 "$PID" 2>/dev/null; then
         echo "assets.sh: $1 did not start: $(cat "$log" 2>/dev/null)" >&2; exit 1
       fi ;;
+    floor)
+      # The file's bytes held in memory and written with no per-request work; for the large
+      # file at most 256 KiB per writev and TCP_NOTSENT_LOWAT 32 KiB, the fastest way of
+      # sending it found here (one writev of all 4 MiB gives ~2.9 GB/s).
+      local fl=(--file "$www/$cur_file")
+      [[ $cur_file == 4m.bin ]] && fl+=(--chunk 262144 --notsent-lowat 32768)
+      taskset -c 0 $bin/floor_http --port 0 "${fl[@]}" >"$tmp/floor.out" 2>&1 &
+      PID=$!
+      for _ in $(seq 100); do grep -q listening "$tmp/floor.out" 2>/dev/null && break; sleep 0.05; done
+      PORT=$(grep -m1 listening "$tmp/floor.out" 2>/dev/null | grep -o '[0-9]*$' || true)
+      [[ -n $PORT ]] || { echo "assets.sh: floor_http did not start: $(cat "$tmp/floor.out")" >&2; exit 1; } ;;
     nginx)
       taskset -c 0 "$nginx_bin" -c "$tmp/nginx.conf" >/dev/null 2>&1 &
       local worker=
@@ -150,14 +163,15 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
 }
 stop_server() {
   case $1 in
-    ringactor*) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
+    ringactor*|floor) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
     nginx) kill -QUIT "$(cat "$tmp/nginx.pid")"; wait 2>/dev/null || true; rm -f "$tmp/nginx.pid" ;;
     h2o) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
   esac
 }
 check_files() {  # server name: one curl of each file must return exactly its bytes
-  local f got
-  for f in "${files[@]}"; do
+  local f got list=("${files[@]}")
+  [[ $1 == floor ]] && list=("$cur_file")  # it answers every path with the one file
+  for f in "${list[@]}"; do
     got=$(curl -sS --max-time 10 -o "$tmp/got" -w '%{http_code} %{size_download}' "http://127.0.0.1:$PORT/$f" 2>&1 || true)
     if [[ $got != "200 ${size[$f]}" ]] || ! cmp -s "$tmp/got" "$www/$f"; then
       echo "assets.sh: FAILED sanity check: $1 GET /$f gave '$got', expected '200 ${size[$f]}'" \
@@ -181,7 +195,7 @@ servers_for() {  # file -> the servers measured on it, in the order they alterna
   ((zerocopy)) && [[ $1 == 4m.bin ]] && s+=(ringactor-zc)
   [[ $1 == 4m.bin ]] && s+=(ringactor-memory)
   ((splice)) && [[ $1 == 4m.bin ]] && s+=(ringactor-splice)
-  s+=(h2o nginx)
+  s+=(h2o nginx floor)
   echo "${s[@]}"
 }
 
@@ -189,6 +203,7 @@ declare -A res
 hz=$(getconf CLK_TCK)
 for f in "${files[@]}"; do
   read -ra servers <<<"$(servers_for "$f")"
+  cur_file=$f
   for round in $(seq "$rounds"); do
     for server in "${servers[@]}"; do
       start_server "$server"

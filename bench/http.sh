@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # HTTP hello-world against nginx, in one run, alternating: wrk keep-alive (256 connections)
-# and pipelined (depth 16, bench/pipeline.lua) on GET /plaintext.
+# and pipelined (depth 16, bench/pipeline.lua) on GET /plaintext. bench/floor_http (a canned
+# answer per request end, nothing else) runs in the same rotation: what wrk and the kernel
+# allow at all on this machine.
 #   bash bench/http.sh [rounds] [seconds]      (defaults: 5 rounds of 5 s)
 # Servers run on CPU 0, wrk on CPU 1 (taskset). Prints medians of requests/s, p99 latency
 # and server CPU time per request (from /proc/PID/stat), and the ratios. bench/README.md
@@ -21,7 +23,7 @@ elif ! command -v wrk >/dev/null; then
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cmake --preset bench >/dev/null
-cmake --build --preset bench --target hello >/dev/null
+cmake --build --preset bench --target hello floor_http >/dev/null
 bin=build/bench/bin
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $tmp/nginx.pid ]] && kill "$(cat $tmp/nginx.pid)" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -54,6 +56,11 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       PID=$!
       for _ in $(seq 100); do grep -q listening "$tmp/hello.out" 2>/dev/null && break; sleep 0.05; done
       PORT=$(grep -o '[0-9]*$' "$tmp/hello.out" | head -1) ;;
+    floor)
+      taskset -c 0 $bin/floor_http --port 0 --body-bytes 13 >"$tmp/floor.out" 2>&1 &
+      PID=$!
+      for _ in $(seq 100); do grep -q listening "$tmp/floor.out" 2>/dev/null && break; sleep 0.05; done
+      PORT=$(grep -o '[0-9]*$' "$tmp/floor.out" | head -1) ;;
     nginx)
       taskset -c 0 "$nginx_bin" -c "$tmp/nginx.conf" >/dev/null 2>&1 &
       worker=
@@ -71,7 +78,7 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
 }
 stop_server() {
   case $1 in
-    ringactor) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
+    ringactor|floor) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
     nginx) kill -QUIT "$(cat "$tmp/nginx.pid")"; wait 2>/dev/null || true; rm -f "$tmp/nginx.pid" ;;
   esac
 }
@@ -86,7 +93,7 @@ hz=$(getconf CLK_TCK)
 modes=("keepalive" "pipelined")
 for mode in "${modes[@]}"; do
   for round in $(seq "$rounds"); do
-    for server in ringactor nginx; do
+    for server in ringactor nginx floor; do
       start_server $server
       script=()
       [[ $mode == pipelined ]] && script=(-s bench/pipeline.lua)
@@ -111,10 +118,11 @@ for mode in "${modes[@]}"; do
 done
 
 echo "GET /plaintext, wrk -t1 -c256, medians of $rounds alternating rounds of ${secs}s (server CPU 0, wrk CPU 1)"
-printf "%-10s %14s %14s %7s   %-26s %-22s\n" "mode" "ringactor r/s" "nginx r/s" "ratio" "p99|p90 us (ours/nginx)" "CPU us/req (ours/nginx)"
+printf "%-10s %14s %14s %7s   %-26s %-22s %12s %10s\n" "mode" "ringactor r/s" "nginx r/s" "ratio" "p99|p90 us (ours/nginx)" \
+  "CPU us/req (ours/nginx)" "floor r/s" "floor CPU"
 for mode in "${modes[@]}"; do
   m() { tr ' ' '\n' <<<"${res["$mode $1 $2"]}" | grep . | median; }
   a=$(m ringactor rps) b=$(m nginx rps)
-  printf "%-10s %14.0f %14.0f %7.2f   %-26s %-22s\n" "$mode" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN {print a / b}')" \
-    "$(m ringactor p99) / $(m nginx p99)" "$(m ringactor cpu) / $(m nginx cpu)"
+  printf "%-10s %14.0f %14.0f %7.2f   %-26s %-22s %12.0f %10s\n" "$mode" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN {print a / b}')" \
+    "$(m ringactor p99) / $(m nginx p99)" "$(m ringactor cpu) / $(m nginx cpu)" "$(m floor rps)" "$(m floor cpu)"
 done
