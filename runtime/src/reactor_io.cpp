@@ -375,7 +375,10 @@ void ReactorImpl::flush(std::uint32_t idx, bool try_direct) {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = s.out.fill_iovecs(iov, SendContext::kMaxIov);
-    const ssize_t n = ::sendmsg(s.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    // One segment (most small responses): send() skips the kernel's msghdr and iovec copy.
+    const ssize_t n = msg.msg_iovlen == 1
+                          ? ::send(s.fd, iov[0].iov_base, iov[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL)
+                          : ::sendmsg(s.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
       ++s.ops;
       sent(idx, n >= 0 ? static_cast<int>(n) : -errno);  // resumes through the ring if partial
