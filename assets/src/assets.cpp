@@ -179,6 +179,8 @@ struct FileStream : std::enable_shared_from_this<FileStream> {
     if (b == nullptr) {
       bump(core->c.read_waits);
       core->waiters.push_back(weak_from_this());
+      // Buffers held by clients that stopped reading go back to the pool.
+      core->stage->reactor().shed_stalled();
       return;
     }
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(o.read_chunk, end - next));
@@ -230,7 +232,7 @@ ReadBuffer* AssetsCore::acquire_buffer() {
   }
   if (buffers.size() >= options.read_buffers) return nullptr;
   ReadBuffer b;
-  b.block = runtime::SharedBlock::build(options.read_chunk, [&](std::span<std::byte> out) { b.data = out.data(); });
+  b.block = runtime::SharedBlock::build_pooled(options.read_chunk, [&](std::span<std::byte> out) { b.data = out.data(); });
   buffers.push_back(std::move(b));
   return &buffers.back();
 }
@@ -240,7 +242,10 @@ void AssetsCore::wake_waiters() {
   if (waiters.empty()) return;
   const bool any_free = buffers.size() < options.read_buffers ||
                         std::any_of(buffers.begin(), buffers.end(), [](const ReadBuffer& b) { return b.block.use_count() == 1; });
-  if (!any_free) return;
+  if (!any_free) {
+    stage->reactor().shed_stalled();  // holders may have stalled since the last look (rate-limited)
+    return;
+  }
   std::vector<std::weak_ptr<FileStream>> woken;
   woken.swap(waiters);
   for (auto& w : woken) {

@@ -77,7 +77,8 @@ ReactorOptions validated(ReactorOptions o) {
   if (o.output_slab_size < 64) fail("output_slab_size must be at least 64");
   if (o.max_output_bytes == 0) fail("max_output_bytes must be positive");
   if (o.max_input_carry == 0 || o.max_input_carry > (1u << 30)) fail("max_input_carry must be in [1, 1 GiB]");
-  if (o.idle_timeout.count() < 0 || o.write_timeout.count() < 0 || o.shutdown_grace.count() < 0) {
+  if (o.idle_timeout.count() < 0 || o.write_timeout.count() < 0 || o.shutdown_grace.count() < 0 ||
+      o.stall_shed_after.count() < 0) {
     fail("timeouts must not be negative");
   }
   if (o.invoke_budget == 0) fail("invoke_budget must be positive");
@@ -573,9 +574,36 @@ void ReactorImpl::scan_timeouts() {
   }
 }
 
+// Closes the connections that hold pooled memory (a splice pipe, or queued output that
+// references a pooled SharedBlock) and made no progress for stall_shed_after. Called when a
+// pool ran dry, and again every kShedGap while something waits for one. O(live connections)
+// at most once per kShedGap.
+std::size_t ReactorImpl::shed_stalled() {
+  constexpr auto kShedGap = std::chrono::milliseconds(100);
+  const auto after = options_.stall_shed_after;
+  if (after.count() == 0 || slots_.size() == 0 || now_ - last_shed_scan_ < kShedGap) return 0;
+  last_shed_scan_ = now_;
+  shed_.clear();
+  for (const std::uint32_t idx : slots_.live()) {
+    const ConnSlot& s = slots_[idx];
+    if (s.closing || s.out.empty() || now_ - s.last_progress < after) continue;
+    if (s.pipe >= 0 || s.out.holds_pooled()) shed_.push_back(idx);
+  }
+  std::size_t shed = 0;
+  for (const std::uint32_t idx : shed_) {
+    if (!slots_.is_live(idx) || slots_[idx].closing) continue;
+    bump(c_.stalled_shed);
+    close_connection(idx, CloseReason::kStalled, 0);
+    ++shed;
+  }
+  return shed;
+}
+
 // ---- Reactor: the public face -------------------------------------------------------
 
 Reactor::Reactor(ReactorOptions options) : impl_(std::make_unique<ReactorImpl>(*this, options)) {}
+
+std::size_t Reactor::shed_stalled() { return impl_->shed_stalled(); }
 Reactor::~Reactor() = default;
 
 void ReactorImpl::check_setup_thread(const char* what) const {
@@ -649,6 +677,7 @@ Counters Reactor::counters() const noexcept {
   out.input_overflows = v(c.input_overflows);
   out.idle_timeouts = v(c.idle_timeouts);
   out.write_timeouts = v(c.write_timeouts);
+  out.stalled_shed = v(c.stalled_shed);
   out.lingering_closes = v(c.lingering_closes);
   out.handler_errors = v(c.handler_errors);
   out.timers_fired = v(c.timers_fired);

@@ -121,6 +121,7 @@ class ReactorImpl {
   void run_guarded(const char* what, F&& fn) noexcept;
   void schedule_scan();
   void scan_timeouts();
+  std::size_t shed_stalled();
   void log_error(const std::string& what) noexcept;
   bool exit_ready() const noexcept;
   void check_setup_thread(const char* what) const;
@@ -197,6 +198,8 @@ class ReactorImpl {
   std::vector<std::uint32_t> flush_list_;
   std::vector<std::uint32_t> flushing_;  // flush_all()'s working copy of flush_list_
   std::vector<std::uint32_t> scratch_;
+  std::vector<std::uint32_t> shed_;         // shed_stalled's victims
+  Reactor::Clock::time_point last_shed_scan_{};
   std::uint64_t wake_buf_ = 0;
   signalfd_siginfo sig_buf_{};
   Reactor::Clock::time_point now_;
@@ -221,7 +224,7 @@ class ReactorImpl {
         connections_closed{0}, accept_errors{0}, completions{0}, iterations{0}, invokes{0},
         stale_completions{0}, bytes_in{0}, bytes_out{0}, recv_rearms{0}, recv_enobufs{0},
         sends{0}, ring_sends{0}, zero_copy_sends{0}, zero_copy_notifs{0}, file_reads{0}, splices{0}, pipe_waits{0}, file_errors{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
-        write_timeouts{0}, lingering_closes{0}, handler_errors{0}, timers_fired{0}, connections_open{0};
+        write_timeouts{0}, stalled_shed{0}, lingering_closes{0}, handler_errors{0}, timers_fired{0}, connections_open{0};
   } c_;
 };
 

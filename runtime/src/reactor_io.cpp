@@ -28,6 +28,7 @@ std::string_view to_string(CloseReason r) noexcept {
     case CloseReason::kIdleTimeout: return "idle_timeout";
     case CloseReason::kWriteTimeout: return "write_timeout";
     case CloseReason::kOutputOverflow: return "output_overflow";
+    case CloseReason::kStalled: return "stalled";
     case CloseReason::kInputOverflow: return "input_overflow";
     case CloseReason::kShutdown: return "shutdown";
     case CloseReason::kHandlerError: return "handler_error";
@@ -351,6 +352,8 @@ void ReactorImpl::flush_all() {
   // A connection woken for a free pipe may have closed before it took it: pass it on.
   if (!pipe_waiters_.empty() && !free_pipes_.empty()) {
     wake_pipe_waiter();
+  } else if (!pipe_waiters_.empty()) {
+    shed_stalled();  // still waiting: holders may have stalled since (rate-limited)
   }
 }
 
@@ -537,6 +540,7 @@ void ReactorImpl::flush_file(std::uint32_t idx) {
         pipe_waiters_.push_back(id_of(idx));
         bump(c_.pipe_waits);
       }
+      shed_stalled();  // pipes held by clients that stopped reading go back to the pool
       return;
     }
     s.pipe = p;
@@ -915,6 +919,12 @@ void ReactorImpl::maybe_finalize(std::uint32_t idx) {
   release_pipe(idx);
   slot.pipe_waiting = false;
   slot.out.clear(output_);
+  if (slot.reason == CloseReason::kStalled) {
+    // A reset: the kernel drops what it still holds for a client that stopped reading
+    // (up to its send buffer) instead of keeping it for an orphaned socket.
+    const linger reset{1, 0};
+    ::setsockopt(slot.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }
   ::close(slot.fd);
   slots_.release(idx);
   bump(c_.connections_closed);

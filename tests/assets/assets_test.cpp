@@ -729,6 +729,98 @@ TEST_P(AssetsBothPaths, ClientsLeavingMidDownloadLeaveNothingBehind) {
   EXPECT_EQ(s.reactor().output_slabs_in_use(), 0u);
 }
 
+// Clients that request a large file and stop reading hold read buffers (or splice pipes)
+// in their queued output. Once the pool is dry they are closed after stall_shed_after, long
+// before write_timeout, so a download that waits for the pool goes through; a client that
+// reads slowly but steadily is never taken for a stalled one.
+TEST_P(AssetsBothPaths, ClientsThatStopReadingAreShedWhenThePoolRunsDry) {
+  const std::string huge = random_bytes(8 << 20, 21);
+  const std::string mid = random_bytes(1 << 20, 22);
+  site.write("huge.bin", huge);
+  site.write("mid.bin", mid);
+  assets::AssetOptions o = options_for(site);
+  o.memory_threshold = 0;
+  o.splice = GetParam();
+  o.read_chunk = 64 * 1024;
+  o.read_buffers = 4;
+  o.splice_chunk = 64 * 1024;
+  rt::ReactorOptions ro;
+  ro.max_splice_pipes = 2;
+  ro.splice_pipe_size = 64 * 1024;
+  ro.stall_shed_after = std::chrono::seconds(1);
+  ro.write_timeout = std::chrono::minutes(5);  // only shedding can free the pool in time
+  srv = std::make_unique<AssetServer>(o, ro);
+  AssetServer& s = *srv;
+
+  // Four clients with small receive windows ask for the large file and never read.
+  std::vector<Client> stalled;
+  for (int i = 0; i < 4; ++i) {
+    stalled.emplace_back(s.port(), std::chrono::seconds(30), 4096);
+    ASSERT_TRUE(stalled.back().send_all("GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+  }
+  // A slow, steady reader of a smaller file: 16 KiB every 20 ms. Without shedding, the
+  // stalled clients starve it (or the download below) until write_timeout.
+  std::atomic<bool> slow_ok{false};
+  std::thread slow([&] {
+    Client c(s.port(), std::chrono::seconds(60), 4096);
+    if (!c.send_all("GET /mid.bin HTTP/1.1\r\nHost: t\r\n\r\n")) return;
+    std::string got;
+    char buf[16 * 1024];
+    std::size_t head_end = std::string::npos;
+    while (head_end == std::string::npos || got.size() - (head_end + 4) < mid.size()) {
+      const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+      if (n <= 0) return;
+      got.append(buf, static_cast<std::size_t>(n));
+      if (head_end == std::string::npos) head_end = got.find("\r\n\r\n");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    slow_ok = got.substr(head_end + 4) == mid;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the stalled ones fill up
+
+  // A normal download now needs the pool that the stalled clients hold.
+  const auto started = std::chrono::steady_clock::now();
+  Client good(s.port(), std::chrono::seconds(60));
+  ASSERT_TRUE(good.send_all("GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::string got;
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    const std::string more = good.recv_exact(1);
+    if (more.empty()) break;
+    got += more;
+  }
+  ASSERT_NE(got.find(" 200 "), std::string::npos) << got;
+  const std::string body = good.recv_exact(huge.size());
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(body.size(), huge.size());
+  EXPECT_EQ(fnv1a(body), fnv1a(huge));
+  EXPECT_LT(took, std::chrono::seconds(60)) << "the download waited for write_timeout, not for shedding";
+  slow.join();
+  EXPECT_TRUE(slow_ok.load()) << "the slow reader did not get its file (cut, or starved by the stalled clients)";
+
+  const rt::Counters rc = s.reactor().counters();
+  if (GetParam()) {
+    EXPECT_GT(rc.pipe_waits, 0u) << "the stalled clients never held the pipes: nothing was tested";
+  } else {
+    EXPECT_GT(s.assets().counters().read_waits, 0u) << "the pool never ran dry: nothing was tested";
+  }
+  EXPECT_GE(rc.stalled_shed, 1u);
+  EXPECT_LE(rc.stalled_shed, 4u);  // only the stalled clients
+  std::size_t closed = 0;
+  for (Client& c : stalled) {
+    // A shed client was reset: its reads end (a still-held one times out).
+    c.set_timeout(std::chrono::seconds(1));
+    char buf[1 << 16];
+    for (;;) {
+      const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+      if (n > 0) continue;
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) ++closed;
+      break;
+    }
+  }
+  EXPECT_EQ(closed, rc.stalled_shed);
+  EXPECT_EQ(file_errors(), 0u);
+}
+
 TEST_F(AssetsTest, RevalidationOffTrustsTheSnapshot) {
   assets::AssetOptions o = options_for(site);
   o.revalidate = false;

@@ -2,6 +2,7 @@
 // building, partial consumption (resumed sends) and that every slab returns to the pool.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include <ringactor/runtime/output_chain.hpp>
@@ -57,6 +58,29 @@ TEST(OutputChain, SharedBlocksAreReferencedNotCopied) {
   b.consume(pool, 5);
   EXPECT_EQ(block.use_count(), 1);
   EXPECT_EQ(pool.slabs_in_use(), 0u);
+}
+
+TEST(OutputChain, PooledBlocksAreMarkedAndFound) {
+  rt::OutputPool pool(64, 4);
+  rt::OutputChain chain;
+  auto plain = rt::SharedBlock::copy_of(std::string_view("plain"));
+  auto pooled = rt::SharedBlock::build_pooled(6, [](std::span<std::byte> out) { std::memcpy(out.data(), "pooled", 6); });
+  EXPECT_FALSE(plain.pooled());
+  EXPECT_TRUE(pooled.pooled());
+  EXPECT_EQ(pooled.size(), 6u) << "the mark does not change the size";
+  EXPECT_TRUE(rt::SharedBlock(pooled).pooled()) << "copies share the mark";
+  chain.append_copy(pool, as_bytes("head:"));
+  chain.append_block(pool, plain, 0, plain.size());
+  EXPECT_FALSE(chain.holds_pooled());
+  chain.append_block(pool, pooled, 0, pooled.size());
+  EXPECT_TRUE(chain.holds_pooled());
+  EXPECT_EQ(gather(chain), "head:plainpooled");
+  chain.consume(pool, 10);
+  EXPECT_TRUE(chain.holds_pooled());
+  chain.consume(pool, 6);
+  EXPECT_FALSE(chain.holds_pooled()) << "sent: the chain no longer references it";
+  EXPECT_EQ(pooled.use_count(), 1);
+  chain.clear(pool);
 }
 
 TEST(OutputChain, AppendingWhileFrontIsInFlight) {

@@ -114,6 +114,43 @@ TEST(Reactor, WriteTimeoutClosesStalledReader) {
   EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 0; }));
 }
 
+// A handler that answers its first byte with 4 MiB from a block: pooled for 'P', plain
+// otherwise. Clients that never read leave it queued.
+class BlockSender : public rt::ConnectionHandler {
+ public:
+  std::size_t on_data(rt::Connection conn, std::span<const std::byte> bytes) override {
+    if (bytes.empty() || sent_) return bytes.size();
+    sent_ = true;
+    const auto fill = [](std::span<std::byte> out) { std::memset(out.data(), 'z', out.size()); };
+    conn.send(static_cast<char>(bytes[0]) == 'P' ? rt::SharedBlock::build_pooled(4 << 20, fill)
+                                                 : rt::SharedBlock::build(4 << 20, fill));
+    return bytes.size();
+  }
+
+ private:
+  bool sent_ = false;
+};
+
+// shed_stalled closes exactly the stalled connections that hold pooled memory, only after
+// stall_shed_after, with a reset; the others keep their connection.
+TEST(Reactor, ShedStalledClosesOnlyStalledHoldersOfPooledMemory) {
+  ServerThread server({.write_timeout = std::chrono::minutes(5), .stall_shed_after = std::chrono::milliseconds(1000)},
+                      [](rt::Connection) { return std::make_unique<BlockSender>(); });
+  Client pooled(server.port(), std::chrono::seconds(5), 4096);
+  Client plain(server.port(), std::chrono::seconds(5), 4096);
+  ASSERT_TRUE(pooled.send_all("P"));
+  ASSERT_TRUE(plain.send_all("S"));
+  EXPECT_TRUE(eventually([&] { return server.counters().ring_sends >= 2; })) << "both outputs wait on a full socket";
+  EXPECT_EQ(server.call([&] { return server.reactor().shed_stalled(); }), 0u) << "not stalled for long enough yet";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(server.call([&] { return server.reactor().shed_stalled(); }), 1u);
+  EXPECT_EQ(server.counters().stalled_shed, 1u);
+  EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 1; }));
+  // The shed client was reset; the other one still gets its bytes when it reads.
+  EXPECT_TRUE(pooled.closed_by_peer());
+  EXPECT_EQ(plain.recv_exact(1 << 20).size(), 1u << 20);
+}
+
 TEST(Reactor, TinyBufferRingLosesNothing) {
   // Two 64-byte receive buffers shared by eight busy clients: the multishot receive keeps
   // running out of buffers (ENOBUFS) and is re-armed; every byte must still arrive in order.

@@ -125,9 +125,11 @@ class ServerThread {
 // A blocking loopback TCP client. Every receive has a timeout.
 class Client {
  public:
-  explicit Client(std::uint16_t port, std::chrono::milliseconds timeout = 10s) {
+  // rcvbuf > 0: SO_RCVBUF set before connecting (a small window, for a client that stalls).
+  explicit Client(std::uint16_t port, std::chrono::milliseconds timeout = 10s, int rcvbuf = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error("socket failed");
+    if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);

@@ -102,7 +102,10 @@ struct AssetOptions {
   // user memory (runtime::Connection::send_file), splice_chunk bytes queued at a time. On
   // loopback with wrk, reads gave 1.8x the throughput (the receiver then pays for splice's
   // pages), splice a sixth of the server CPU (bench/README.md): choose splice where server
-  // CPU is what runs out.
+  // CPU is what runs out. Clients that stop reading cannot hold the buffers (or pipes)
+  // hostage: while the pool is dry, a connection holding some whose output made no
+  // progress for ReactorOptions::stall_shed_after (2 s) is closed (runtime counter
+  // stalled_shed).
   bool splice = false;
   std::size_t splice_chunk = 1024 * 1024;
   std::size_t read_chunk = 256 * 1024;

@@ -32,6 +32,7 @@ enum class CloseReason : std::uint8_t {
   kInputOverflow,   // unconsumed input passed ReactorOptions::max_input_carry
   kShutdown,        // the reactor stopped (graceful stop or destruction)
   kHandlerError,    // an exception escaped one of the handler's callbacks
+  kStalled,         // held pooled memory without draining while the pool ran dry (shed_stalled)
 };
 
 std::string_view to_string(CloseReason r) noexcept;

@@ -36,6 +36,7 @@ struct Counters {
   std::uint64_t input_overflows = 0;       // connections closed for passing max_input_carry
   std::uint64_t idle_timeouts = 0;         // connections closed by idle_timeout
   std::uint64_t write_timeouts = 0;        // connections closed by write_timeout
+  std::uint64_t stalled_shed = 0;          // closed by shed_stalled (held pooled memory, not draining)
   std::uint64_t lingering_closes = 0;      // local closes that shut down writes and drained input
   std::uint64_t handler_errors = 0;        // exceptions escaping handlers or posted closures
   std::uint64_t timers_fired = 0;          // timer callbacks run

@@ -132,6 +132,14 @@ class OutputChain {
   void clear(OutputPool& pool) noexcept;
 
   std::size_t bytes() const noexcept { return bytes_; }
+  // Whether any queued segment references a pooled block (SharedBlock::build_pooled).
+  // Walks the chain.
+  bool holds_pooled() const noexcept {
+    for (const OutputSegment* s = head_; s != nullptr; s = s->next) {
+      if (s->block.pooled()) return true;
+    }
+    return false;
+  }
   bool empty() const noexcept { return head_ == nullptr; }
 
  private:

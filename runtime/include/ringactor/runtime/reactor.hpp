@@ -103,6 +103,17 @@ class Reactor {
   // (the actor stage stops its remaining actors here). Hooks run in registration order.
   void add_stop_hook(UniqueFunction<void()> fn);
 
+  // Reactor thread. A bounded pool ran dry (a module's read buffers built with
+  // SharedBlock::build_pooled): closes every connection that holds pooled memory (such a
+  // block in its queued output, or a splice pipe) and whose output has made no progress for
+  // ReactorOptions::stall_shed_after (CloseReason::kStalled, counted in stalled_shed), so
+  // that a client that stops reading cannot keep others waiting. Their memory returns to
+  // the pool once their teardown completes (within an iteration or two). Call it when the
+  // pool refuses a request and again while someone waits (the splice pipe pool does this
+  // itself). Returns how many were closed. Cost: a walk of the live connections, done at
+  // most once per 100 ms (other calls return 0 at once).
+  std::size_t shed_stalled();
+
   // Reactor thread (or before run()). Reads up to into.size() bytes of `fd` at `offset`
   // through the ring (IORING_OP_READ), so a cold page cache never stalls the loop; `done`
   // runs on the reactor thread with the byte count (0 at end of file) or -errno. `fd` and

@@ -50,6 +50,13 @@ struct ReactorOptions {
   // Output pending with no progress for this long closes the connection (0 = never).
   std::chrono::milliseconds write_timeout{30'000};
 
+  // Pooled memory is not held hostage by clients that stop reading: while a bounded pool
+  // runs dry (splice pipes, or a module's pooled read buffers, see Reactor::shed_stalled),
+  // connections holding some of it whose output made no progress for this long are closed
+  // (CloseReason::kStalled), well before write_timeout, so that everyone else is served.
+  // A client that reads at any pace keeps making progress and is never shed. 0 = never.
+  std::chrono::milliseconds stall_shed_after{2'000};
+
   // Lingering close: after a handler's close() has flushed the output, the write side is
   // shut down (FIN) and input is read and discarded for up to this long (or linger_bytes),
   // until the peer closes too. Closing at once with unread input would make the kernel

@@ -31,6 +31,15 @@ class SharedBlock {
     h->size = size;
     return SharedBlock(h);
   }
+  // The same, for a block that belongs to a bounded pool (a module's read buffers): a
+  // connection whose queued output references one and stops draining can be closed when
+  // the pool runs dry (Reactor::shed_stalled), instead of holding it hostage.
+  template <typename Fill>
+  static SharedBlock build_pooled(std::size_t size, Fill&& fill) {
+    SharedBlock b = build(size, std::forward<Fill>(fill));
+    b.h_->size |= kPooledBit;
+    return b;
+  }
   static SharedBlock copy_of(std::span<const std::byte> bytes) {
     return build(bytes.size(), [&](std::span<std::byte> out) {
       if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
@@ -59,15 +68,17 @@ class SharedBlock {
   }
 
   const std::byte* data() const noexcept { return h_ ? reinterpret_cast<const std::byte*>(h_ + 1) : nullptr; }
-  std::size_t size() const noexcept { return h_ ? h_->size : 0; }
+  std::size_t size() const noexcept { return h_ ? h_->size & ~kPooledBit : 0; }
+  bool pooled() const noexcept { return h_ != nullptr && (h_->size & kPooledBit) != 0; }
   std::span<const std::byte> bytes() const noexcept { return {data(), size()}; }
   explicit operator bool() const noexcept { return h_ != nullptr; }
   long use_count() const noexcept { return h_ ? h_->refs.load(std::memory_order_relaxed) : 0; }
 
  private:
+  static constexpr std::size_t kPooledBit = std::size_t{1} << (sizeof(std::size_t) * 8 - 1);
   struct alignas(16) Header {
     std::atomic<long> refs{1};
-    std::size_t size = 0;
+    std::size_t size = 0;  // the top bit marks a pooled block
   };
   explicit SharedBlock(Header* h) noexcept : h_(h) {}
   Header* h_ = nullptr;
