@@ -240,6 +240,9 @@ ReadBuffer* AssetsCore::acquire_buffer() {
 // Tick hook: a download that found every buffer busy is woken once one is free again.
 void AssetsCore::wake_waiters() {
   if (waiters.empty()) return;
+  // Downloads that ended while they waited (their connection closed) are no pressure.
+  std::erase_if(waiters, [](const std::weak_ptr<FileStream>& w) { return w.expired(); });
+  if (waiters.empty()) return;
   const bool any_free = buffers.size() < options.read_buffers ||
                         std::any_of(buffers.begin(), buffers.end(), [](const ReadBuffer& b) { return b.block.use_count() == 1; });
   if (!any_free) {

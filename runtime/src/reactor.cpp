@@ -1,5 +1,7 @@
 // The Reactor's loop, setup, invoke queue, timers, hooks, signals and stop.
 #include <signal.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -575,19 +577,40 @@ void ReactorImpl::scan_timeouts() {
 }
 
 // Closes the connections that hold pooled memory (a splice pipe, or queued output that
-// references a pooled SharedBlock) and made no progress for stall_shed_after. Called when a
-// pool ran dry, and again every kShedGap while something waits for one. O(live connections)
-// at most once per kShedGap.
-std::size_t ReactorImpl::shed_stalled() {
+// references a pooled block; `pipes` / `blocks` say which pool ran dry) and made no
+// progress for stall_shed_after. Progress is a completed send, or the kernel's send queue
+// for the connection shrinking between two looks (a slow reader drains it long before a
+// send completes). Called when a pool ran dry, and again each iteration while something
+// waits for one: O(live connections) at most once per kShedGap; while holders are not yet
+// old enough a timer wakes the loop to look again.
+std::size_t ReactorImpl::shed_stalled(bool pipes, bool blocks) {
   constexpr auto kShedGap = std::chrono::milliseconds(100);
   const auto after = options_.stall_shed_after;
   if (after.count() == 0 || slots_.size() == 0 || now_ - last_shed_scan_ < kShedGap) return 0;
   last_shed_scan_ = now_;
   shed_.clear();
+  bool young = false;  // holders that may qualify later
   for (const std::uint32_t idx : slots_.live()) {
-    const ConnSlot& s = slots_[idx];
-    if (s.closing || s.out.empty() || now_ - s.last_progress < after) continue;
-    if (s.pipe >= 0 || s.out.holds_pooled()) shed_.push_back(idx);
+    ConnSlot& s = slots_[idx];
+    if (s.closing || s.out.empty()) continue;
+    if (!((pipes && s.pipe >= 0) || (blocks && s.out.holds_pooled()))) continue;
+    if (now_ - s.last_progress < after) {
+      young = true;
+      continue;
+    }
+    int outq = 0;
+    if (::ioctl(s.fd, SIOCOUTQ, &outq) != 0) outq = -1;
+    if (outq != s.outq_mark) {  // the client took bytes since the last look (or first look)
+      s.outq_mark = outq;
+      s.last_progress = now_;
+      young = true;
+      continue;
+    }
+    shed_.push_back(idx);
+  }
+  if (young && !shed_wake_armed_) {
+    shed_wake_armed_ = true;
+    timers_.schedule(now_ + after, [this] { shed_wake_armed_ = false; });  // the wake-up is the point
   }
   std::size_t shed = 0;
   for (const std::uint32_t idx : shed_) {
@@ -603,7 +626,7 @@ std::size_t ReactorImpl::shed_stalled() {
 
 Reactor::Reactor(ReactorOptions options) : impl_(std::make_unique<ReactorImpl>(*this, options)) {}
 
-std::size_t Reactor::shed_stalled() { return impl_->shed_stalled(); }
+std::size_t Reactor::shed_stalled() { return impl_->shed_stalled(/*pipes=*/false, /*blocks=*/true); }
 Reactor::~Reactor() = default;
 
 void ReactorImpl::check_setup_thread(const char* what) const {

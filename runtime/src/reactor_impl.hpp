@@ -55,6 +55,9 @@ struct ConnSlot {
   CloseReason reason = CloseReason::kLocal;
   std::uint32_t lingered = 0;  // bytes discarded while lingering
   int error = 0;
+  // The kernel's send queue (SIOCOUTQ) when shed_stalled last looked, -1 before: a queue
+  // that shrank since means the client is reading (fills the padding after `error`).
+  std::int32_t outq_mark = -1;
   OutputChain out;
   SendContext* send_ctx = nullptr;
   std::unique_ptr<ConnectionHandler> handler;
@@ -121,7 +124,8 @@ class ReactorImpl {
   void run_guarded(const char* what, F&& fn) noexcept;
   void schedule_scan();
   void scan_timeouts();
-  std::size_t shed_stalled();
+  // Closes stalled holders of pooled memory: splice pipes (pipes) and/or pooled blocks.
+  std::size_t shed_stalled(bool pipes, bool blocks);
   void log_error(const std::string& what) noexcept;
   bool exit_ready() const noexcept;
   void check_setup_thread(const char* what) const;
@@ -200,6 +204,7 @@ class ReactorImpl {
   std::vector<std::uint32_t> scratch_;
   std::vector<std::uint32_t> shed_;         // shed_stalled's victims
   Reactor::Clock::time_point last_shed_scan_{};
+  bool shed_wake_armed_ = false;  // a timer will wake the loop to look again
   std::uint64_t wake_buf_ = 0;
   signalfd_siginfo sig_buf_{};
   Reactor::Clock::time_point now_;

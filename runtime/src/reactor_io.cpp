@@ -353,7 +353,14 @@ void ReactorImpl::flush_all() {
   if (!pipe_waiters_.empty() && !free_pipes_.empty()) {
     wake_pipe_waiter();
   } else if (!pipe_waiters_.empty()) {
-    shed_stalled();  // still waiting: holders may have stalled since (rate-limited)
+    // Still waiting (entries of connections that left are dropped first): holders may have
+    // stalled since the last look (rate-limited).
+    while (!pipe_waiters_.empty()) {
+      const ConnSlot* w = find(pipe_waiters_.front());
+      if (w != nullptr && w->pipe_waiting && !w->closing) break;
+      pipe_waiters_.pop_front();
+    }
+    if (!pipe_waiters_.empty()) shed_stalled(/*pipes=*/true, /*blocks=*/false);
   }
 }
 
@@ -540,10 +547,11 @@ void ReactorImpl::flush_file(std::uint32_t idx) {
         pipe_waiters_.push_back(id_of(idx));
         bump(c_.pipe_waits);
       }
-      shed_stalled();  // pipes held by clients that stopped reading go back to the pool
+      shed_stalled(/*pipes=*/true, /*blocks=*/false);  // pipes held by clients that stopped reading
       return;
     }
     s.pipe = p;
+    s.last_progress = now_;  // its wait for the pipe was not a stall
   }
   const OutputSegment* f = s.out.front();
   const SplicePipe& pp = pipes_[static_cast<std::size_t>(s.pipe)];
@@ -566,6 +574,7 @@ void ReactorImpl::on_splice(const OpTag& tag, int res) {
   --s->ops;
   if (res > 0) {
     s->piped = static_cast<std::uint32_t>(res);
+    s->last_progress = now_;  // the disk delivered: a slow read is not a stalled client
     bump(c_.splices);
   }
   if (s->closing) {

@@ -131,24 +131,54 @@ class BlockSender : public rt::ConnectionHandler {
   bool sent_ = false;
 };
 
-// shed_stalled closes exactly the stalled connections that hold pooled memory, only after
-// stall_shed_after, with a reset; the others keep their connection.
+// shed_stalled closes exactly the stalled connections that hold pooled memory, no sooner
+// than stall_shed_after, with a reset. A client with plain output keeps its connection, and
+// so does one that holds pooled output but reads, however slowly (its kernel send queue
+// shrinks even when no send completes).
 TEST(Reactor, ShedStalledClosesOnlyStalledHoldersOfPooledMemory) {
   ServerThread server({.write_timeout = std::chrono::minutes(5), .stall_shed_after = std::chrono::milliseconds(1000)},
                       [](rt::Connection) { return std::make_unique<BlockSender>(); });
   Client pooled(server.port(), std::chrono::seconds(5), 4096);
   Client plain(server.port(), std::chrono::seconds(5), 4096);
+  Client slow(server.port(), std::chrono::seconds(5), 4096);
   ASSERT_TRUE(pooled.send_all("P"));
   ASSERT_TRUE(plain.send_all("S"));
-  EXPECT_TRUE(eventually([&] { return server.counters().ring_sends >= 2; })) << "both outputs wait on a full socket";
+  ASSERT_TRUE(slow.send_all("P"));
+  EXPECT_TRUE(eventually([&] { return server.counters().ring_sends >= 3; })) << "every output waits on a full socket";
   EXPECT_EQ(server.call([&] { return server.reactor().shed_stalled(); }), 0u) << "not stalled for long enough yet";
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  EXPECT_EQ(server.call([&] { return server.reactor().shed_stalled(); }), 1u);
+  std::atomic<bool> reading{true};
+  std::size_t slow_got = 0;
+  std::jthread slow_reader([&] {
+    char buf[4096];
+    while (reading) {
+      const ssize_t n = ::recv(slow.fd(), buf, sizeof buf, 0);
+      if (n <= 0) return;
+      slow_got += static_cast<std::size_t>(n);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t shed = 0;
+  while (shed == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    shed += server.call([&] { return server.reactor().shed_stalled(); });
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900)) << "shed before stall_shed_after";
+  // A few more looks: nobody else qualifies.
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    shed += server.call([&] { return server.reactor().shed_stalled(); });
+  }
+  reading = false;
+  slow_reader.join();
+  EXPECT_EQ(shed, 1u);
   EXPECT_EQ(server.counters().stalled_shed, 1u);
-  EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 1; }));
-  // The shed client was reset; the other one still gets its bytes when it reads.
+  EXPECT_TRUE(eventually([&] { return server.counters().connections_open == 2; }));
+  EXPECT_GT(slow_got, 0u);
+  // The shed client was reset; the others still get their bytes when they read.
   EXPECT_TRUE(pooled.closed_by_peer());
   EXPECT_EQ(plain.recv_exact(1 << 20).size(), 1u << 20);
+  EXPECT_EQ(slow.recv_exact(1 << 20).size(), 1u << 20);
 }
 
 TEST(Reactor, TinyBufferRingLosesNothing) {

@@ -104,14 +104,16 @@ class Reactor {
   void add_stop_hook(UniqueFunction<void()> fn);
 
   // Reactor thread. A bounded pool ran dry (a module's read buffers built with
-  // SharedBlock::build_pooled): closes every connection that holds pooled memory (such a
-  // block in its queued output, or a splice pipe) and whose output has made no progress for
+  // SharedBlock::build_pooled): closes, with a reset, every connection that holds such a
+  // block in its queued output and has made no progress for
   // ReactorOptions::stall_shed_after (CloseReason::kStalled, counted in stalled_shed), so
   // that a client that stops reading cannot keep others waiting. Their memory returns to
   // the pool once their teardown completes (within an iteration or two). Call it when the
-  // pool refuses a request and again while someone waits (the splice pipe pool does this
-  // itself). Returns how many were closed. Cost: a walk of the live connections, done at
-  // most once per 100 ms (other calls return 0 at once).
+  // pool refuses a request and again while someone waits; while holders are too young it
+  // arms a timer so that the loop wakes to be asked again. (The splice pipe pool does the
+  // same for pipes itself.) Returns how many were closed. Cost: a walk of the live
+  // connections and an ioctl(SIOCOUTQ) per old-enough holder, at most once per 100 ms
+  // (other calls return 0 at once).
   std::size_t shed_stalled();
 
   // Reactor thread (or before run()). Reads up to into.size() bytes of `fd` at `offset`

@@ -54,7 +54,10 @@ struct ReactorOptions {
   // runs dry (splice pipes, or a module's pooled read buffers, see Reactor::shed_stalled),
   // connections holding some of it whose output made no progress for this long are closed
   // (CloseReason::kStalled), well before write_timeout, so that everyone else is served.
-  // A client that reads at any pace keeps making progress and is never shed. 0 = never.
+  // Progress is a completed send or the kernel's send queue for the connection shrinking
+  // (the client read and acknowledged bytes); the first look at a holder starts its clock,
+  // so it is shed 1-2x this long after it stalled. A client whose window keeps opening
+  // (on Linux that takes reading about an MSS) is never shed. 0 = never.
   std::chrono::milliseconds stall_shed_after{2'000};
 
   // Lingering close: after a handler's close() has flushed the output, the write side is
