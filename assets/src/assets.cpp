@@ -95,7 +95,7 @@ struct FileStream;
 
 struct CounterCells {
   std::atomic<std::uint64_t> files{0}, baked_bytes{0}, served_baked{0}, served_disk{0}, served_live{0},
-      not_modified{0}, partial{0}, served_memory{0}, unsatisfiable{0}, not_found{0}, bad_paths{0}, redirects{0}, revalidations{0},
+      not_modified{0}, precondition_failed{0}, partial{0}, served_memory{0}, unsatisfiable{0}, not_found{0}, bad_paths{0}, redirects{0}, revalidations{0},
       read_waits{0}, read_errors{0}, reloads{0}, reload_failures{0}, skipped{0};
 };
 
@@ -117,7 +117,11 @@ struct AssetsCore : std::enable_shared_from_this<AssetsCore> {
   // Headers every answer about a representation carries (not the baked full answer).
   void validators(http::Response& res, std::string_view etag, std::string_view last_modified, Coding coding,
                   bool vary);
-  bool not_modified(const http::Request& req, std::string_view etag, const Version& ver);
+  // RFC 9110 13.2.2, in its order: If-Match, else If-Unmodified-Since (412 when they fail),
+  // then If-None-Match, else If-Modified-Since (304). Answers 412 or 304 itself (true), or
+  // leaves the response alone (false) and the caller goes on to Range.
+  bool preconditions(const http::Request& req, http::Response& res, std::string_view etag,
+                     std::string_view last_modified, const Version& ver, Coding coding, bool vary);
   // Range evaluation: nullopt for the whole representation.
   std::optional<RangeResult> range_of(const http::Request& req, std::string_view etag, const Version& ver);
   void redirect(const http::Request& req, http::Response& res);
@@ -324,11 +328,7 @@ bool AssetsCore::serve_entry(const http::Request& req, http::Response& res, cons
   }
   if (v->baked) {
     const std::uint64_t size = v->ver.size;
-    if (not_modified(req, v->etag, v->ver)) {
-      validators(res, v->etag, v->last_modified, coding, e.vary);
-      res.status(304).end();
-      return true;
-    }
+    if (preconditions(req, res, v->etag, v->last_modified, v->ver, coding, e.vary)) return true;
     if (const auto range = range_of(req, v->etag, v->ver)) {
       if (range->outcome == RangeOutcome::kUnsatisfiable) {
         bump(c.unsatisfiable);
@@ -402,11 +402,7 @@ bool AssetsCore::serve_fd(const http::Request& req, http::Response& res, std::sh
                           const runtime::SharedBlock& body) {
   const std::string etag = etag_of(ver);
   const std::string last_modified = last_modified_of(ver);
-  if (not_modified(req, etag, ver)) {
-    validators(res, etag, last_modified, coding, vary);
-    res.status(304).end();
-    return true;
-  }
+  if (preconditions(req, res, etag, last_modified, ver, coding, vary)) return true;
   std::uint64_t first = 0;
   std::uint64_t length = ver.size;
   if (const auto range = range_of(req, etag, ver)) {
@@ -463,8 +459,23 @@ void AssetsCore::validators(http::Response& res, std::string_view etag, std::str
   if (!options.cache_control.empty()) res.header("Cache-Control", options.cache_control);
 }
 
-// RFC 9110 13.2.2: If-None-Match decides when present; If-Modified-Since only without it.
-bool AssetsCore::not_modified(const http::Request& req, std::string_view etag, const Version& ver) {
+bool AssetsCore::preconditions(const http::Request& req, http::Response& res, std::string_view etag,
+                               std::string_view last_modified, const Version& ver, Coding coding, bool vary) {
+  // If-Match decides when present; If-Unmodified-Since only without it (an unparsable date
+  // is ignored, as the RFC says).
+  bool failed = false;
+  if (const auto im = req.header("If-Match")) {
+    failed = !match_strong(*im, etag);
+  } else if (const auto ius = req.header("If-Unmodified-Since")) {
+    const auto since = parse_http_date(*ius);
+    failed = since && ver.mtime_sec > *since;
+  }
+  if (failed) {
+    bump(c.precondition_failed);
+    res.status(412).text("412 Precondition Failed\n");
+    return true;
+  }
+  // If-None-Match decides when present; If-Modified-Since only without it.
   bool hit = false;
   if (const auto inm = req.header("If-None-Match")) {
     hit = none_match(*inm, etag);
@@ -472,8 +483,11 @@ bool AssetsCore::not_modified(const http::Request& req, std::string_view etag, c
     const auto since = parse_http_date(*ims);
     hit = since && ver.mtime_sec <= *since;
   }
-  if (hit) bump(c.not_modified);
-  return hit;
+  if (!hit) return false;
+  bump(c.not_modified);
+  validators(res, etag, last_modified, coding, vary);
+  res.status(304).end();
+  return true;
 }
 
 std::optional<RangeResult> AssetsCore::range_of(const http::Request& req, std::string_view etag, const Version& ver) {
@@ -639,6 +653,7 @@ AssetCounters Assets::counters() const noexcept {
   out.served_disk = v(c.served_disk);
   out.served_live = v(c.served_live);
   out.not_modified = v(c.not_modified);
+  out.precondition_failed = v(c.precondition_failed);
   out.partial = v(c.partial);
   out.unsatisfiable = v(c.unsatisfiable);
   out.not_found = v(c.not_found);

@@ -448,13 +448,17 @@ RangeResult parse_range(std::string_view value, std::uint64_t size) noexcept {
   return {RangeOutcome::kSatisfiable, {first, std::min(last, size - 1)}};
 }
 
-bool none_match(std::string_view if_none_match, std::string_view etag) noexcept {
-  if (if_none_match == "*") return true;
+namespace {
+
+// Whether the entity-tag list `list` names `etag`: under weak comparison (W/ ignored on both
+// sides) or strong (neither may be weak). "*" matches anything.
+bool list_names(std::string_view list, std::string_view etag, bool strong) noexcept {
+  if (list == "*") return true;
   std::string_view mine;
   bool mine_weak = false;
-  if (!whole_entity_tag(etag, mine, mine_weak)) return false;
+  if (!whole_entity_tag(etag, mine, mine_weak) || (strong && mine_weak)) return false;
 
-  const std::string_view v = if_none_match;
+  const std::string_view v = list;
   std::size_t pos = 0;
   while (pos < v.size()) {
     if (is_ows(v[pos]) || v[pos] == ',') {
@@ -464,12 +468,22 @@ bool none_match(std::string_view if_none_match, std::string_view etag) noexcept 
     std::string_view tag;
     bool weak = false;
     if (scan_entity_tag(v, pos, tag, weak) && (pos == v.size() || is_ows(v[pos]) || v[pos] == ',')) {
-      if (tag == mine) return true;  // weak comparison: W/ ignored on both sides
+      if (tag == mine && !(strong && weak)) return true;
       continue;
     }
     pos = v.find(',', pos);  // malformed member: skip it
   }
   return false;
+}
+
+}  // namespace
+
+bool none_match(std::string_view if_none_match, std::string_view etag) noexcept {
+  return list_names(if_none_match, etag, /*strong=*/false);
+}
+
+bool match_strong(std::string_view if_match, std::string_view etag) noexcept {
+  return list_names(if_match, etag, /*strong=*/true);
 }
 
 bool strong_etag_equal(std::string_view value, std::string_view etag) noexcept {

@@ -221,6 +221,62 @@ TEST_F(AssetsTest, ConditionalRequestsAnswer304) {
   EXPECT_EQ(s.assets().counters().not_modified, 6u);
 }
 
+// If-Match and If-Unmodified-Since (RFC 9110 13.1.1, 13.1.4), evaluated before the cache
+// validators as 13.2.2 orders them: 412 when they fail, the normal answer otherwise.
+TEST_F(AssetsTest, FailedPreconditionsAnswer412) {
+  AssetServer& s = server();
+  for (const std::string path : {"/hello.txt", "/big.bin"}) {
+    SCOPED_TRACE(path);
+    auto full = get(s.port(), path);
+    ASSERT_TRUE(full);
+    const std::string etag = full->header("ETag").value_or("");
+    const std::string lm = full->header("Last-Modified").value_or("");
+    ASSERT_FALSE(etag.empty());
+
+    auto r = get(s.port(), path, "If-Match: \"other\"\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 412);
+    EXPECT_EQ(r->body, "412 Precondition Failed\n");
+    r = get(s.port(), path, "If-Match: W/" + etag + "\r\n");  // strong comparison
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 412);
+    for (const std::string& ok : {etag, "\"other\", " + etag, std::string("*")}) {
+      r = get(s.port(), path, "If-Match: " + ok + "\r\n");
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 200) << ok;
+      EXPECT_EQ(r->body.size(), full->body.size());
+    }
+
+    r = get(s.port(), path, "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 412);
+    r = get(s.port(), path, "If-Unmodified-Since: " + lm + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    r = get(s.port(), path, "If-Unmodified-Since: not a date\r\n");  // ignored
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    // If-Match wins over If-Unmodified-Since; both come before If-None-Match.
+    r = get(s.port(), path, "If-Match: " + etag + "\r\nIf-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    r = get(s.port(), path, "If-Match: \"other\"\r\nIf-None-Match: " + etag + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 412);
+    r = get(s.port(), path, "If-Match: " + etag + "\r\nIf-None-Match: " + etag + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 304);
+    // A range under a passing If-Match is still served.
+    r = get(s.port(), path, "If-Match: " + etag + "\r\nRange: bytes=0-3\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 206);
+    EXPECT_EQ(r->body, full->body.substr(0, 4));
+  }
+  EXPECT_EQ(s.assets().counters().precondition_failed, 8u);
+  // The server keeps serving after all of that.
+  EXPECT_EQ(get(s.port(), "/hello.txt")->status, 200);
+}
+
 TEST_F(AssetsTest, RangesOnBakedAndLargeFiles) {
   AssetServer& s = server();
   const std::string text = kHello;

@@ -657,6 +657,24 @@ TEST(AssetsEtag, Lists) {
   EXPECT_FALSE(ra::none_match("\"b,x\"", e));
 }
 
+TEST(AssetsEtag, IfMatchUsesStrongComparison) {
+  const std::string_view e = "\"b\"";
+  EXPECT_TRUE(ra::match_strong("*", e));
+  EXPECT_TRUE(ra::match_strong("*", "W/\"b\"")) << "* names any current representation";
+  EXPECT_TRUE(ra::match_strong("\"b\"", e));
+  EXPECT_TRUE(ra::match_strong("\"a\", \"b\"", e));
+  EXPECT_TRUE(ra::match_strong("\"a\" ,\t\"b\" ,,", e));
+  EXPECT_FALSE(ra::match_strong("W/\"b\"", e)) << "a weak tag in the list never matches strongly";
+  EXPECT_FALSE(ra::match_strong("\"b\"", "W/\"b\"")) << "nor does a weak representation tag";
+  EXPECT_FALSE(ra::match_strong("W/\"a\", W/\"b\"", e));
+  EXPECT_FALSE(ra::match_strong("\"B\"", e));
+  EXPECT_FALSE(ra::match_strong("", e));
+  EXPECT_FALSE(ra::match_strong("\"x,b\"", e));
+  EXPECT_TRUE(ra::match_strong("b, \"b\"", e)) << "a malformed member is skipped";
+  EXPECT_FALSE(ra::match_strong("\"b\"", "b")) << "a malformed representation tag matches only *";
+  EXPECT_TRUE(ra::none_match("W/\"b\"", e)) << "If-None-Match stays weak";
+}
+
 TEST(AssetsEtag, MalformedMembersAreSkipped) {
   const std::string_view e = "\"b\"";
   EXPECT_FALSE(ra::none_match("b", e)) << "unquoted";

@@ -24,8 +24,9 @@
 //   its new metadata; a deleted file is 404; a file added after the snapshot is found by a
 //   confined open (openat2 RESOLVE_BENEATH) and served live. Memory never serves stale
 //   bytes. Live files are picked up into memory by the next reload().
-// - nginx's semantics: GET and HEAD (other methods on a file: 405 with Allow), 304 for
-//   If-None-Match / If-Modified-Since, a single Range (206 with Content-Range; 416 when
+// - nginx's semantics: GET and HEAD (other methods on a file: 405 with Allow), 412 for a
+//   failed If-Match / If-Unmodified-Since, 304 for If-None-Match / If-Modified-Since (in RFC
+//   9110 13.2.2's order), a single Range (206 with Content-Range; 416 when
 //   unsatisfiable; If-Range honoured), index.html for a directory ("/dir" redirects 301 to
 //   "/dir/"), precompressed "name.br" / "name.gz" siblings chosen by Accept-Encoding with
 //   Vary, and a MIME map for the web's common types (semantics.hpp).
@@ -123,6 +124,7 @@ struct AssetCounters {
   std::uint64_t served_disk = 0;       // responses streamed from a descriptor (large files)
   std::uint64_t served_live = 0;       // of those: files changed or added since the snapshot
   std::uint64_t not_modified = 0;      // 304
+  std::uint64_t precondition_failed = 0;  // 412 (If-Match, If-Unmodified-Since)
   std::uint64_t partial = 0;           // 206
   std::uint64_t unsatisfiable = 0;     // 416
   std::uint64_t not_found = 0;         // no such file (the caller answered, e.g. 404)

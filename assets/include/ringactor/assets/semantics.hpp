@@ -93,6 +93,12 @@ bool none_match(std::string_view if_none_match, std::string_view etag) noexcept;
 // If-Range is not handled here (it gives false). Cost: linear, no allocation.
 bool strong_etag_equal(std::string_view value, std::string_view etag) noexcept;
 
+// If-Match (RFC 9110 section 13.1.1): true when the field value is "*" or lists an
+// entity-tag equal to `etag` under strong comparison (neither side weak, the opaque-tags
+// equal byte for byte). A weak `etag` or a malformed one matches only "*". List syntax as
+// for none_match. Cost: linear in the value, no allocation.
+bool match_strong(std::string_view if_match, std::string_view etag) noexcept;
+
 // Accept-Encoding (RFC 9110 section 12.5.3): true when the content coding `coding` ("br",
 // "gzip", ...) is acceptable: listed with q > 0, or not listed while "*" is listed with
 // q > 0. Codings compare case-insensitively and "x-gzip" counts as "gzip" ("x-compress" as
