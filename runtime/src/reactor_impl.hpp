@@ -35,29 +35,33 @@ struct Carry {
   std::uint32_t cap = 0;
 };
 
-// One connection. Fields read on every completion come first.
+// One connection. Fields read on every completion come first. Packed: an idle connection's
+// memory is mostly this slot (bench/README.md, memory per idle connection).
 struct ConnSlot {
   int fd = -1;
   std::uint16_t ops = 0;  // kernel operations in flight plus handler callbacks running
-  bool recv_armed = false;
-  bool send_inflight = false;
-  bool closing = false;            // no more input is delivered; teardown under way
-  bool close_after_flush = false;  // close once the output chain is empty
-  bool flush_queued = false;       // on the reactor's flush list
-  bool finalized = false;
-  bool lingering = false;  // write side shut down; input read and discarded until EOF
-  bool paused = false;       // input paused by the handler: received bytes go to the carry
-  bool input_ended = false;  // the peer's EOF was seen and handed to the handler
-  bool redeliver_queued = false;  // a resume posted a redelivery of the carry
-  bool pipe_waiting = false;      // queued for a free splice pipe
+  bool recv_armed : 1 = false;
+  bool send_inflight : 1 = false;
+  bool closing : 1 = false;            // no more input is delivered; teardown under way
+  bool close_after_flush : 1 = false;  // close once the output chain is empty
+  bool flush_queued : 1 = false;       // on the reactor's flush list
+  bool finalized : 1 = false;
+  bool lingering : 1 = false;  // write side shut down; input read and discarded until EOF
+  bool paused : 1 = false;       // input paused by the handler: received bytes go to the carry
+  bool input_ended : 1 = false;  // the peer's EOF was seen and handed to the handler
+  bool redeliver_queued : 1 = false;  // a resume posted a redelivery of the carry
+  bool pipe_waiting : 1 = false;      // queued for a free splice pipe
   std::int32_t pipe = -1;         // the splice pipe it holds (index into pipes_), or -1
   std::uint32_t piped = 0;        // bytes of the front file segment sitting in that pipe
+  union {
+    // While lingering (output flushed): bytes discarded so far.
+    std::uint32_t lingered;
+    // While output is pending: the kernel's send queue (SIOCOUTQ) when shed_stalled last
+    // looked, -1 after progress; a queue that shrank since means the client is reading.
+    std::int32_t outq_mark = -1;
+  };
+  std::int16_t error = 0;  // the errno reported to on_close
   CloseReason reason = CloseReason::kLocal;
-  std::uint32_t lingered = 0;  // bytes discarded while lingering
-  int error = 0;
-  // The kernel's send queue (SIOCOUTQ) when shed_stalled last looked, -1 before: a queue
-  // that shrank since means the client is reading (fills the padding after `error`).
-  std::int32_t outq_mark = -1;
   OutputChain out;
   SendContext* send_ctx = nullptr;
   std::unique_ptr<ConnectionHandler> handler;

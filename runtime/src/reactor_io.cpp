@@ -762,6 +762,7 @@ void ReactorImpl::sent(std::uint32_t idx, int res) {
     bump(c_.bytes_out, static_cast<std::uint64_t>(res));
     s->out.consume(output_, static_cast<std::size_t>(res));
     s->last_active = s->last_progress = now_;
+    s->outq_mark = -1;  // shed_stalled's next look starts afresh
   }
   if (s->closing) {
     s->out.clear(output_);
@@ -900,7 +901,7 @@ void ReactorImpl::close_connection(std::uint32_t idx, CloseReason reason, int er
   if (s.closing) return;
   s.closing = true;
   s.reason = reason;
-  s.error = error;
+  s.error = static_cast<std::int16_t>(error);  // errno values are small
   // Ask the kernel to end the receive and any blocked send; their final completions
   // arrive later and teardown finishes when the last one has (never free memory a kernel
   // operation may still write into or read from).
