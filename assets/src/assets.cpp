@@ -461,13 +461,27 @@ void AssetsCore::validators(http::Response& res, std::string_view etag, std::str
 
 bool AssetsCore::preconditions(const http::Request& req, http::Response& res, std::string_view etag,
                                std::string_view last_modified, const Version& ver, Coding coding, bool vary) {
-  // If-Match decides when present; If-Unmodified-Since only without it (an unparsable date
-  // is ignored, as the RFC says).
+  // If-Match decides when present; If-Unmodified-Since only without it (an unparsable date,
+  // or two of them, is ignored, as the RFC says). If-Match is a list: several field lines
+  // are one list, so any of them may name the representation.
+  bool if_match = false;
+  bool matched = false;
+  int unmodified_lines = 0;
+  std::string_view unmodified;
+  for (const http::Header& h : req.headers()) {
+    if (http::iequals(h.name, "If-Match")) {
+      if_match = true;
+      matched = matched || match_strong(h.value, etag);
+    } else if (http::iequals(h.name, "If-Unmodified-Since")) {
+      ++unmodified_lines;
+      unmodified = h.value;
+    }
+  }
   bool failed = false;
-  if (const auto im = req.header("If-Match")) {
-    failed = !match_strong(*im, etag);
-  } else if (const auto ius = req.header("If-Unmodified-Since")) {
-    const auto since = parse_http_date(*ius);
+  if (if_match) {
+    failed = !matched;
+  } else if (unmodified_lines == 1) {
+    const auto since = parse_http_date(unmodified);
     failed = since && ver.mtime_sec > *since;
   }
   if (failed) {

@@ -581,21 +581,24 @@ void ReactorImpl::scan_timeouts() {
 // progress for stall_shed_after. Progress is a completed send, or the kernel's send queue
 // for the connection shrinking between two looks (a slow reader drains it long before a
 // send completes). Called when a pool ran dry, and again each iteration while something
-// waits for one: O(live connections) at most once per kShedGap; while holders are not yet
-// old enough a timer wakes the loop to look again.
+// waits for one: O(live connections) at most once per kShedGap; each walk arms a timer so
+// that a loop with no other timers wakes to look again.
 std::size_t ReactorImpl::shed_stalled(bool pipes, bool blocks) {
   constexpr auto kShedGap = std::chrono::milliseconds(100);
   const auto after = options_.stall_shed_after;
   if (after.count() == 0 || slots_.size() == 0 || now_ - last_shed_scan_ < kShedGap) return 0;
   last_shed_scan_ = now_;
   shed_.clear();
-  bool young = false;  // holders that may qualify later
+  // When to look again while the pool stays dry: after stall_shed_after (holders that take a
+  // pool slot from now on are stalled by then at the earliest), or sooner when a holder
+  // seen now becomes old enough.
+  auto next_look = now_ + after;
   for (const std::uint32_t idx : slots_.live()) {
     ConnSlot& s = slots_[idx];
     if (s.closing || s.out.empty()) continue;
     if (!((pipes && s.pipe >= 0) || (blocks && s.out.holds_pooled()))) continue;
     if (now_ - s.last_progress < after) {
-      young = true;
+      next_look = std::min(next_look, s.last_progress + after);
       continue;
     }
     int outq = 0;
@@ -603,14 +606,19 @@ std::size_t ReactorImpl::shed_stalled(bool pipes, bool blocks) {
     if (outq != s.outq_mark) {  // the client took bytes since the last look (or first look)
       s.outq_mark = outq;
       s.last_progress = now_;
-      young = true;
+      next_look = std::min(next_look, now_ + after);
       continue;
     }
     shed_.push_back(idx);
   }
-  if (young && !shed_wake_armed_) {
-    shed_wake_armed_ = true;
-    timers_.schedule(now_ + after, [this] { shed_wake_armed_ = false; });  // the wake-up is the point
+  // Wake the loop then (the wake-up is the point: a loop with no other timer and clients
+  // that all wait may otherwise sleep for good; the callers ask again at every iteration
+  // while the pool is dry), unless a wake-up already comes by then. Never inside the rate
+  // limit's gap.
+  next_look = std::max(next_look, now_ + kShedGap);
+  if (shed_wake_at_ <= now_ || next_look < shed_wake_at_) {
+    shed_wake_at_ = next_look;
+    timers_.schedule(next_look, [] {});
   }
   std::size_t shed = 0;
   for (const std::uint32_t idx : shed_) {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <deque>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -35,6 +36,8 @@ struct Carry {
   std::uint32_t cap = 0;
 };
 
+inline constexpr std::int32_t kNoOutqMark = INT32_MIN;
+
 // One connection. Fields read on every completion come first. Packed: an idle connection's
 // memory is mostly this slot (bench/README.md, memory per idle connection).
 struct ConnSlot {
@@ -56,9 +59,10 @@ struct ConnSlot {
   union {
     // While lingering (output flushed): bytes discarded so far.
     std::uint32_t lingered;
-    // While output is pending: the kernel's send queue (SIOCOUTQ) when shed_stalled last
-    // looked, -1 after progress; a queue that shrank since means the client is reading.
-    std::int32_t outq_mark = -1;
+    // While output is pending: the kernel's send queue (SIOCOUTQ, -1 if it could not be
+    // read) when shed_stalled last looked, kNoOutqMark after progress; a queue that changed
+    // since means the client is reading.
+    std::int32_t outq_mark = kNoOutqMark;
   };
   std::int16_t error = 0;  // the errno reported to on_close
   CloseReason reason = CloseReason::kLocal;
@@ -69,6 +73,9 @@ struct ConnSlot {
   Reactor::Clock::time_point last_active{};    // last byte in or out
   Reactor::Clock::time_point last_progress{};  // last send progress (write timeout)
 };
+
+// The idle-memory target (256 B per connection, bench/README.md) depends on this size.
+static_assert(sizeof(ConnSlot) <= 96, "ConnSlot grew: re-measure idle memory per connection");
 
 // A zero-copy send in flight: its message, and what it pins until the kernel's
 // notification says the bytes were released (slabs pinned in the pool, blocks referenced).
@@ -208,7 +215,7 @@ class ReactorImpl {
   std::vector<std::uint32_t> scratch_;
   std::vector<std::uint32_t> shed_;         // shed_stalled's victims
   Reactor::Clock::time_point last_shed_scan_{};
-  bool shed_wake_armed_ = false;  // a timer will wake the loop to look again
+  Reactor::Clock::time_point shed_wake_at_{};  // a timer wakes the loop then to look again
   std::uint64_t wake_buf_ = 0;
   signalfd_siginfo sig_buf_{};
   Reactor::Clock::time_point now_;

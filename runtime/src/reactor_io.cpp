@@ -762,7 +762,7 @@ void ReactorImpl::sent(std::uint32_t idx, int res) {
     bump(c_.bytes_out, static_cast<std::uint64_t>(res));
     s->out.consume(output_, static_cast<std::size_t>(res));
     s->last_active = s->last_progress = now_;
-    s->outq_mark = -1;  // shed_stalled's next look starts afresh
+    s->outq_mark = kNoOutqMark;  // shed_stalled's next look starts afresh
   }
   if (s->closing) {
     s->out.clear(output_);

@@ -271,8 +271,38 @@ TEST_F(AssetsTest, FailedPreconditionsAnswer412) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 206);
     EXPECT_EQ(r->body, full->body.substr(0, 4));
+    // Several If-Match lines are one list; two If-Unmodified-Since dates are ignored.
+    r = get(s.port(), path, "If-Match: \"other\"\r\nIf-Match: " + etag + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    r = get(s.port(), path,
+            "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\nIf-Unmodified-Since: " + lm + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    // A passing If-Unmodified-Since, then If-None-Match decides.
+    r = get(s.port(), path, "If-Unmodified-Since: " + lm + "\r\nIf-None-Match: " + etag + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 304);
+    // HEAD: the same status, no body.
+    r = get(s.port(), path, "If-Match: \"other\"\r\n", "HEAD");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 412);
+    EXPECT_TRUE(r->body.empty());
   }
-  EXPECT_EQ(s.assets().counters().precondition_failed, 8u);
+  // A precompressed variant has its own entity-tag: If-Match names the one Accept-Encoding
+  // picks.
+  const auto identity = get(s.port(), "/app.js");
+  const auto brotli = get(s.port(), "/app.js", "Accept-Encoding: br\r\n");
+  ASSERT_TRUE(identity && brotli);
+  ASSERT_NE(identity->header("ETag"), brotli->header("ETag"));
+  auto r = get(s.port(), "/app.js", "Accept-Encoding: br\r\nIf-Match: " + identity->header("ETag").value_or("") + "\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 412);
+  r = get(s.port(), "/app.js", "Accept-Encoding: br\r\nIf-Match: " + brotli->header("ETag").value_or("") + "\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, brotli->body);
+  EXPECT_EQ(s.assets().counters().precondition_failed, 11u);
   // The server keeps serving after all of that.
   EXPECT_EQ(get(s.port(), "/hello.txt")->status, 200);
 }
@@ -804,7 +834,10 @@ TEST_P(AssetsBothPaths, ClientsThatStopReadingAreShedWhenThePoolRunsDry) {
   ro.max_splice_pipes = 2;
   ro.splice_pipe_size = 64 * 1024;
   ro.stall_shed_after = std::chrono::seconds(1);
-  ro.write_timeout = std::chrono::minutes(5);  // only shedding can free the pool in time
+  // No timeouts at all: no periodic scan wakes the loop either, so only shedding (and the
+  // wake-ups it arms for itself) can free the pool.
+  ro.write_timeout = std::chrono::milliseconds(0);
+  ro.idle_timeout = std::chrono::milliseconds(0);
   srv = std::make_unique<AssetServer>(o, ro);
   AssetServer& s = *srv;
 

@@ -109,8 +109,8 @@ class Reactor {
   // ReactorOptions::stall_shed_after (CloseReason::kStalled, counted in stalled_shed), so
   // that a client that stops reading cannot keep others waiting. Their memory returns to
   // the pool once their teardown completes (within an iteration or two). Call it when the
-  // pool refuses a request and again while someone waits; while holders are too young it
-  // arms a timer so that the loop wakes to be asked again. (The splice pipe pool does the
+  // pool refuses a request and again (every iteration is fine) while someone waits: each
+  // walk arms a timer so that a loop with nothing else to do wakes to be asked again. (The splice pipe pool does the
   // same for pipes itself.) Returns how many were closed. Cost: a walk of the live
   // connections and an ioctl(SIOCOUTQ) per old-enough holder, at most once per 100 ms
   // (other calls return 0 at once).
