@@ -18,31 +18,18 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_util.hpp"
+
 int main(int argc, char** argv) {
   int port = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::string(argv[i]) == "--port") port = std::atoi(argv[i + 1]);
   }
-  rlimit l{};
-  ::getrlimit(RLIMIT_NOFILE, &l);
-  l.rlim_cur = l.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &l);
-  ::signal(SIGPIPE, SIG_IGN);
-
-  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  std::uint16_t bound = 0;
+  const int lfd = ringactor::bench::listen_loopback(port, bound);
+  if (lfd < 0) return 1;
   const int one = 1;
-  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 4096) != 0) {
-    std::perror("bind/listen");
-    return 1;
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-  std::printf("epoll_echo: listening on 127.0.0.1:%u\n", static_cast<unsigned>(ntohs(a.sin_port)));
+  std::printf("epoll_echo: listening on 127.0.0.1:%u\n", static_cast<unsigned>(bound));
   std::fflush(stdout);
 
   const int ep = ::epoll_create1(0);

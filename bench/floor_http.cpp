@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
+
 namespace {
 
 struct Conn {
@@ -68,12 +70,6 @@ int main(int argc, char** argv) {
     if (std::string(argv[i]) == "--chunk") chunk = std::strtoull(argv[i + 1], nullptr, 10);
     if (std::string(argv[i]) == "--notsent-lowat") lowat = std::atoi(argv[i + 1]);
   }
-  rlimit l{};
-  ::getrlimit(RLIMIT_NOFILE, &l);
-  l.rlim_cur = l.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &l);
-  ::signal(SIGPIPE, SIG_IGN);
-
   std::string body(body_bytes, 'x');
   if (!file.empty()) {
     std::FILE* f = std::fopen(file.c_str(), "rb");
@@ -91,20 +87,11 @@ int main(int argc, char** argv) {
                      std::to_string(body.size()) + "\r\n\r\n";
   resp += body;
 
-  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  std::uint16_t bound = 0;
+  const int lfd = ringactor::bench::listen_loopback(port, bound);
+  if (lfd < 0) return 1;
   const int one = 1;
-  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 4096) != 0) {
-    std::perror("bind/listen");
-    return 1;
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-  std::printf("floor_http: listening on %d\n", ntohs(a.sin_port));
+  std::printf("floor_http: listening on %u\n", static_cast<unsigned>(bound));
   std::fflush(stdout);
 
   const int ep = ::epoll_create1(0);
