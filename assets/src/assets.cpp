@@ -461,22 +461,29 @@ void AssetsCore::validators(http::Response& res, std::string_view etag, std::str
 
 bool AssetsCore::preconditions(const http::Request& req, http::Response& res, std::string_view etag,
                                std::string_view last_modified, const Version& ver, Coding coding, bool vary) {
-  // If-Match decides when present; If-Unmodified-Since only without it (an unparsable date,
-  // or two of them, is ignored, as the RFC says). If-Match is a list: several field lines
-  // are one list, so any of them may name the representation.
-  bool if_match = false;
-  bool matched = false;
-  int unmodified_lines = 0;
-  std::string_view unmodified;
+  // One pass over the header lines. If-Match and If-None-Match are lists, and several lines
+  // of one are one list: any line may name the representation. A date field given twice is
+  // ignored, as is an unparsable one (RFC 9110 13.1.3, 13.1.4).
+  bool if_match = false, matched = false, if_none_match = false, none_matched = false;
+  int unmodified_lines = 0, modified_lines = 0;
+  std::string_view unmodified, modified;
   for (const http::Header& h : req.headers()) {
+    if (h.name.size() < 8 || (h.name[0] != 'I' && h.name[0] != 'i')) continue;  // none of ours
     if (http::iequals(h.name, "If-Match")) {
       if_match = true;
       matched = matched || match_strong(h.value, etag);
+    } else if (http::iequals(h.name, "If-None-Match")) {
+      if_none_match = true;
+      none_matched = none_matched || none_match(h.value, etag);
     } else if (http::iequals(h.name, "If-Unmodified-Since")) {
       ++unmodified_lines;
       unmodified = h.value;
+    } else if (http::iequals(h.name, "If-Modified-Since")) {
+      ++modified_lines;
+      modified = h.value;
     }
   }
+  // If-Match decides when present; If-Unmodified-Since only without it.
   bool failed = false;
   if (if_match) {
     failed = !matched;
@@ -491,10 +498,10 @@ bool AssetsCore::preconditions(const http::Request& req, http::Response& res, st
   }
   // If-None-Match decides when present; If-Modified-Since only without it.
   bool hit = false;
-  if (const auto inm = req.header("If-None-Match")) {
-    hit = none_match(*inm, etag);
-  } else if (const auto ims = req.header("If-Modified-Since")) {
-    const auto since = parse_http_date(*ims);
+  if (if_none_match) {
+    hit = none_matched;
+  } else if (modified_lines == 1) {
+    const auto since = parse_http_date(modified);
     hit = since && ver.mtime_sec <= *since;
   }
   if (!hit) return false;

@@ -279,6 +279,13 @@ TEST_F(AssetsTest, FailedPreconditionsAnswer412) {
             "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\nIf-Unmodified-Since: " + lm + "\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
+    // Several If-None-Match lines are one list too; two If-Modified-Since dates are ignored.
+    r = get(s.port(), path, "If-None-Match: \"other\"\r\nIf-None-Match: " + etag + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 304);
+    r = get(s.port(), path, "If-Modified-Since: " + lm + "\r\nIf-Modified-Since: " + lm + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
     // A passing If-Unmodified-Since, then If-None-Match decides.
     r = get(s.port(), path, "If-Unmodified-Since: " + lm + "\r\nIf-None-Match: " + etag + "\r\n");
     ASSERT_TRUE(r);
