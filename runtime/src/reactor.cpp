@@ -633,9 +633,9 @@ std::size_t ReactorImpl::shed_stalled(bool pipes, bool blocks) {
 // ---- Reactor: the public face -------------------------------------------------------
 
 Reactor::Reactor(ReactorOptions options) : impl_(std::make_unique<ReactorImpl>(*this, options)) {}
+Reactor::~Reactor() = default;
 
 std::size_t Reactor::shed_stalled() { return impl_->shed_stalled(/*pipes=*/false, /*blocks=*/true); }
-Reactor::~Reactor() = default;
 
 void ReactorImpl::check_setup_thread(const char* what) const {
   const std::thread::id owner = thread_.load(std::memory_order_acquire);
