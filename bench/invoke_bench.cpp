@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include <ringactor/runtime/invoke_queue.hpp>
+#include "invoke_queue.hpp"  // internal to the runtime
 #include <ringactor/runtime/reactor.hpp>
 
 namespace rt = ringactor::runtime;

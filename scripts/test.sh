@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds and runs every test: the dev build (unit, integration,
-# install and layering checks), then AddressSanitizer+UBSan, then ThreadSanitizer, then the
-# HTTP parser fuzz target for a bounded time (FUZZ_SECONDS, default 60).
-# Usage: scripts/test.sh [dev|asan|tsan|fuzz|all]   (default: all)
+# install and layering checks), then the release build (-O3, its tests too) and the bench
+# build, so every preset the README and scripts name builds whole, then
+# AddressSanitizer+UBSan, then ThreadSanitizer, then the HTTP parser fuzz target for a
+# bounded time (FUZZ_SECONDS, default 60).
+# Usage: scripts/test.sh [dev|release|bench|asan|tsan|fuzz|all]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 modes=("${1:-all}")
-[[ "${modes[0]}" == all ]] && modes=(dev asan tsan fuzz)
+[[ "${modes[0]}" == all ]] && modes=(dev release bench asan tsan fuzz)
 for mode in "${modes[@]}"; do
   echo "=== $mode: configure and build"
   cmake --preset "$mode" >/dev/null
@@ -21,6 +23,7 @@ for mode in "${modes[@]}"; do
     asan)
       ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
         ctest --preset asan ;;
+    bench) echo "(the bench preset has no tests: built whole above)" ;;
     fuzz)
       # New corpus entries go to a scratch copy; a crash leaves an artifact and fails the run
       # (save it under tests/fuzz/regressions/ so the normal test run replays it forever).

@@ -140,8 +140,8 @@ void Stage::drain_run_queue() {
   if (!queue_.empty()) reactor_.request_iteration();  // budget spent: I/O first, then more
 }
 
-void Stage::run_detached(runtime::InvokeQueue::Task fn) {
-  runtime::InvokeQueue::Task guarded = [f = std::move(fn), this]() mutable {
+void Stage::run_detached(runtime::Task fn) {
+  runtime::Task guarded = [f = std::move(fn), this]() mutable {
     try {
       f();
     } catch (const std::exception& e) {

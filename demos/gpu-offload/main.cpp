@@ -116,14 +116,14 @@ int main(int argc, char** argv) {
     }
     http::Server server(stage);
     server.get("/battle", [&arena](http::Request& req, http::Response& res) {
-      const auto t = number(req.query_param("teams"), 1u << 24);
-      const auto r = number(req.query_param("rounds"), 1u << 20);
+      const auto t = number(req.raw_query_param("teams"), 1u << 24);
+      const auto r = number(req.raw_query_param("rounds"), 1u << 20);
       if (!t || !r) {
         res.status(400).text("teams (1..16777216) and rounds (1..1048576) are required\n");
         return;
       }
-      arena.offload_polled(ra::Stage::current(), gpu_task(*t, *r),
-                           [d = res.defer(), t = *t, r = *r](off::Result<std::uint64_t> out) mutable {
+      arena.offload_polled(res.defer(), gpu_task(*t, *r),
+                           [t = *t, r = *r](off::Result<std::uint64_t> out, http::DeferredResponse& d) {
                              if (out) {
                                d.json("{\"teams\":" + std::to_string(t) + ",\"rounds\":" + std::to_string(r) +
                                       ",\"checksum\":" + std::to_string(*out) + "}");

@@ -126,27 +126,28 @@ int main(int argc, char** argv) {
     });
 
     server.get("/compute", [&arena](http::Request& req, http::Response& res) {
-      const std::string_view text = req.query_param("n").value_or("");
+      const std::string text = req.query_param("n").value_or("");
       std::uint64_t n = 0;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
       if (ec != std::errc() || end != text.data() + text.size() || n == 0 || n > kMaxRounds) {
         res.status(400).text("n must be a number of rounds from 1 to " + std::to_string(kMaxRounds) + "\n");
         return;
       }
-      // The connection actor asks the arena; the answer comes back to it on this thread.
+      // The work runs on a worker for this deferred answer: if the client leaves or the server
+      // begins to stop first, queued work is skipped and running work sees `cancel` set.
       arena.offload(
-          ra::Stage::current(), [n](const off::CancelToken& cancel) { return simulate(n, cancel); },
-          [d = res.defer()](off::Result<Battle> r) mutable {
+          res.defer(), [n](const off::CancelToken& cancel) { return simulate(n, cancel); },
+          [](off::Result<Battle> r, http::DeferredResponse& answer) {  // back on the IO thread
             if (r) {
-              d.json(nlohmann::json{{"rounds", r->rounds},
-                                    {"checksum", r->checksum},
-                                    {"blue_wins", r->blue_wins},
-                                    {"red_wins", r->red_wins}}
-                         .dump());
+              answer.json(nlohmann::json{{"rounds", r->rounds},
+                                         {"checksum", r->checksum},
+                                         {"blue_wins", r->blue_wins},
+                                         {"red_wins", r->red_wins}}
+                              .dump());
             } else if (r.failure() == off::Failure::kOverloaded) {
-              d.status(503).header("Retry-After", "1").text("the simulation workers are busy; retry\n");
+              answer.status(503).header("Retry-After", "1").text("the simulation workers are busy; retry\n");
             } else {
-              d.status(503).text("simulation not run: " + r.message() + "\n");
+              answer.status(503).text("simulation not run: " + r.message() + "\n");
             }
           });
     });

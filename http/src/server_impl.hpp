@@ -9,9 +9,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <ringactor/actors/connection_actor.hpp>
+#include <ringactor/runtime/lifeline.hpp>
 
 #include "ringactor/http/request_parser.hpp"
 #include "ringactor/http/response.hpp"
@@ -19,6 +21,17 @@
 #include "ringactor/http/server.hpp"
 
 namespace ringactor::http::detail {
+
+// Header and status rules shared by Response, DeferredResponse and the connection (server.cpp).
+bool is_token_char(char c) noexcept;
+bool has_line_break_or_nul(std::string_view v) noexcept;
+// Appends "Name: value\r\n" after checking both; the framing headers are the server's
+// (std::invalid_argument otherwise).
+void append_header(std::string& out, std::string_view name, std::string_view value);
+// A final status 200..999 (std::invalid_argument otherwise).
+int checked_status(int code);
+std::string_view checked_content_type(std::string_view ct);
+inline bool status_has_body(int status) noexcept { return status >= 200 && status != 204 && status != 304; }
 
 struct Route {
   Handler handler;
@@ -70,6 +83,7 @@ struct ServerCore {
   std::string body;       // its body
   StreamProducer producer;
   std::optional<std::uint64_t> stream_length;  // a stream with a Content-Length
+  runtime::Lifeline deferred_line;             // the lifeline of a deferred answer
   // A body (or a prepared head and body) sent by reference: block[0, block_pre) goes before
   // `out`, block[body_off, body_off + body_len) after it.
   runtime::SharedBlock block;
@@ -108,7 +122,7 @@ struct DeferredState {
   std::shared_ptr<ServerCore> core;
   actors::ActorId conn;
   std::uint64_t seq = 0;
-  std::atomic<bool> done{false};
+  std::atomic<bool> gone{false};  // the lifeline: nobody waits for this answer any more
   std::optional<int> status;  // unset: the status the handler set on its Response
   std::string headers;
   std::string ctype;
@@ -138,6 +152,7 @@ class HttpConnection final : public actors::ConnectionActor {
   void on_drain() override;
   bool on_input_end() override;
   bool on_shutdown() override;
+  void on_stop() override;
 
  private:
   enum class In : std::uint8_t { kHead, kBody, kDone };
@@ -165,6 +180,7 @@ class HttpConnection final : public actors::ConnectionActor {
     StreamProducer stream;   // a streamed body follows the head
     std::optional<std::uint64_t> length;  // the stream's Content-Length, if it has one
     std::unique_ptr<Hook> hook;
+    runtime::Lifeline lifeline;  // deferred: cut when nobody waits for the answer any more
   };
   // A body being received over several reads: the head is copied so its views survive.
   struct BodyState {
@@ -212,6 +228,9 @@ class HttpConnection final : public actors::ConnectionActor {
   void arm(Wait what, actors::Actor::Clock::time_point deadline);
   void on_timer();
   void maybe_close();
+  // Cuts the lifelines of the deferred answers still owed (work for them may stop); with
+  // `close`, those answers will carry Connection: close.
+  void abandon_pending(bool close) noexcept;
 
   std::shared_ptr<ServerCore> core_;
   RequestParser parser_;

@@ -122,7 +122,7 @@ void post_result(std::unique_ptr<detail::JobBase> job) {
   actors::Stage::send(target, [job = std::move(job)](actors::Actor* a) mutable {
     if (a == nullptr) return;
     detail::Shared& s = *job->shared;
-    if (job->control->cancelled.load(std::memory_order_relaxed)) {
+    if (job->control->abandoned()) {
       job->fail(Failure::kCancelled);
       s.cancelled.fetch_add(1, std::memory_order_relaxed);
     }
@@ -142,6 +142,14 @@ void answer_now(detail::JobBase& job, Failure f) {
 }
 
 }  // namespace
+
+std::shared_ptr<detail::Control> WorkerArena::make_control(const actors::Requester& who) {
+  auto control = std::make_shared<detail::Control>();
+  control->arena_stopping = &stopping_;
+  if (who.actor.stage != nullptr) control->reactor = who.actor.stage->reactor().lifeline();
+  control->requester = who.lifeline;
+  return control;
+}
 
 Ticket WorkerArena::submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr<detail::Control> control) {
   if (!impl_->accepting.load(std::memory_order_acquire)) {
@@ -177,7 +185,8 @@ Ticket WorkerArena::submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr
 void WorkerArena::execute(std::unique_ptr<detail::JobBase> job) {
   bool done = true;
   if (job->cancelled()) {
-    job->fail(stopping_.load(std::memory_order_relaxed) ? Failure::kShutdown : Failure::kCancelled);
+    // Skipped before it started: its ticket, its requester's lifeline or the arena said so.
+    job->fail(job->control->abandoned() ? Failure::kCancelled : Failure::kShutdown);
   } else {
     done = job->run();
     // Past the grace the arena cancelled everything: what the work returned then is not
@@ -223,7 +232,7 @@ void WorkerArena::poll_loop() {
     for (auto& job : batch) {
       bool finished = false;
       if (job->cancelled()) {
-        job->fail(stopping_.load(std::memory_order_relaxed) ? Failure::kShutdown : Failure::kCancelled);
+        job->fail(job->control->abandoned() ? Failure::kCancelled : Failure::kShutdown);
         finished = true;
       } else {
         shared_->polls.fetch_add(1, std::memory_order_relaxed);

@@ -1,4 +1,4 @@
-#include "ringactor/runtime/invoke_queue.hpp"
+#include "invoke_queue.hpp"
 
 #include <unistd.h>
 

@@ -300,6 +300,7 @@ bool ReactorImpl::step(std::optional<Reactor::Clock::duration> max_wait) {
 // posters_ then reads finished_; we set finished_ then read posters_ (both seq_cst).
 void ReactorImpl::finish() noexcept {
   running_ = false;
+  lifeline_.cut();  // also after a fatal ring failure, which skips begin_stop
   finished_.store(true, std::memory_order_seq_cst);
   while (posters_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   while (invokes_.drain(options_.invoke_budget, [this](InvokeQueue::Task& task) {
@@ -499,6 +500,7 @@ void ReactorImpl::run_tick_hooks() {
 void ReactorImpl::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
+  lifeline_.cut();  // work done for this reactor's actors may give up now
   iteration_requested_ = true;  // look at the exit condition before sleeping again
   for (std::uint32_t i = 0; i < listeners_.size(); ++i) close_listener(i);
   scratch_.assign(slots_.live().begin(), slots_.live().end());
@@ -654,7 +656,7 @@ void Reactor::run() { impl_->run(); }
 
 bool Reactor::poll(Clock::duration max_wait) { return impl_->step(max_wait); }
 
-bool Reactor::post(InvokeQueue::Task&& task) {
+bool Reactor::post(Task&& task) {
   ReactorImpl& r = *impl_;
   r.posters_.fetch_add(1, std::memory_order_seq_cst);
   struct Leave {
@@ -746,6 +748,7 @@ bool Reactor::in_reactor_thread() const noexcept {
 
 const ReactorOptions& Reactor::options() const noexcept { return impl_->options_; }
 std::uint16_t Reactor::id() const noexcept { return impl_->options_.id; }
+const Lifeline& Reactor::lifeline() const noexcept { return impl_->lifeline_; }
 
 void Reactor::block_stop_signals() {
   sigset_t set;

@@ -18,13 +18,15 @@
 #include "ringactor/runtime/buffer_ring.hpp"
 #include "ringactor/runtime/connection.hpp"
 #include "ringactor/runtime/counters.hpp"
-#include "ringactor/runtime/invoke_queue.hpp"
+#include "ringactor/runtime/lifeline.hpp"
 #include "ringactor/runtime/output_chain.hpp"
 #include "ringactor/runtime/reactor.hpp"
 #include "ringactor/runtime/reactor_options.hpp"
 #include "ringactor/runtime/slot_pool.hpp"
 #include "ringactor/runtime/timer_wheel.hpp"
 #include "ringactor/runtime/user_data.hpp"
+
+#include "invoke_queue.hpp"
 
 namespace ringactor::runtime {
 
@@ -228,6 +230,7 @@ class ReactorImpl {
   bool ran_ = false;
   bool started_ = false;
   bool stopping_ = false;
+  Lifeline lifeline_ = Lifeline::make();  // cut when a stop begins (Reactor::lifeline)
   bool stop_hooks_ran_ = false;
   bool exiting_ = false;  // all connections gone; cancelling the wake/signal reads
   std::atomic<bool> stop_requested_{false};

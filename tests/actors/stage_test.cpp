@@ -106,6 +106,17 @@ TEST(Stage, AskDeliversTheResultOrTheError) {
   EXPECT_TRUE(void_ok);
   EXPECT_EQ(thrown.error(), ra::AskError::kException);
   EXPECT_EQ(thrown.message(), "boom");
+  EXPECT_FALSE(thrown);
+  // value() on an error throws (as offload::Result does), naming the error and its message.
+  try {
+    (void)thrown.value();
+    ADD_FAILURE() << "value() of an error must throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "ask failed: exception: boom");
+  }
+  EXPECT_THROW(ra::Reply<void>(ra::AskError::kDead).value(), std::runtime_error);
+  EXPECT_NO_THROW(ra::Reply<void>().value());
+  EXPECT_EQ(*ra::Reply<int>(5), 5);
   EXPECT_EQ(j.stops, 1) << "an exception escaping a handler stops the actor";
   EXPECT_EQ(s.stage().counters().handler_exceptions, 1u);
 }

@@ -837,7 +837,7 @@ TEST(AssetsAcceptEncoding, HostileInput) {
   EXPECT_FALSE(ra::accepts_encoding("br;q=0\0"s, "br"));
   EXPECT_FALSE(ra::accepts_encoding("br", "br\0"s));
   std::string many;
-  for (int i = 0; i < 20000; ++i) many += "c" + std::to_string(i) + ";q=0.5, ";
+  for (int i = 0; i < 20000; ++i) many.append("c").append(std::to_string(i)).append(";q=0.5, ");
   EXPECT_TRUE(ra::accepts_encoding(many + "br", "br"));
   EXPECT_FALSE(ra::accepts_encoding(many, "br"));
   EXPECT_FALSE(ra::accepts_encoding("br;q=" + std::string(100000, '0'), "br"));

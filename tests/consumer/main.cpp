@@ -1,19 +1,25 @@
-// A tiny user program built against an installed ringactor: it starts a reactor, listens,
-// schedules a stop and runs the loop to completion.
+// A tiny user program built against an installed ringactor: it includes every module's main
+// header (so each compiles from the installed prefix alone), starts a reactor with an actor
+// stage and an HTTP server, schedules a stop and runs the loop to completion.
 #include <cstdio>
 #include <memory>
 
+#include <ringactor/actors/stage.hpp>
+#include <ringactor/assets/assets.hpp>
+#include <ringactor/http/server.hpp>
+#include <ringactor/offload/worker_arena.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
 namespace rt = ringactor::runtime;
-
-struct Quiet : rt::ConnectionHandler {
-  std::size_t on_data(rt::Connection, std::span<const std::byte> b) override { return b.size(); }
-};
+namespace ra = ringactor::actors;
+namespace http = ringactor::http;
 
 int main() {
   rt::Reactor reactor;
-  const auto port = reactor.listen({.port = 0}, [](rt::Connection) { return std::make_unique<Quiet>(); });
+  ra::Stage stage(reactor);
+  http::Server server(stage);
+  server.get("/plaintext", [](http::Request&, http::Response& res) { res.text("Hello, World!"); });
+  const auto port = server.listen({.port = 0});
   reactor.post([&] { reactor.after(std::chrono::milliseconds(5), [&] { reactor.stop(); }); });
   reactor.run();
   std::printf("consumer ok: listened on port %u, %llu iterations\n", static_cast<unsigned>(port),

@@ -165,7 +165,7 @@ TEST(RequestParser, LimitsAnswerTheirStatuses) {
   // Also while the line is still arriving: no need to wait for its end.
   EXPECT_EQ(error_of("GET /" + std::string(100, 'a'), small), rh::ParseError::kUriTooLong);
   std::string many = "GET / HTTP/1.1\r\nHost: h\r\n";
-  for (int i = 0; i < 3; ++i) many += "X" + std::to_string(i) + ": v\r\n";
+  for (int i = 0; i < 3; ++i) many.append("X").append(std::to_string(i)).append(": v\r\n");
   EXPECT_EQ(error_of(many + "\r\n", small), rh::ParseError::kHeadersTooLarge) << "4 headers, limit 3";
   const std::string fat = "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(200, 'v') + "\r\n\r\n";
   EXPECT_EQ(error_of(fat, small), rh::ParseError::kHeadersTooLarge);

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include <ringactor/runtime/invoke_queue.hpp>
+#include "invoke_queue.hpp"  // internal to the runtime
 
 namespace rt = ringactor::runtime;
 

@@ -92,7 +92,7 @@ TEST(Reactor, NeverReadingClientIsCutOffAtCapOthersStayFast) {
   });
   Client good(server.port());
   for (int i = 0; i < 500; ++i) {
-    const std::string msg = "m" + std::to_string(i);
+    const std::string msg = std::string("m").append(std::to_string(i));
     ASSERT_EQ(good.echo_roundtrip(msg), msg);
   }
   EXPECT_TRUE(eventually([&] { return server.counters().output_overflows == 1; }));

@@ -112,7 +112,7 @@ class Stage {
   static ActorId current() noexcept;
   // Runs fn on this stage's reactor thread outside any actor (through the invoke queue);
   // runs it here if the reactor has already finished.
-  void run_detached(runtime::InvokeQueue::Task fn);
+  void run_detached(runtime::Task fn);
   void request_stop(ActorId target);
   void monitor(ActorId watcher, ActorId target);
   runtime::TimerId schedule_timer(const Actor& actor, std::uint32_t index, std::uint32_t serial,

@@ -41,6 +41,7 @@
 #include <string_view>
 
 #include <ringactor/actors/actor_id.hpp>
+#include <ringactor/actors/requester.hpp>
 #include <ringactor/runtime/reactor_options.hpp>
 #include <ringactor/runtime/shared_block.hpp>
 #include <ringactor/runtime/unique_function.hpp>
@@ -101,8 +102,12 @@ class Request {
   std::string_view target() const noexcept { return head_->target; }
   // The query string without '?', still encoded; empty if none.
   std::string_view query() const noexcept { return head_->query; }
-  // The raw value of the first `name=value` in the query, or nullopt (`name` alone: "").
-  std::optional<std::string_view> query_param(std::string_view name) const noexcept;
+  // The decoded value of the first `name=value` in the query (`+` is a space, %XX a byte;
+  // `name` alone gives ""), or nullopt when absent or when its %-escapes are malformed.
+  // Allocates only for a value longer than the small-string buffer (15 bytes).
+  std::optional<std::string> query_param(std::string_view name) const;
+  // The same value as sent, still encoded: a view into the request, no allocation.
+  std::optional<std::string_view> raw_query_param(std::string_view name) const noexcept;
   // A `:name` capture of the route ("*" for the trailing wildcard); empty if none.
   std::string_view param(std::string_view name) const noexcept { return params_->get(name); }
   const Params& params() const noexcept { return *params_; }
@@ -182,9 +187,10 @@ class DeferredResponse;
 // completion throws std::logic_error.
 class Response {
  public:
-  // Final status code 200..999 (std::invalid_argument otherwise).
+  // Sets the final status code 200..999 (std::invalid_argument otherwise).
   Response& status(int code);
-  int status() const noexcept { return status_; }
+  // The status set so far (200 unless changed).
+  int status_code() const noexcept { return status_; }
   // Adds a header line. The name must be a token and the value free of CR, LF and NUL
   // (std::invalid_argument otherwise). Content-Length, Transfer-Encoding, Date, Server,
   // Connection and Content-Type are the server's (the content type is an argument of the
@@ -248,7 +254,14 @@ class Response {
 // the connection's reactor; deferred hooks run there just before it is sent, and it is
 // sent in request order. If the client has gone by then, nothing is sent (counted:
 // deferred_dropped). Destroying it uncompleted answers 500 (counted: deferred_abandoned),
-// so a forgotten deferred response never stalls its connection.
+// so a forgotten deferred response never stalls its connection; 503 instead once its
+// client left or the server began to stop (then it is not a bug, and not counted).
+//
+// Its lifeline (requester()) is cut when nobody waits for the answer any more: the client
+// closed its side (EOF or reset, as nginx treats it; answers still go out if completed),
+// the connection ended, or the server began a graceful stop (the answer, when it comes,
+// carries `Connection: close`). WorkerArena::offload(res.defer(), work, then) follows it:
+// queued work is skipped and running work sees its CancelToken cancelled.
 class DeferredResponse {
  public:
   DeferredResponse() noexcept = default;
@@ -262,21 +275,28 @@ class DeferredResponse {
   // the handler (or `after` middleware) set on its Response, 200 by default.
   DeferredResponse& status(int code);
   DeferredResponse& header(std::string_view name, std::string_view value);
-  // Complete it. False if it was already completed (or is empty): nothing happens then.
-  bool text(std::string body) { return complete("text/plain; charset=utf-8", std::move(body)); }
-  bool json(std::string body) { return complete("application/json", std::move(body)); }
-  bool html(std::string body) { return complete("text/html; charset=utf-8", std::move(body)); }
-  bool bytes(std::string body, std::string_view content_type = "application/octet-stream") {
-    return complete(content_type, std::move(body));
+  // Complete it, as Response's calls of the same names do. Completing one that was already
+  // completed (or moved from) throws std::logic_error, as on Response.
+  void text(std::string body) { complete("text/plain; charset=utf-8", std::move(body)); }
+  void json(std::string body) { complete("application/json", std::move(body)); }
+  void html(std::string body) { complete("text/html; charset=utf-8", std::move(body)); }
+  void bytes(std::string body, std::string_view content_type = "application/octet-stream") {
+    complete(content_type, std::move(body));
   }
-  bool end() { return complete({}, {}); }
+  void end() { complete({}, {}); }
   // True until completed.
   bool pending() const noexcept { return state_ != nullptr; }
+  // True once nobody waits for this answer (see above). Any thread; a relaxed load.
+  bool client_gone() const noexcept;
+  // The connection actor that sends the answer and the answer's lifeline, for work done on
+  // its behalf (WorkerArena::offload). Throws std::logic_error once completed.
+  actors::Requester requester() const;
 
  private:
   friend class Response;
   explicit DeferredResponse(std::shared_ptr<detail::DeferredState> state) noexcept : state_(std::move(state)) {}
-  bool complete(std::string_view content_type, std::string body);
+  void complete(std::string_view content_type, std::string body);
+  void send_completion();
   std::shared_ptr<detail::DeferredState> state_;
 };
 

@@ -15,11 +15,24 @@
 // actor are dropped and freed (counted). `then` is called exactly once otherwise, also for
 // the failures below.
 //
+// From an HTTP route, offload on behalf of the deferred answer itself: the work is skipped
+// (or told to stop, through its token) when the client leaves or the server begins to stop,
+// and `then` gets the DeferredResponse back to complete:
+//
+//   server.get("/battle", [&arena](http::Request& req, http::Response& res) {
+//     arena.offload(res.defer(),
+//         [n](const offload::CancelToken& cancel) { return simulate(n, cancel); },
+//         [](offload::Result<Outcome> r, http::DeferredResponse& answer) {
+//           if (r) answer.json(to_json(*r)); else answer.status(503).text(r.message());
+//         });
+//   });
+//
 // Failures `then` may see: kOverloaded (max_in_flight offloads were already in flight:
 // answered at once, inside offload(), so a server can answer 503 instead of queueing
-// without limit), kCancelled (Ticket::cancel() before the result arrived), kShutdown (the
-// arena stopped before the work ran or finished), kException (the work threw; message()
-// and exception() tell what).
+// without limit), kCancelled (Ticket::cancel(), or the requester's lifeline was cut: its
+// client left or its reactor began to stop; work not started yet never runs), kShutdown
+// (the arena stopped before the work ran or finished), kException (the work threw;
+// message() and exception() tell what).
 //
 // Polled device tasks (GPU kernels, other asynchronous devices): offload_polled's `launch`
 // runs on a worker, starts the device work and returns a poll function; the arena's poller
@@ -56,7 +69,9 @@
 #include <utility>
 
 #include <ringactor/actors/actor.hpp>
+#include <ringactor/actors/requester.hpp>
 #include <ringactor/actors/stage.hpp>
+#include <ringactor/runtime/lifeline.hpp>
 #include <ringactor/runtime/unique_function.hpp>
 
 namespace ringactor::offload {
@@ -74,17 +89,24 @@ namespace detail {
 struct Control {
   std::atomic<bool> cancelled{false};
   const std::atomic<bool>* arena_stopping = nullptr;
+  runtime::Lifeline reactor;    // the target reactor's: cut when it begins to stop
+  runtime::Lifeline requester;  // the requester's own (a deferred HTTP answer's client)
+  // Cancelled by its ticket or a cut lifeline (not by the arena's shutdown).
+  bool abandoned() const noexcept {
+    return cancelled.load(std::memory_order_relaxed) || reactor.is_cut() || requester.is_cut();
+  }
 };
 struct Shared;
 struct JobBase;
 }  // namespace detail
 
-// What long work checks to stop early. Valid during the work call.
+// What long work checks to stop early: true once the ticket cancelled it, its requester's
+// lifeline was cut (client gone, reactor stopping) or the arena is shutting down. A few
+// relaxed loads; check it every millisecond or so of work. Valid during the work call.
 class CancelToken {
  public:
   bool cancelled() const noexcept {
-    return control_->cancelled.load(std::memory_order_relaxed) ||
-           control_->arena_stopping->load(std::memory_order_relaxed);
+    return control_->abandoned() || control_->arena_stopping->load(std::memory_order_relaxed);
   }
 
  private:
@@ -112,11 +134,13 @@ class Ticket {
   bool accepted_ = false;
 };
 
-// A value or the reason there is none.
+// A value or the reason there is none. Same rules as actors::Reply: ok() (or bool) says
+// which; value() on a failure throws instead of reading garbage.
 template <typename R>
 class Result {
  public:
-  explicit operator bool() const noexcept { return failure_ == Failure::kNone; }
+  bool ok() const noexcept { return failure_ == Failure::kNone; }
+  explicit operator bool() const noexcept { return ok(); }
   Failure failure() const noexcept { return failure_; }
   // The value; for a failure throws: the work's own exception for kException, else
   // std::runtime_error naming the failure.
@@ -153,7 +177,8 @@ class Result {
 template <>
 class Result<void> {
  public:
-  explicit operator bool() const noexcept { return failure_ == Failure::kNone; }
+  bool ok() const noexcept { return failure_ == Failure::kNone; }
+  explicit operator bool() const noexcept { return ok(); }
   Failure failure() const noexcept { return failure_; }
   void value() const {
     if (failure_ == Failure::kException && error_) std::rethrow_exception(error_);
@@ -322,21 +347,42 @@ class WorkerArena {
   WorkerArena& operator=(const WorkerArena&) = delete;
 
   // Runs `work` (callable as work(const CancelToken&) or work()) on the arena; `then`
-  // (callable with Result<R>) runs on `self`'s reactor as its handler. Call from `self`'s
-  // reactor thread. Costs one allocation (the job) and one control block.
+  // (callable with Result<R>) runs on the requester's actor, on its reactor, as its
+  // handler. Call from that actor's reactor thread. The work follows the requester's
+  // lifeline and its reactor's (Reactor::lifeline): once either is cut, work that has not
+  // started is skipped and `then` gets kCancelled. Costs one allocation (the job) and one
+  // control block.
   template <typename Work, typename Then>
-  Ticket offload(actors::ActorId self, Work&& work, Then&& then) {
+  Ticket offload(const actors::Requester& who, Work&& work, Then&& then) {
     using R = detail::work_result_t<std::decay_t<Work>>;
     static_assert(std::is_invocable_v<std::decay_t<Then>&, Result<R>>, "then must accept offload::Result<R>");
-    auto control = std::make_shared<detail::Control>();
-    control->arena_stopping = &stopping_;
+    auto control = make_control(who);
     auto job = std::make_unique<detail::Job<R, std::decay_t<Work>, std::decay_t<Then>>>(
-        self, control, shared_, std::forward<Work>(work), std::forward<Then>(then));
+        who.actor, control, shared_, std::forward<Work>(work), std::forward<Then>(then));
     return submit(std::move(job), std::move(control));
   }
   template <typename Work, typename Then>
+  Ticket offload(actors::ActorId self, Work&& work, Then&& then) {
+    return offload(actors::Requester{self, {}}, std::forward<Work>(work), std::forward<Then>(then));
+  }
+  template <typename Work, typename Then>
   Ticket offload(const actors::Actor& self, Work&& work, Then&& then) {
-    return offload(self.id(), std::forward<Work>(work), std::forward<Then>(then));
+    return offload(actors::Requester{self.id(), {}}, std::forward<Work>(work), std::forward<Then>(then));
+  }
+  // On behalf of a pending answer (an http::DeferredResponse from res.defer()): runs as its
+  // requester() says, and `then` (callable as then(Result<R>, P&)) gets the answer back to
+  // complete it. If the requesting actor is gone first, the answer is destroyed uncalled
+  // (a DeferredResponse then counts a drop).
+  template <typename P, typename Work, typename Then>
+    requires actors::PendingAnswer<std::decay_t<P>>
+  Ticket offload(P&& pending, Work&& work, Then&& then) {
+    using R = detail::work_result_t<std::decay_t<Work>>;
+    static_assert(std::is_invocable_v<std::decay_t<Then>&, Result<R>, std::decay_t<P>&>,
+                  "then must accept (offload::Result<R>, the pending answer&)");
+    const actors::Requester who = pending.requester();
+    return offload(who, std::forward<Work>(work),
+                   [p = std::decay_t<P>(std::forward<P>(pending)), t = std::decay_t<Then>(std::forward<Then>(then))](
+                       Result<R> r) mutable { t(std::move(r), p); });
   }
 
   // A polled device task: `launch` (callable as launch(const CancelToken&) or launch())
@@ -345,19 +391,33 @@ class WorkerArena {
   // the first value travels to `then` like any result. Cancelling a parked task drops its
   // poll (the device work itself is the launcher's to abort) and answers kCancelled.
   template <typename Launch, typename Then>
-  Ticket offload_polled(actors::ActorId self, Launch&& launch, Then&& then) {
+  Ticket offload_polled(const actors::Requester& who, Launch&& launch, Then&& then) {
     using PollFn = detail::work_result_t<std::decay_t<Launch>>;
     using R = typename std::invoke_result_t<PollFn&>::value_type;
     static_assert(std::is_invocable_v<std::decay_t<Then>&, Result<R>>, "then must accept offload::Result<R>");
-    auto control = std::make_shared<detail::Control>();
-    control->arena_stopping = &stopping_;
+    auto control = make_control(who);
     auto job = std::make_unique<detail::PolledJob<R, std::decay_t<Launch>, std::decay_t<Then>>>(
-        self, control, shared_, std::forward<Launch>(launch), std::forward<Then>(then));
+        who.actor, control, shared_, std::forward<Launch>(launch), std::forward<Then>(then));
     return submit(std::move(job), std::move(control));
   }
   template <typename Launch, typename Then>
+  Ticket offload_polled(actors::ActorId self, Launch&& launch, Then&& then) {
+    return offload_polled(actors::Requester{self, {}}, std::forward<Launch>(launch), std::forward<Then>(then));
+  }
+  template <typename Launch, typename Then>
   Ticket offload_polled(const actors::Actor& self, Launch&& launch, Then&& then) {
-    return offload_polled(self.id(), std::forward<Launch>(launch), std::forward<Then>(then));
+    return offload_polled(actors::Requester{self.id(), {}}, std::forward<Launch>(launch), std::forward<Then>(then));
+  }
+  // On behalf of a pending answer, as offload() above: then(Result<R>, P&).
+  template <typename P, typename Launch, typename Then>
+    requires actors::PendingAnswer<std::decay_t<P>>
+  Ticket offload_polled(P&& pending, Launch&& launch, Then&& then) {
+    using PollFn = detail::work_result_t<std::decay_t<Launch>>;
+    using R = typename std::invoke_result_t<PollFn&>::value_type;
+    const actors::Requester who = pending.requester();
+    return offload_polled(who, std::forward<Launch>(launch),
+                          [p = std::decay_t<P>(std::forward<P>(pending)),
+                           t = std::decay_t<Then>(std::forward<Then>(then))](Result<R> r) mutable { t(std::move(r), p); });
   }
 
   // Stops as described above. Idempotent; any thread but a worker's.
@@ -369,6 +429,7 @@ class WorkerArena {
 
  private:
   struct Impl;
+  std::shared_ptr<detail::Control> make_control(const actors::Requester& who);
   Ticket submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr<detail::Control> control);
   void execute(std::unique_ptr<detail::JobBase> job);
   void park(std::unique_ptr<detail::JobBase> job);

@@ -26,7 +26,8 @@
 
 #include "ringactor/runtime/connection.hpp"
 #include "ringactor/runtime/counters.hpp"
-#include "ringactor/runtime/invoke_queue.hpp"
+#include "ringactor/runtime/lifeline.hpp"
+#include "ringactor/runtime/task.hpp"
 #include "ringactor/runtime/reactor_options.hpp"
 #include "ringactor/runtime/timer_wheel.hpp"
 #include "ringactor/runtime/unique_function.hpp"
@@ -72,7 +73,7 @@ class Reactor {
   // calling thread. Lock-free; wakes the reactor with one eventfd write only if it sleeps.
   // Returns false once the reactor has finished running, and then leaves `task` untouched
   // (the caller may run or drop it). Closures accepted before the reactor finished all run.
-  bool post(InvokeQueue::Task&& task);
+  bool post(Task&& task);
 
   // Any thread. Starts a graceful stop: stop accepting, let queued output flush for up to
   // shutdown_grace, close every connection, return from run(). Idempotent.
@@ -80,6 +81,10 @@ class Reactor {
 
   // Any thread. True once run()/poll() has completed a stop (post() then refuses).
   bool finished() const noexcept;
+
+  // Any thread (copy it). Cut when a graceful stop begins: work done for this reactor's
+  // actors (offloads) follows it, so queued jobs are skipped and running ones told to stop.
+  const Lifeline& lifeline() const noexcept;
 
   // Any thread. A snapshot of the counters.
   Counters counters() const noexcept;

@@ -1,4 +1,5 @@
 // InvokeQueue: closures posted to a reactor from any thread, with coalesced wake-ups.
+// Internal to the runtime (not installed): users post through Reactor::post.
 //
 // Producers (worker threads, other reactors) push closures into a moodycamel
 // ConcurrentQueue; the reactor drains it in bulk once per loop iteration. The queue is FIFO
@@ -23,15 +24,13 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "ringactor/runtime/unique_function.hpp"
+#include "ringactor/runtime/task.hpp"
 
 namespace ringactor::runtime {
 
 class InvokeQueue {
  public:
-  // 96 inline bytes: a cross-thread actor message (target, member pointer, a few
-  // arguments) or a wrapped 48-byte closure travels without a heap allocation.
-  using Task = UniqueFunction<void(), 96>;
+  using Task = runtime::Task;
 
   // wake_fd: an eventfd the reactor reads through its ring (not owned). -1 disables wake-ups
   // (unit tests that only check the flag logic).

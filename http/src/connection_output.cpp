@@ -1,0 +1,406 @@
+// HttpConnection, output side: committing a response, formatting heads, keeping answers in
+// request order, deferred completions and their hooks, and streamed bodies.
+#include "ringactor/http/server.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <stdexcept>
+#include <utility>
+
+#include <ringactor/actors/stage.hpp>
+#include <ringactor/runtime/reactor.hpp>
+
+#include "server_impl.hpp"
+
+namespace ringactor::http::detail {
+
+void HttpConnection::commit(Response& res, bool head_only, bool close) {
+  ServerCore& core = *core_;
+  if (close) closing_ = true;
+  const int status = res.status_;
+  const bool has_body = status_has_body(status);
+  if (res.kind_ == Response::Kind::kDeferred) {
+    bump(core.c.deferred);
+    Pending p;
+    p.seq = current_seq_;
+    p.status = status;  // the handler's (or `after` middleware's) status, unless the deferred sets one
+    p.close = close;
+    p.head_only = head_only;
+    p.http10 = http10_;
+    p.bytes = core.headers;  // headers the handler or `after` middleware added
+    p.lifeline = std::move(core.deferred_line);
+    core.deferred_line = {};
+    queue_.push_back(std::move(p));
+    return;
+  }
+  if (res.kind_ == Response::Kind::kPrepared) {
+    format_prepared(core.out, close, http10_, core.headers);
+    if (head_only) core.body_len = 0;
+    send_or_queue(close, head_only, false, nullptr);
+    return;
+  }
+  if (res.kind_ == Response::Kind::kBlock) {
+    format(core.out, status, core.ctype, core.headers,
+           has_body ? std::optional<std::uint64_t>(core.body_len) : std::nullopt, false, close, http10_, {});
+    if (head_only || !has_body) core.body_len = 0;
+    send_or_queue(close, head_only, false, nullptr);
+    return;
+  }
+  if (res.kind_ == Response::Kind::kStream && core.stream_length) {
+    // A body of known length: Content-Length, no chunking; HEAD and bodiless statuses send
+    // the head alone.
+    bump(core.c.streams);
+    const bool with_body = has_body && !head_only && *core.stream_length != 0;
+    format(core.out, status, core.ctype, core.headers,
+           has_body ? std::optional<std::uint64_t>(*core.stream_length) : std::nullopt, false, close, http10_, {});
+    StreamProducer producer = std::move(core.producer);
+    send_or_queue(close, head_only, false, with_body ? &producer : nullptr);
+    return;
+  }
+  if (res.kind_ == Response::Kind::kStream) {
+    bump(core.c.streams);
+    // HTTP/1.0 has no chunked coding: the body ends where the connection does. A status
+    // that has no body (204, 304) sends the head alone.
+    const bool with_body = has_body && !head_only;
+    const bool chunked = has_body && !http10_;
+    const bool stream_close = close || (has_body && !chunked);
+    if (stream_close) closing_ = true;
+    format(core.out, status, core.ctype, core.headers, std::nullopt, chunked, stream_close, http10_, {});
+    StreamProducer producer = std::move(core.producer);
+    send_or_queue(stream_close, head_only, chunked, with_body ? &producer : nullptr);
+    return;
+  }
+  // A body: small ones go out with the head in one copy; large ones are streamed with their
+  // Content-Length as the socket drains.
+  const std::uint64_t length = has_body ? core.body.size() : 0;
+  if (has_body && !head_only && core.body.size() > core.options.stream_threshold) {
+    bump(core.c.streams);
+    format(core.out, status, core.ctype, core.headers, length, false, close, http10_, {});
+    StreamProducer producer = [body = std::move(core.body), off = std::size_t{0},
+                               chunk = core.options.stream_chunk](BodyWriter& w) mutable {
+      const std::size_t n = std::min({body.size() - off, chunk, std::max<std::size_t>(w.room(), 1)});
+      w.write(std::string_view(body).substr(off, n));
+      off += n;
+      return off < body.size();
+    };
+    core.body = std::string();
+    core.stream_length = length;
+    send_or_queue(close, false, false, &producer);
+    return;
+  }
+  format(core.out, status, core.ctype, core.headers, has_body ? std::optional<std::uint64_t>(length) : std::nullopt,
+         false, close, http10_, head_only || !has_body ? std::string_view() : std::string_view(core.body));
+  send_or_queue(close, head_only, false, nullptr);
+}
+
+std::string_view ServerCore::head_prefix(int status, std::string_view content_type) {
+  const std::string_view date = dates.get();
+  const std::int64_t second = dates.second();
+  HeadPrefix* slot = nullptr;
+  for (HeadPrefix& p : prefixes) {
+    if (p.status == status && p.ctype == content_type) {
+      if (p.second == second) return p.text;
+      slot = &p;  // same answer kind, a new second: rebuild this one
+      break;
+    }
+  }
+  // Rebuilt in place: the strings keep their capacity, so this allocates only while warming
+  // (or for a head longer than the reserved size).
+  if (slot == nullptr) slot = &prefixes[next_prefix++ % prefixes.size()];
+  HeadPrefix& p = *slot;
+  p.status = status;
+  p.second = second;
+  p.ctype.assign(content_type);
+  char code[4];
+  const auto [end, ec] = std::to_chars(code, code + sizeof code, status);
+  p.text.assign("HTTP/1.1 ").append(code, end).append(" ").append(reason_phrase(status)).append("\r\n");
+  if (!options.server_header.empty()) p.text.append("Server: ").append(options.server_header).append("\r\n");
+  p.text.append("Date: ").append(date).append("\r\n");
+  if (!content_type.empty()) p.text.append("Content-Type: ").append(content_type).append("\r\n");
+  return p.text;
+}
+
+void HttpConnection::format(std::string& out, int status, std::string_view ctype, std::string_view headers,
+                            std::optional<std::uint64_t> length, bool chunked, bool close, bool http10,
+                            std::string_view body) {
+  out.assign(core_->head_prefix(status, ctype));
+  if (chunked) {
+    out.append(std::string_view("Transfer-Encoding: chunked\r\n"));
+  } else if (length) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
+    out.append(std::string_view("Content-Length: ")).append(digits, end).append(std::string_view("\r\n"));
+  }
+  if (close) {
+    out.append(std::string_view("Connection: close\r\n"));
+  } else if (http10) {
+    out.append(std::string_view("Connection: keep-alive\r\n"));
+  }
+  out.append(headers).append(std::string_view("\r\n")).append(body);
+}
+
+// The lines a prepared response's head lacks: Server, Date, Connection, the handler's
+// headers, and the empty line.
+void HttpConnection::format_prepared(std::string& out, bool close, bool http10, std::string_view headers) {
+  ServerCore& core = *core_;
+  out.clear();
+  if (!core.options.server_header.empty()) {
+    out.append(std::string_view("Server: ")).append(core.options.server_header).append(std::string_view("\r\n"));
+  }
+  out.append(std::string_view("Date: ")).append(core.dates.get()).append(std::string_view("\r\n"));
+  if (close) {
+    out.append(std::string_view("Connection: close\r\n"));
+  } else if (http10) {
+    out.append(std::string_view("Connection: keep-alive\r\n"));
+  }
+  out.append(headers).append(std::string_view("\r\n"));
+}
+
+void HttpConnection::send_parts(const runtime::SharedBlock& block, std::size_t pre, std::string_view bytes,
+                                std::size_t off, std::size_t len) {
+  if (pre != 0) send(block, 0, pre);
+  send(bytes);
+  if (len != 0) send(block, off, len);
+}
+
+// The response in core.out goes out now if nothing is ahead of it, else it waits its turn.
+void HttpConnection::send_or_queue(bool close, bool head_only, bool chunked, StreamProducer* stream) {
+  ServerCore& core = *core_;
+  bump(core.c.responses);
+  if (queue_.empty() && !stream_) {
+    send_parts(core.block, core.block_pre, core.out, core.body_off, core.body_len);
+    core.block.reset();  // the scratch must not keep a snapshot's block alive
+    core.block_pre = core.body_len = 0;
+    if (stream != nullptr) {
+      start_stream(std::move(*stream), chunked, close, core.stream_length);
+    } else if (close) {
+      maybe_close();
+    }
+    return;
+  }
+  Pending p;
+  p.seq = current_seq_;
+  p.ready = true;
+  p.close = close;
+  p.head_only = head_only;
+  p.chunked = chunked;
+  p.bytes = core.out;
+  p.block = std::move(core.block);
+  p.block_pre = core.block_pre;
+  p.body_off = core.body_off;
+  p.body_len = core.body_len;
+  core.block_pre = core.body_len = 0;
+  if (stream != nullptr) {
+    p.stream = std::move(*stream);
+    p.length = core.stream_length;
+  }
+  queue_.push_back(std::move(p));
+}
+
+void HttpConnection::emit(Pending&& p) {
+  if (queue_.empty() && !stream_) {
+    send(p.bytes);
+    if (p.close) maybe_close();
+    return;
+  }
+  queue_.push_back(std::move(p));
+}
+
+std::shared_ptr<DeferredState> HttpConnection::make_deferred() {
+  auto st = std::make_shared<DeferredState>();
+  st->core = core_;
+  st->conn = id();
+  st->seq = current_seq_;
+  core_->deferred_line = runtime::Lifeline(std::shared_ptr<std::atomic<bool>>(st, &st->gone));
+  return st;
+}
+
+void HttpConnection::deliver_deferred(DeferredState& st) {
+  ServerCore& core = *core_;
+  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const Pending& p) { return p.seq == st.seq && !p.ready; });
+  if (it == queue_.end() || !attached()) {
+    bump_shared(core.c.deferred_dropped);
+    return;
+  }
+  const int status = st.status.value_or(it->status);
+  const bool has_body = status_has_body(status);
+  std::string headers = std::move(it->bytes);  // from the handler and `after` middleware
+  headers += st.headers;
+  format(it->bytes, status, st.ctype, headers, has_body ? std::optional<std::uint64_t>(st.body.size()) : std::nullopt,
+         false, it->close, it->http10, it->head_only || !has_body ? std::string_view() : std::string_view(st.body));
+  it->ready = true;
+  it->status = status;
+  if (!core.deferred_hooks.empty()) {
+    // The hooks run when the answer is sent (flush), after those ahead of it.
+    it->hook = std::make_unique<Pending::Hook>();
+    it->hook->ctype = std::move(st.ctype);
+    it->hook->body = std::move(st.body);
+  }
+  bump_shared(core.c.deferred_completed);
+  bump(core.c.responses);
+  flush();
+}
+
+void HttpConnection::run_deferred_hooks(const Pending& p) {
+  ServerCore& core = *core_;
+  const DeferredView view{p.status, p.hook->ctype, p.hook->body, id()};
+  for (const DeferredHook& hook : core.deferred_hooks) {
+    try {
+      hook(view);
+    } catch (const std::exception& e) {
+      bump(core.c.handler_errors);
+      core.stage->log_error(std::string("http deferred hook threw: ") + e.what());
+    } catch (...) {
+      bump(core.c.handler_errors);
+      core.stage->log_error("http deferred hook threw a non-std exception");
+    }
+  }
+}
+
+// Sends every answer at the front of the queue that is ready, in order. Each entry leaves
+// the queue before it is sent, so a stream that starts (and perhaps ends, calling flush()
+// again) finds a consistent queue.
+void HttpConnection::flush() {
+  while (!queue_.empty() && queue_.front().ready && !stream_) {
+    Pending p = std::move(queue_.front());
+    queue_.erase(queue_.begin());
+    if (p.hook) run_deferred_hooks(p);
+    send_parts(p.block, p.block_pre, p.bytes, p.body_off, p.body_len);
+    if (p.close) closing_ = true;
+    if (p.stream) start_stream(std::move(p.stream), p.chunked, p.close, p.length);
+  }
+  maybe_resume();
+  maybe_close();
+}
+
+void HttpConnection::maybe_resume() {
+  if (paused_ && !closing_ && queue_.size() < core_->options.max_outstanding && !output_full()) {
+    paused_ = false;
+    if (wait_ == Wait::kHead) deadline_ = reactor().now() + core_->options.header_timeout;  // our delay, not theirs
+    resume_input();
+  }
+}
+
+void HttpConnection::start_stream(StreamProducer producer, bool chunked, bool close,
+                                  std::optional<std::uint64_t> length) {
+  stream_ = std::make_unique<ActiveStream>();
+  stream_->producer = std::move(producer);
+  stream_->chunked = chunked;
+  stream_->close = close;
+  stream_->remaining = length;
+  stream_->serial = ++stream_serial_;
+  pump();
+}
+
+StreamResume HttpConnection::suspend_stream() noexcept {
+  if (!stream_) return {};
+  stream_->suspended = true;
+  return StreamResume(id(), stream_->serial);
+}
+
+void HttpConnection::resume_stream(std::uint64_t serial) {
+  if (!stream_ || stream_->serial != serial || !stream_->suspended) return;
+  stream_->suspended = false;
+  pump();
+  maybe_resume();
+}
+
+void HttpConnection::take_stream_bytes(std::size_t n) {
+  if (!stream_->remaining) return;
+  if (n > *stream_->remaining) throw std::logic_error("the stream wrote past its Content-Length");
+  *stream_->remaining -= n;
+}
+
+void HttpConnection::cut_stream(const std::string& why) {
+  bump(core_->c.handler_errors);
+  bump(core_->c.streams_cut);
+  core_->stage->log_error("http stream cut: " + why);
+  stream_.reset();
+  abort();  // the body is cut short: the client must see it as incomplete
+}
+
+std::size_t HttpConnection::stream_room() const noexcept {
+  const std::size_t window = 2 * core_->options.stream_chunk;
+  const std::size_t queued = attached() ? connection().queued_bytes() : window;
+  return queued >= window ? 0 : window - queued;
+}
+
+bool HttpConnection::stream_write(std::string_view bytes, bool chunked) {
+  if (!stream_) return false;  // the stream already ended: nothing may be added
+  if (bytes.empty()) return attached();
+  take_stream_bytes(bytes.size());
+  if (!chunked) return send(bytes);
+  char size_line[24];
+  const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
+  return send(std::string_view(size_line, static_cast<std::size_t>(n))) && send(bytes) && send(std::string_view("\r\n"));
+}
+
+bool HttpConnection::stream_write(runtime::SharedBlock block, std::size_t offset, std::size_t len, bool chunked) {
+  if (!stream_) return false;
+  if (offset > block.size() || len > block.size() - offset) {
+    throw std::invalid_argument("http::BodyWriter::write: range outside the block");
+  }
+  if (len == 0) return attached();
+  take_stream_bytes(len);
+  if (!chunked) return send(std::move(block), offset, len);
+  char size_line[24];
+  const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+  return send(std::string_view(size_line, static_cast<std::size_t>(n))) && send(std::move(block), offset, len) &&
+         send(std::string_view("\r\n"));
+}
+
+bool HttpConnection::stream_write_file(int fd, std::uint64_t offset, std::uint64_t len,
+                                       std::shared_ptr<const void> keep, bool chunked) {
+  if (!stream_) return false;
+  if (len == 0) return attached();
+  take_stream_bytes(len);
+  if (!attached()) return false;
+  if (!chunked) return connection().send_file(fd, offset, len, std::move(keep));
+  char size_line[24];
+  const int n = std::snprintf(size_line, sizeof size_line, "%llx\r\n", static_cast<unsigned long long>(len));
+  return send(std::string_view(size_line, static_cast<std::size_t>(n))) &&
+         connection().send_file(fd, offset, len, std::move(keep)) && send(std::string_view("\r\n"));
+}
+
+// Feeds the active stream while the connection wants more (called again from on_drain and,
+// for a suspended producer, from StreamResume).
+void HttpConnection::pump() {
+  while (stream_ && !stream_->suspended && attached() && connection().open() && stream_room() > 0) {
+    const std::size_t before = connection().queued_bytes();
+    BodyWriter w(*this, stream_->chunked);
+    bool more = false;
+    try {
+      more = stream_->producer(w);
+    } catch (const std::exception& e) {
+      cut_stream(std::string("the producer threw: ") + e.what());
+      return;
+    }
+    if (!stream_) return;
+    if (!more) {
+      if (stream_->remaining && *stream_->remaining != 0) {
+        cut_stream("the producer ended " + std::to_string(*stream_->remaining) + " bytes short of its Content-Length");
+        return;
+      }
+      if (stream_->chunked) send(std::string_view("0\r\n\r\n"));
+      if (stream_->close) closing_ = true;
+      stream_.reset();
+      flush();
+      return;
+    }
+    if (attached() && connection().queued_bytes() == before) {
+      // Nothing this time: asked again when the output drains, or when resumed.
+      if (before != 0 || stream_->suspended) return;
+      // Nothing queued, nothing written, no resume promised: nothing would ever ask again.
+      cut_stream("the producer returned 'more' without writing");
+      return;
+    }
+  }
+}
+
+void HttpConnection::on_drain() {
+  pump();
+  maybe_resume();
+}
+
+}  // namespace ringactor::http::detail
