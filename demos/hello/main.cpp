@@ -5,7 +5,10 @@
 //   POST /echo       the request body back, with the request's Content-Type
 //   GET  /compute?n=K  a deterministic battle simulation of K rounds, run on the worker
 //                      arena (not the IO thread), answered as JSON; 503 + Retry-After
-//                      when the arena is full, 400 for a bad K
+//                      when the arena is full, 400 for a bad K; cancelled when the client
+//                      leaves or the server stops
+//   POST /rooms/:id/join  a player joins room :id of the Lobby actor (asked, answered later)
+//   GET  /rooms/:id       the room as JSON: {"room":..,"players":N}
 //   anything else    a file under --root DIR if given (see demos/static), else 404 (405
 //                    with Allow for a known path and another method)
 //
@@ -24,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -89,6 +93,19 @@ Battle simulate(std::uint64_t rounds, const off::CancelToken& cancel) {
 
 constexpr std::uint64_t kMaxRounds = 200'000'000;
 
+// Game state lives in actors on the IO thread: routes ask them and answer when they reply.
+class Lobby : public ra::Actor {
+ public:
+  std::size_t join(std::string room) { return ++players_[std::move(room)]; }
+  std::string describe(const std::string& room) const {
+    const auto it = players_.find(room);
+    return nlohmann::json{{"room", room}, {"players", it == players_.end() ? 0 : it->second}}.dump();
+  }
+
+ private:
+  std::map<std::string, std::size_t> players_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,6 +137,27 @@ int main(int argc, char** argv) {
     // The JSON body is built per request by nlohmann::json, as a real handler would.
     server.get("/json", [](http::Request&, http::Response& res) {
       res.json(nlohmann::json{{"message", "Hello, World!"}}.dump());
+    });
+    ra::Ref<Lobby> lobby = stage.spawn<Lobby>();
+    server.get("/rooms/:id", [lobby](http::Request& req, http::Response& res) {
+      // Ask the actor, answer when it replies (the reply runs on this connection's actor).
+      lobby.ask(&Lobby::describe, std::string(req.param("id")),
+                [answer = res.defer()](ra::Reply<std::string> r) mutable {
+                  if (r) {
+                    answer.json(std::move(*r));
+                  } else {
+                    answer.status(503).text(r.message() + "\n");
+                  }
+                });
+    });
+    server.post("/rooms/:id/join", [lobby](http::Request& req, http::Response& res) {
+      lobby.ask(&Lobby::join, std::string(req.param("id")), [answer = res.defer()](ra::Reply<std::size_t> r) mutable {
+        if (r) {
+          answer.json("{\"players\":" + std::to_string(*r) + "}");
+        } else {
+          answer.status(503).text(r.message() + "\n");
+        }
+      });
     });
     server.post("/echo", [](http::Request& req, http::Response& res) {
       res.bytes(req.body(), req.header("Content-Type").value_or("application/octet-stream"));

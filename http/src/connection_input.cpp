@@ -24,10 +24,26 @@ HttpConnection::HttpConnection(std::shared_ptr<ServerCore> core)
         return l;
       }()) {}
 
-void HttpConnection::on_start() { bump(core_->c.connections); }
+void HttpConnection::on_start() {
+  bump(core_->c.connections);
+  // A connection that sends nothing is closed after header_timeout, not idle_timeout:
+  // connecting must not hold a socket for a minute. One reactor timer, no per-connection
+  // allocation; it finds the connection by id and does nothing if bytes came or it is gone.
+  reactor().after(core_->options.header_timeout, [self = id()] {
+    self.stage->with_actor(self, [](actors::Actor& a) { static_cast<HttpConnection&>(a).on_first_byte_timeout(); });
+  });
+}
+
+void HttpConnection::on_first_byte_timeout() {
+  if (!fresh_ || closing_) return;
+  bump(core_->c.header_timeouts);
+  closing_ = true;
+  close();  // nothing was asked, so nothing is answered
+}
 
 std::size_t HttpConnection::on_data(std::span<const std::byte> bytes) {
   const std::string_view all(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  fresh_ = false;
   std::size_t off = 0;
   while (off < all.size()) {
     if (closing_ || in_ == In::kDone) return all.size();  // answering an error or closing: drop
@@ -37,6 +53,13 @@ std::size_t HttpConnection::on_data(std::span<const std::byte> bytes) {
       continue;
     }
     if (carry_need_ != 0 && all.size() - off < carry_need_) return off;  // a small body still arriving
+    if (carry_need_ == 0 && (all[off] == '\r' || all[off] == '\n')) {
+      // Empty lines before a request line are ignored (RFC 9112 section 2.2), also between
+      // pipelined requests. They do not count as a request begun: the head timeout runs.
+      while (off < all.size() && (all[off] == '\r' || all[off] == '\n')) ++off;
+      if (wait_ != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
+      continue;
+    }
     if (queue_.size() >= core_->options.max_outstanding || output_full()) {
       // Enough answers are waiting, or enough output is queued: stop reading; flush() or
       // on_drain() resumes.
@@ -272,35 +295,44 @@ void HttpConnection::fail(int status, std::atomic<std::uint64_t>& counter) {
   send_or_queue(true, false, false, nullptr);
 }
 
+namespace {
+// How often a body in progress is checked against the minimum rate.
+constexpr auto kRateCheck = std::chrono::seconds(1);
+}  // namespace
+
 void HttpConnection::arm(Wait what, actors::Actor::Clock::time_point deadline) {
   wait_ = what;
   deadline_ = deadline;
-  if (timer_ && timer_due_ <= deadline) return;  // the armed timer comes first and re-checks
+  auto due = deadline;
+  if (what == Wait::kBody && core_->options.min_body_rate != 0) due = std::min(due, reactor().now() + kRateCheck);
+  if (timer_ && timer_due_ <= due) return;  // the armed timer comes first and re-checks
   if (timer_) cancel(timer_);
-  timer_due_ = deadline;
-  timer_ = after(deadline - reactor().now(), [this] { on_timer(); });
+  timer_due_ = due;
+  timer_ = after(due - reactor().now(), [this] { on_timer(); });
 }
 
 void HttpConnection::on_timer() {
   timer_ = {};
   if (wait_ == Wait::kNone || closing_) return;
+  const ServerOptions& o = core_->options;
   const auto now = reactor().now();
   if (paused_) {
     // Reading is paused by us (answers outstanding): the client is not the one late.
-    deadline_ = now + (wait_ == Wait::kHead ? core_->options.header_timeout : core_->options.body_timeout);
+    deadline_ = now + (wait_ == Wait::kHead ? o.header_timeout : o.body_timeout);
   }
   bool late = now >= deadline_;
-  if (!late && wait_ == Wait::kBody && body_ && core_->options.min_body_rate != 0) {
-    // Progress alone is not enough: past one body_timeout the body must average at least
+  const bool rate_checked = wait_ == Wait::kBody && body_ && o.min_body_rate != 0;
+  if (!late && rate_checked && !paused_) {
+    // Progress alone is not enough: past the grace the body must average at least
     // min_body_rate, or a client dripping a byte now and then would hold the slot forever.
     const auto elapsed = now - body_->started;
-    if (elapsed > core_->options.body_timeout) {
-      const double seconds = std::chrono::duration<double>(elapsed - core_->options.body_timeout).count();
-      late = static_cast<double>(body_->received) < seconds * static_cast<double>(core_->options.min_body_rate);
+    if (elapsed > o.body_rate_grace) {
+      const double seconds = std::chrono::duration<double>(elapsed - o.body_rate_grace).count();
+      late = static_cast<double>(body_->received) < seconds * static_cast<double>(o.min_body_rate);
     }
   }
   if (!late) {
-    const auto next = std::min(deadline_, now + core_->options.body_timeout);
+    const auto next = rate_checked ? std::min(deadline_, now + kRateCheck) : deadline_;
     timer_due_ = next;
     timer_ = after(next - now, [this] { on_timer(); });
     return;

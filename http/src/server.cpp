@@ -287,6 +287,7 @@ Server::Server(actors::Stage& stage, ServerOptions options)
   if (o.header_timeout.count() <= 0 || o.body_timeout.count() <= 0) {
     throw std::invalid_argument("http::Server: header_timeout and body_timeout must be positive");
   }
+  if (o.body_rate_grace.count() < 0) throw std::invalid_argument("http::Server: body_rate_grace must not be negative");
   if (o.max_outstanding == 0) throw std::invalid_argument("http::Server: max_outstanding must be at least 1");
   if (o.stream_chunk == 0) throw std::invalid_argument("http::Server: stream_chunk must be positive");
   if (o.limits.max_request_line == 0 || o.limits.max_header_bytes == 0 || o.limits.max_headers == 0) {

@@ -109,8 +109,11 @@ struct ServerCore {
   std::mutex gate;
   bool open = true;
 
+  // The route's handler; for a path no route serves, the fallback. A path that routes serve
+  // under other methods is theirs: it answers 405 with Allow, never the fallback.
   const Route* route_for(const Router<Route>::Match& m) const noexcept {
     if (m.outcome == Router<Route>::Outcome::kFound) return m.handler;
+    if (m.outcome == Router<Route>::Outcome::kMethodNotAllowed) return nullptr;
     return fallback ? &*fallback : nullptr;
   }
   std::uint64_t body_limit(const Route* r) const noexcept {
@@ -153,6 +156,7 @@ class HttpConnection final : public actors::ConnectionActor {
   bool on_input_end() override;
   bool on_shutdown() override;
   void on_stop() override;
+  void on_first_byte_timeout();
 
  private:
   enum class In : std::uint8_t { kHead, kBody, kDone };
@@ -250,6 +254,7 @@ class HttpConnection final : public actors::ConnectionActor {
   bool paused_ = false;         // input paused: max_outstanding answers waiting
   bool continue_sent_ = false;  // 100 Continue already sent for the request in progress
   bool http10_ = false;         // the request being answered is HTTP/1.0
+  bool fresh_ = true;           // no byte received yet (closed after header_timeout)
 };
 
 }  // namespace ringactor::http::detail

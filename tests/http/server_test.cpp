@@ -847,7 +847,7 @@ TEST(HttpServerEdges, AHeadTimeoutAfterALargeBodyIsNotStretchedToTheBodyTimeout)
 }
 
 TEST(HttpServerEdges, ADrippedBodyIsCutByTheMinimumRate) {
-  HttpServerThread srv(basic_routes, {.body_timeout = 300ms, .min_body_rate = 1000});
+  HttpServerThread srv(basic_routes, {.body_timeout = 300ms, .min_body_rate = 1000, .body_rate_grace = 300ms});
   HttpClient c(srv.port());
   c.send_all("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" + std::string(100, 'a'));
   // One byte every 100 ms: progress within body_timeout, far below 1000 bytes/s.

@@ -64,12 +64,18 @@ class HttpConnection;
 struct ServerOptions {
   // Request line, header and default body limits (a route may set its own body limit).
   Limits limits{};
-  // A request head must be complete this long after its first byte arrived (408).
+  // A request head must be complete this long after its first byte arrived (408). A new
+  // connection that sends nothing at all is closed (without an answer) this long after
+  // it was accepted, as nginx's client_header_timeout does.
   std::chrono::milliseconds header_timeout{10'000};
-  // A body being received must make progress at least this often (408), and after the
-  // first body_timeout it must average at least min_body_rate bytes/s (0: no rate check).
+  // A body being received must make progress at least this often (408).
   std::chrono::milliseconds body_timeout{30'000};
+  // Past body_rate_grace, a body must average at least min_body_rate bytes/s over the time
+  // since the grace ended (checked every second; 0: no rate check), so a body trickling at
+  // 1 byte/s is cut within about 6 s by default while any client sending 1 KiB/s or more is
+  // never cut. The grace covers a slow start (TCP slow start, a phone waking its radio).
   std::uint64_t min_body_rate = 1024;
+  std::chrono::milliseconds body_rate_grace{5'000};
   // The Server header's value; empty sends none.
   std::string server_header = "ringactor";
   // Answers a connection may have waiting (deferred ones, and those queued behind them)
