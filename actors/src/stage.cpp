@@ -77,6 +77,18 @@ StageCounters Stage::counters() const noexcept {
   return out;
 }
 
+void write_metrics(const StageCounters& c, runtime::MetricsWriter& w) {
+  w.gauge("ringactor_actors_live", "Actors alive now.", c.live);
+  w.counter("ringactor_actors_spawned_total", "Actors started.", c.spawned);
+  w.counter("ringactor_actors_stopped_total", "Actors stopped, for any reason.", c.stopped);
+  w.family("ringactor_actor_messages_total", "counter", "Messages handled, by where they came from.");
+  w.sample("ringactor_actor_messages_total", c.messages - c.remote_messages, {{"from", "local"}});
+  w.sample("ringactor_actor_messages_total", c.remote_messages, {{"from", "other_thread"}});
+  w.counter("ringactor_actor_dead_letters_total", "Messages (and replies) for actors that were gone.", c.dead_letters);
+  w.counter("ringactor_actor_handler_exceptions_total", "Exceptions that escaped a handler and stopped its actor.",
+            c.handler_exceptions);
+}
+
 bool Stage::alive(ActorId id) const noexcept {
   if (id.stage != this) return false;
   const Entry* e = table_.find(id.slot, id.generation);

@@ -7,6 +7,7 @@
 //                      arena (not the IO thread), answered as JSON; 503 + Retry-After
 //                      when the arena is full, 400 for a bad K; cancelled when the client
 //                      leaves or the server stops
+//   GET  /metrics    the counters of every module, in the Prometheus text format
 //   POST /rooms/:id/join  a player joins room :id of the Lobby actor (asked, answered later)
 //   GET  /rooms/:id       the room as JSON: {"room":..,"players":N}
 //   anything else    a file under --root DIR if given (see demos/static), else 404 (405
@@ -198,6 +199,11 @@ int main(int argc, char** argv) {
       site.emplace(stage, arena, std::move(files));
       server.fallback(site->handler());
     }
+
+    // Counters of every module for Prometheus (curl http://127.0.0.1:8080/metrics).
+    server.metrics("/metrics");
+    server.add_metrics([&arena](rt::MetricsWriter& w) { arena.write_metrics(w); });
+    if (site) server.add_metrics([&site](rt::MetricsWriter& w) { site->write_metrics(w); });
 
     const std::uint16_t port = server.listen(listen);
     std::printf("hello: listening on http://%s:%u\n", listen.address.c_str(), static_cast<unsigned>(port));

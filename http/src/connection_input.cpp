@@ -286,6 +286,7 @@ void HttpConnection::fail(int status, std::atomic<std::uint64_t>& counter) {
   body_.reset();
   ServerCore& core = *core_;
   current_seq_ = next_seq_++;
+  count_status(core.c, status);
   char body[64];
   const int n = std::snprintf(body, sizeof body, "%d %.*s\n", status, static_cast<int>(reason_phrase(status).size()),
                               reason_phrase(status).data());

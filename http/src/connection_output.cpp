@@ -20,6 +20,7 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
   if (close) closing_ = true;
   const int status = res.status_;
   const bool has_body = status_has_body(status);
+  if (res.kind_ != Response::Kind::kDeferred) count_status(core.c, status);  // deferred: when delivered
   if (res.kind_ == Response::Kind::kDeferred) {
     bump(core.c.deferred);
     Pending p;
@@ -231,6 +232,7 @@ void HttpConnection::deliver_deferred(DeferredState& st) {
          false, it->close, it->http10, it->head_only || !has_body ? std::string_view() : std::string_view(st.body));
   it->ready = true;
   it->status = status;
+  count_status(core.c, status);
   if (!core.deferred_hooks.empty()) {
     // The hooks run when the answer is sent (flush), after those ahead of it.
     it->hook = std::make_unique<Pending::Hook>();

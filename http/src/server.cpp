@@ -340,6 +340,27 @@ void Server::before(Middleware m) { core_->before.push_back(std::move(m)); }
 void Server::after(AfterMiddleware m) { core_->after.push_back(std::move(m)); }
 void Server::add_deferred_hook(DeferredHook hook) { core_->deferred_hooks.push_back(std::move(hook)); }
 
+void Server::metrics(std::string_view path) {
+  get(path, [core = core_.get()](Request&, Response& res) {
+    std::string& body = core->metrics_body;
+    body.clear();
+    runtime::MetricsWriter w(body);
+    runtime::write_metrics(core->stage->reactor().counters(), w);
+    actors::write_metrics(core->stage->counters(), w);
+    ServerCounters c;
+    core->snapshot(c);
+    write_metrics(c, w);
+    for (const MetricsSource& source : core->metrics_sources) source(w);
+    res.bytes(body, "text/plain; version=0.0.4; charset=utf-8");
+  });
+}
+
+void Server::add_metrics(MetricsSource source) {
+  if (core_->listening) throw std::logic_error("http::Server::add_metrics: add sources before listen()");
+  if (!source) throw std::invalid_argument("http::Server::add_metrics: empty source");
+  core_->metrics_sources.push_back(std::move(source));
+}
+
 std::uint16_t Server::listen(const runtime::ListenOptions& options) {
   core_->listening = true;
   return core_->stage->listen(options, [core = core_](runtime::Connection) {
@@ -350,23 +371,8 @@ std::uint16_t Server::listen(const runtime::ListenOptions& options) {
 const ServerOptions& Server::options() const noexcept { return core_->options; }
 
 ServerCounters Server::counters() const noexcept {
-  const detail::CounterCells& c = core_->c;
-  auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   ServerCounters s;
-  s.connections = get(c.connections);
-  s.requests = get(c.requests);
-  s.responses = get(c.responses);
-  s.protocol_errors = get(c.protocol_errors);
-  s.header_timeouts = get(c.header_timeouts);
-  s.body_timeouts = get(c.body_timeouts);
-  s.handler_errors = get(c.handler_errors);
-  s.deferred = get(c.deferred);
-  s.deferred_completed = get(c.deferred_completed);
-  s.deferred_dropped = get(c.deferred_dropped);
-  s.deferred_abandoned = get(c.deferred_abandoned);
-  s.input_pauses = get(c.input_pauses);
-  s.streams = get(c.streams);
-  s.streams_cut = get(c.streams_cut);
+  core_->snapshot(s);
   return s;
 }
 

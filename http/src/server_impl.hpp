@@ -2,6 +2,7 @@
 // deferred responses, and the HttpConnection actor. Not installed.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -44,12 +45,17 @@ struct CounterCells {
   std::atomic<std::uint64_t> connections{0}, requests{0}, responses{0}, protocol_errors{0}, header_timeouts{0},
       body_timeouts{0}, handler_errors{0}, deferred{0}, deferred_completed{0}, deferred_dropped{0},
       deferred_abandoned{0}, input_pauses{0}, streams{0}, streams_cut{0};
+  std::array<std::atomic<std::uint64_t>, 5> status_classes{};  // 1xx .. 5xx (and above)
 };
 
 inline void bump(std::atomic<std::uint64_t>& c) noexcept {
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 inline void bump_shared(std::atomic<std::uint64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
+// A final response of this status, counted by class (statuses above 599 count as 5xx).
+inline void count_status(CounterCells& c, int status) noexcept {
+  bump(c.status_classes[static_cast<std::size_t>(std::clamp(status / 100, 1, 5) - 1)]);
+}
 
 struct ServerCore {
   ServerCore(actors::Stage& s, ServerOptions o) : stage(&s), options(std::move(o)) {
@@ -69,6 +75,8 @@ struct ServerCore {
   std::vector<Middleware> before;
   std::vector<AfterMiddleware> after;
   std::vector<DeferredHook> deferred_hooks;
+  std::vector<MetricsSource> metrics_sources;
+  std::string metrics_body;  // rendered per scrape, capacity kept
   CounterCells c;
 
   // Scratch space for the request being handled: every connection of this server runs on
@@ -111,6 +119,9 @@ struct ServerCore {
 
   // The route's handler; for a path no route serves, the fallback. A path that routes serve
   // under other methods is theirs: it answers 405 with Allow, never the fallback.
+  // Reads the counters (any thread).
+  void snapshot(ServerCounters& out) const noexcept;
+
   const Route* route_for(const Router<Route>::Match& m) const noexcept {
     if (m.outcome == Router<Route>::Outcome::kFound) return m.handler;
     if (m.outcome == Router<Route>::Outcome::kMethodNotAllowed) return nullptr;

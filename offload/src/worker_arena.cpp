@@ -281,6 +281,19 @@ void WorkerArena::shutdown() {
   impl_->arena.terminate();
 }
 
+void write_metrics(const ArenaCounters& c, runtime::MetricsWriter& w) {
+  w.gauge("ringactor_offload_in_flight", "Offloads accepted and not yet delivered or dropped.", c.in_flight);
+  w.gauge("ringactor_offload_parked", "Device tasks waiting for their poll to say done.", c.parked);
+  w.counter("ringactor_offload_submitted_total", "Offloads accepted.", c.submitted);
+  w.counter("ringactor_offload_overloaded_total", "Offloads refused at once: max_in_flight reached.", c.overloaded);
+  w.counter("ringactor_offload_completed_total", "Results (values or exceptions) produced by work or polls.",
+            c.completed);
+  w.counter("ringactor_offload_delivered_total", "Results handed to their requester on its reactor.", c.delivered);
+  w.counter("ringactor_offload_cancelled_total", "Offloads delivered as cancelled (ticket or lifeline).", c.cancelled);
+  w.counter("ringactor_offload_dropped_total", "Results for a requester that was gone, freed.", c.dropped);
+  w.counter("ringactor_offload_polls_total", "Device poll calls.", c.polls);
+}
+
 ArenaCounters WorkerArena::counters() const noexcept {
   const detail::Shared& s = *shared_;
   auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };

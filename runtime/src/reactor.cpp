@@ -204,6 +204,7 @@ io_uring_sqe* ReactorImpl::get_sqe() {
   if (sqe != nullptr) return sqe;
   // Submission queue full: hand what is queued to the kernel and take a fresh entry.
   const int ret = io_uring_submit(&ring_);
+  if (ret > 0) bump(c_.submissions, static_cast<std::uint64_t>(ret));
   if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR) {
     throw std::system_error(-ret, std::generic_category(), "Reactor: io_uring_submit");
   }
@@ -363,6 +364,7 @@ void ReactorImpl::loop_once(std::optional<Reactor::Clock::duration> max_wait) {
     ret = io_uring_submit_and_get_events(&ring_);
   }
   if (parked) invokes_.unpark();
+  if (ret > 0) bump(c_.submissions, static_cast<std::uint64_t>(ret));
   if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
     throw std::system_error(-ret, std::generic_category(), "Reactor: io_uring_submit_and_wait");
   }
@@ -688,6 +690,8 @@ Counters Reactor::counters() const noexcept {
   out.connections_accepted = v(c.connections_accepted);
   out.connections_rejected = v(c.connections_rejected);
   out.connections_closed = v(c.connections_closed);
+  for (std::size_t i = 0; i < kCloseReasons; ++i) out.closed_by_reason[i] = v(c.closed_by_reason[i]);
+  out.submissions = v(c.submissions);
   out.accept_errors = v(c.accept_errors);
   out.completions = v(c.completions);
   out.iterations = v(c.iterations);

@@ -5,6 +5,7 @@
 #include <liburing.h>
 #include <sys/signalfd.h>
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <climits>
@@ -243,7 +244,9 @@ class ReactorImpl {
         connections_closed{0}, accept_errors{0}, completions{0}, iterations{0}, invokes{0},
         stale_completions{0}, bytes_in{0}, bytes_out{0}, recv_rearms{0}, recv_enobufs{0},
         sends{0}, ring_sends{0}, zero_copy_sends{0}, zero_copy_notifs{0}, file_reads{0}, splices{0}, pipe_waits{0}, file_errors{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
-        write_timeouts{0}, stalled_shed{0}, lingering_closes{0}, handler_errors{0}, timers_fired{0}, connections_open{0};
+        write_timeouts{0}, stalled_shed{0}, lingering_closes{0}, handler_errors{0}, timers_fired{0}, connections_open{0},
+        submissions{0};
+    std::array<std::atomic<std::uint64_t>, kCloseReasons> closed_by_reason{};
   } c_;
 };
 

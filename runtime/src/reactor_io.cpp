@@ -938,6 +938,7 @@ void ReactorImpl::maybe_finalize(std::uint32_t idx) {
   ::close(slot.fd);
   slots_.release(idx);
   bump(c_.connections_closed);
+  bump(c_.closed_by_reason[static_cast<std::size_t>(slot.reason)]);
   c_.connections_open.store(slots_.size(), std::memory_order_relaxed);
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <ringactor/runtime/connection.hpp>
+#include <ringactor/runtime/metrics.hpp>
 #include <ringactor/runtime/reactor.hpp>
 #include <ringactor/runtime/reactor_options.hpp>
 #include <ringactor/runtime/slot_pool.hpp>
@@ -59,6 +60,9 @@ struct StageCounters {
   std::uint64_t dead_letters = 0;        // messages for actors that were gone (incl. replies)
   std::uint64_t handler_exceptions = 0;  // exceptions that escaped a handler (actor stopped)
 };
+
+// The stage's counters as metrics (live actors, messages, dead letters, handler exceptions).
+void write_metrics(const StageCounters& c, runtime::MetricsWriter& w);
 
 // Makes the connection actor for an accepted connection (Stage::listen). Reactor thread.
 using ConnectionActorFactory = runtime::UniqueFunction<std::unique_ptr<ConnectionActor>(runtime::Connection)>;

@@ -54,6 +54,7 @@
 #include <string>
 
 #include <ringactor/http/server.hpp>
+#include <ringactor/runtime/metrics.hpp>
 
 namespace ringactor::actors {
 class Stage;
@@ -138,6 +139,9 @@ struct AssetCounters {
   std::uint64_t skipped = 0;           // files the last build could not read or had no room for
 };
 
+// The asset service's counters as metrics (hits by kind, revalidations, reloads, ...).
+void write_metrics(const AssetCounters& c, runtime::MetricsWriter& w);
+
 class Assets {
  public:
   // Builds the first snapshot now, on the calling thread. Throws std::system_error when the
@@ -162,6 +166,8 @@ class Assets {
   const AssetOptions& options() const noexcept;
   // Any thread.
   AssetCounters counters() const noexcept;
+  // counters() as metrics (see http::Server::metrics). Any thread.
+  void write_metrics(runtime::MetricsWriter& w) const { assets::write_metrics(counters(), w); }
 
  private:
   std::shared_ptr<detail::AssetsCore> core_;

@@ -29,6 +29,7 @@
 // connection's pooled output slabs. Deferred responses allocate their state and copies.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -42,6 +43,7 @@
 
 #include <ringactor/actors/actor_id.hpp>
 #include <ringactor/actors/requester.hpp>
+#include <ringactor/runtime/metrics.hpp>
 #include <ringactor/runtime/reactor_options.hpp>
 #include <ringactor/runtime/shared_block.hpp>
 #include <ringactor/runtime/unique_function.hpp>
@@ -340,7 +342,16 @@ struct ServerCounters {
   std::uint64_t input_pauses = 0;        // connections that paused reading (max_outstanding)
   std::uint64_t streams = 0;             // streamed response bodies
   std::uint64_t streams_cut = 0;         // streams aborted: producer threw, ended short or wrote past its length
+  // Final responses by status class: [0] 1xx ... [4] 5xx (interim 100 Continue not counted).
+  std::array<std::uint64_t, 5> status_classes{};
 };
+
+// The server's counters as metrics (requests, responses by status class, errors by kind,
+// deferred answers, streams).
+void write_metrics(const ServerCounters& c, runtime::MetricsWriter& w);
+
+// Writes some module's metrics (WorkerArena, Assets, your own) for Server::metrics.
+using MetricsSource = std::function<void(runtime::MetricsWriter&)>;
 
 class Server {
  public:
@@ -364,6 +375,15 @@ class Server {
   void before(Middleware m);
   void after(AfterMiddleware m);
   void add_deferred_hook(DeferredHook hook);
+
+  // Serves the metrics of every module at `path` (GET, in the Prometheus text exposition
+  // format): the reactor's, the stage's (actors), this server's, then each add_metrics()
+  // source in order. Before listen(). A scrape renders into a buffer kept between scrapes
+  // (so, once warm, it allocates only the response copy); it runs on the reactor thread,
+  // like any handler. Protect the path with `before` middleware if it must not be public.
+  void metrics(std::string_view path);
+  // Adds a source to what metrics() serves, e.g. [&](auto& w) { arena.write_metrics(w); }.
+  void add_metrics(MetricsSource source);
 
   // Listens on the stage's reactor; returns the bound port. Errors as Reactor::listen.
   // Routes, the fallback and middleware are fixed from here on (route() throws

@@ -72,6 +72,7 @@
 #include <ringactor/actors/requester.hpp>
 #include <ringactor/actors/stage.hpp>
 #include <ringactor/runtime/lifeline.hpp>
+#include <ringactor/runtime/metrics.hpp>
 #include <ringactor/runtime/unique_function.hpp>
 
 namespace ringactor::offload {
@@ -230,6 +231,9 @@ struct ArenaCounters {
   std::uint64_t in_flight = 0;   // now: accepted, not yet delivered or dropped
   std::uint64_t parked = 0;      // now: device tasks waiting for their poll to say done
 };
+
+// The arena's counters as metrics (in flight, done, overloaded, cancelled, dropped, ...).
+void write_metrics(const ArenaCounters& c, runtime::MetricsWriter& w);
 
 namespace detail {
 
@@ -426,6 +430,8 @@ class WorkerArena {
   unsigned threads() const noexcept { return threads_; }
   const ArenaOptions& options() const noexcept { return options_; }
   ArenaCounters counters() const noexcept;
+  // counters() as metrics (see http::Server::metrics). Any thread.
+  void write_metrics(runtime::MetricsWriter& w) const { offload::write_metrics(counters(), w); }
 
  private:
   struct Impl;

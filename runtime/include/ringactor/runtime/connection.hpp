@@ -35,6 +35,9 @@ enum class CloseReason : std::uint8_t {
   kStalled,         // held pooled memory without draining while the pool ran dry (shed_stalled)
 };
 
+// How many CloseReason values there are (for tables indexed by reason).
+inline constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::kStalled) + 1;
+
 std::string_view to_string(CloseReason r) noexcept;
 
 // Names one connection (one use of one slot). Trivially copyable.

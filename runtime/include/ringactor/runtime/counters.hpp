@@ -5,7 +5,10 @@
 // any thread and returns a consistent-enough snapshot for dashboards and tests.
 #pragma once
 
+#include <array>
 #include <cstdint>
+
+#include "ringactor/runtime/connection.hpp"
 
 namespace ringactor::runtime {
 
@@ -14,7 +17,9 @@ struct Counters {
   std::uint64_t connections_accepted = 0;  // accepted and given a slot
   std::uint64_t connections_rejected = 0;  // accepted and closed at once: no free slot
   std::uint64_t connections_closed = 0;    // fully torn down (slot released)
+  std::array<std::uint64_t, kCloseReasons> closed_by_reason{};  // the same, by CloseReason
   std::uint64_t accept_errors = 0;         // failed accept completions (e.g. EMFILE)
+  std::uint64_t submissions = 0;           // SQEs handed to the kernel
   std::uint64_t completions = 0;           // CQEs processed
   std::uint64_t iterations = 0;            // loop iterations
   std::uint64_t wakeups = 0;               // eventfd writes by producers (syscalls)
