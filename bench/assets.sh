@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Static file serving against nginx, in one run, alternating: wrk keep-alive GETs of a 1 KiB,
+# Static file serving against nginx, in one run, alternating: keep-alive GETs of a 1 KiB,
 # a 64 KiB (64 connections each) and a 4 MiB file (8 connections), all served from one temp
-# directory of random bytes.
+# directory of random bytes, driven by bench/loadgen (io_uring; it outruns wrk, see
+# bench/README.md). One more row, floor-wrk, drives the floor with wrk as a cross-check.
 #   bash bench/assets.sh [options] [rounds] [seconds]      (defaults: 5 rounds of 5 s)
 # Options (or the environment variables beside them, set to 1):
 #   --revalidate-off  REVALIDATE_OFF=1  also run ringactor with --revalidate off, to measure
@@ -14,10 +15,11 @@
 # Peers: nginx (1 worker, sendfile, open_file_cache) and h2o (1 thread), both from Debian, and
 # bench/floor_http (the file's bytes in memory, no per-request work): the floor under any
 # server on this harness.
-# Servers run on CPU 0, wrk on CPU 1 (taskset). Before every measurement one curl of each file
-# must return it byte for byte, or the script stops. Prints, per file, medians of requests/s,
-# GB/s (10^9 bytes: requests/s x file size), p99 latency and server CPU time per request
-# (from /proc/PID/stat), and the ratios to nginx.
+# Servers run on CPU 0, the load generator on CPU 1 (taskset). Before every measurement one
+# curl of each file must return it byte for byte, or the script stops. Prints, per file,
+# medians of requests/s, GB/s (10^9 bytes: requests/s x file size), p99 latency, server CPU
+# time per request (from /proc/PID/stat), the load generator's CPU time per request, and the
+# ratios to nginx and h2o.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 norev=${REVALIDATE_OFF:-0}
@@ -30,7 +32,7 @@ for a in "$@"; do
     --zero-copy) zerocopy=1 ;;
     --splice) splice=1 ;;
     --all) norev=1 zerocopy=1 splice=1 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "assets.sh: unknown option $a" >&2; exit 2 ;;
     *) args+=("$a") ;;
   esac
@@ -52,9 +54,10 @@ systemctl stop h2o >/dev/null 2>&1 || true
 pkill -x h2o >/dev/null 2>&1 || true
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cmake --preset bench >/dev/null
-cmake --build --preset bench --target static floor_http >/dev/null
+cmake --build --preset bench --target static floor_http loadgen >/dev/null
 bin=build/bench/bin
 [[ -x $bin/static ]] || { echo "assets.sh: $bin/static was not built" >&2; exit 1; }
+[[ -x $bin/loadgen ]] || { echo "assets.sh: $bin/loadgen was not built (libssl-dev missing? run scripts/deps.sh)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $tmp/nginx.pid ]] && kill "$(cat $tmp/nginx.pid)" 2>/dev/null; rm -rf "$tmp"' EXIT
 # nginx started as root serves as "nobody": the tree must be world-readable.
@@ -129,7 +132,7 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       if [[ -z $PORT ]] || ! kill -0 "$PID" 2>/dev/null; then
         echo "assets.sh: $1 did not start: $(cat "$log" 2>/dev/null)" >&2; exit 1
       fi ;;
-    floor)
+    floor|floor-wrk)
       # The file's bytes held in memory and written with no per-request work; for the large
       # file at most 256 KiB per writev and TCP_NOTSENT_LOWAT 32 KiB, the fastest way of
       # sending it found here (one writev of all 4 MiB gives ~2.9 GB/s).
@@ -163,14 +166,14 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
 }
 stop_server() {
   case $1 in
-    ringactor*|floor) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
+    ringactor*|floor*) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
     nginx) kill -QUIT "$(cat "$tmp/nginx.pid")"; wait 2>/dev/null || true; rm -f "$tmp/nginx.pid" ;;
     h2o) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
   esac
 }
 check_files() {  # server name: one curl of each file must return exactly its bytes
   local f got list=("${files[@]}")
-  [[ $1 == floor ]] && list=("$cur_file")  # it answers every path with the one file
+  [[ $1 == floor* ]] && list=("$cur_file")  # it answers every path with the one file
   for f in "${list[@]}"; do
     got=$(curl -sS --max-time 10 -o "$tmp/got" -w '%{http_code} %{size_download}' "http://127.0.0.1:$PORT/$f" 2>&1 || true)
     if [[ $got != "200 ${size[$f]}" ]] || ! cmp -s "$tmp/got" "$www/$f"; then
@@ -189,13 +192,15 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 to_us() {  # wrk latency like 1.23ms / 456.00us / 1.20s -> microseconds
   awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else {sub(/s$/,"",v); print v*1000000}}'
 }
+jget() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }  # a number from loadgen's JSON line
+secs_of() { awk '{for (i = 1; i <= NF; ++i) {split($i, t, /[ms]/); s += t[1] * 60 + t[2]}} END {print s}' <<<"$1"; }  # "0m1.2s 0m0.3s" -> 1.5
 servers_for() {  # file -> the servers measured on it, in the order they alternate
   local s=(ringactor)
   ((norev)) && s+=(ringactor-norev)
   ((zerocopy)) && [[ $1 == 4m.bin ]] && s+=(ringactor-zc)
   [[ $1 == 4m.bin ]] && s+=(ringactor-memory)
   ((splice)) && [[ $1 == 4m.bin ]] && s+=(ringactor-splice)
-  s+=(h2o nginx floor)
+  s+=(h2o nginx floor floor-wrk)
   echo "${s[@]}"
 }
 
@@ -209,17 +214,33 @@ for f in "${files[@]}"; do
       start_server "$server"
       check_files "$server"
       t0=$(cpu_ticks "$PID") k0=$(core0_ticks)
-      out=$(taskset -c 1 wrk -t1 -c"${conns[$f]}" -d"${secs}s" --latency "http://127.0.0.1:$PORT/$f")
-      t1=$(cpu_ticks "$PID") k1=$(core0_ticks)
-      stop_server "$server"
-      rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-      total=$(awk '/requests in/ {print $1}' <<<"$out")
-      p99=$(awk '$1 == "99%" {print $2}' <<<"$out" | to_us)
-      if [[ -z $rps || -z $total || -z $p99 || $total == 0 ]]; then
-        echo "assets.sh: wrk gave no result for $server /$f (round $round):" >&2; echo "$out" >&2; exit 1
+      url="http://127.0.0.1:$PORT/$f"
+      if [[ $server == floor-wrk ]]; then
+        # `times` gives wrk's own CPU time (the children of this shell).
+        out=$(taskset -c 1 bash -c 'wrk "$@"; times' _ -t1 -c"${conns[$f]}" -d"${secs}s" --latency "$url")
+        t1=$(cpu_ticks "$PID") k1=$(core0_ticks)
+        stop_server "$server"
+        rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        total=$(awk '/requests in/ {print $1}' <<<"$out")
+        p99=$(awk '$1 == "99%" {print $2}' <<<"$out" | to_us)
+        if [[ -z $rps || -z $total || -z $p99 || $total == 0 ]]; then
+          echo "assets.sh: wrk gave no result for $server /$f (round $round):" >&2; echo "$out" >&2; exit 1
+        fi
+        gen=$(awk -v s="$(secs_of "$(tail -1 <<<"$out")")" -v n="$total" 'BEGIN {printf "%.3f", s * 1e6 / n}')
+        bad=$(awk '/Non-2xx|Socket errors/' <<<"$out")
+        [[ -n $bad ]] && echo "warning: $server /$f round $round: $bad" >&2
+      else
+        rc=0
+        out=$(taskset -c 1 $bin/loadgen -c "${conns[$f]}" -d "$secs" --no-progress "$url" | tail -1) || rc=$?
+        t1=$(cpu_ticks "$PID") k1=$(core0_ticks)
+        stop_server "$server"
+        rps=$(jget rps "$out") total=$(jget requests "$out") p99=$(jget p99 "$out") gen=$(jget cpu_us_per_request "$out")
+        if ((rc >= 2)) || [[ -z $rps || -z $total || -z $p99 || $total == 0 ]]; then
+          echo "assets.sh: loadgen gave no result for $server /$f (round $round, exit $rc): $out" >&2; exit 1
+        fi
+        ((rc == 1)) && echo "warning: $server /$f round $round: errors $(sed -n 's/.*"errors":{\([^}]*\)}.*/\1/p' <<<"$out")" \
+          "status $(sed -n 's/.*"status":{\([^}]*\)}.*/\1/p' <<<"$out")" >&2
       fi
-      bad=$(awk '/Non-2xx|Socket errors/' <<<"$out")
-      [[ -n $bad ]] && echo "warning: $server /$f round $round: $bad" >&2
       cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$total" 'BEGIN {printf "%.3f", d / hz * 1e6 / n}')
       core=$(awk -v d=$((k1 - k0)) -v hz="$hz" -v n="$total" 'BEGIN {printf "%.3f", d / hz * 1e6 / n}')
       res["$f $server core"]+="$core "
@@ -228,22 +249,25 @@ for f in "${files[@]}"; do
       res["$f $server gbps"]+="$gbps "
       res["$f $server p99"]+="$p99 "
       res["$f $server cpu"]+="$cpu "
+      res["$f $server gen"]+="$gen "
     done
   done
 done
 
-m() { tr ' ' '\n' <<<"${res["$1 $2 $3"]}" | grep . | median; }
+m() { tr ' ' '\n' <<<"${res["$1 $2 $3"]:-}" | { grep . || true; } | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
 for f in "${files[@]}"; do
   read -ra servers <<<"$(servers_for "$f")"
   echo
-  echo "GET /$f (${size[$f]} B), wrk -t1 -c${conns[$f]}, medians of $rounds alternating rounds of ${secs}s (server CPU 0, wrk CPU 1)"
-  printf "%-16s %9s %7s %8s %9s %9s %9s %9s %9s %9s %9s\n" "server" "req/s" "GB/s" "p99 us" "CPU us/r" \
-    "core0 us/r" "r/s/nginx" "CPU/nginx" "r/s/h2o" "CPU/h2o" "core0/h2o"
+  echo "GET /$f (${size[$f]} B), loadgen -c${conns[$f]} (floor-wrk: wrk -t1 -c${conns[$f]}), medians of $rounds" \
+    "alternating rounds of ${secs}s (server CPU 0, load generator CPU 1)"
+  printf "%-16s %9s %7s %8s %9s %9s %9s %9s %9s %9s %9s %9s\n" "server" "req/s" "GB/s" "p99 us" "CPU us/r" \
+    "core0 us/r" "gen us/r" "r/s/nginx" "CPU/nginx" "r/s/h2o" "CPU/h2o" "core0/h2o"
   nr=$(m "$f" nginx rps) nc=$(m "$f" nginx cpu) hr=$(m "$f" h2o rps) hc=$(m "$f" h2o cpu) hk=$(m "$f" h2o core)
   for server in "${servers[@]}"; do
     r=$(m "$f" "$server" rps) p=$(m "$f" "$server" p99) c=$(m "$f" "$server" cpu) k=$(m "$f" "$server" core)
-    printf "%-16s %9.0f %7.3f %8.0f %9.3f %9.3f %9s %9s %9s %9s %9s\n" "$server" "$r" "$(m "$f" "$server" gbps)" "$p" "$c" "$k" \
-      "$(ratio "$r" "$nr")" "$(ratio "$c" "$nc")" "$(ratio "$r" "$hr")" "$(ratio "$c" "$hc")" "$(ratio "$k" "$hk")"
+    printf "%-16s %9.0f %7.3f %8.0f %9.3f %9.3f %9.3f %9s %9s %9s %9s %9s\n" "$server" "$r" "$(m "$f" "$server" gbps)" "$p" \
+      "$c" "$k" "$(m "$f" "$server" gen)" "$(ratio "$r" "$nr")" "$(ratio "$c" "$nc")" "$(ratio "$r" "$hr")" "$(ratio "$c" "$hc")" \
+      "$(ratio "$k" "$hk")"
   done
 done
