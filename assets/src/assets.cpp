@@ -1,264 +1,9 @@
 #include "ringactor/assets/assets.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <array>
-#include <atomic>
-#include <cerrno>
-#include <charconv>
-#include <cstring>
-#include <stdexcept>
-#include <system_error>
-#include <utility>
-#include <vector>
-
-#include <ringactor/actors/actor.hpp>
-#include <ringactor/actors/ref.hpp>
-#include <ringactor/actors/stage.hpp>
-#include <ringactor/offload/worker_arena.hpp>
-#include <ringactor/runtime/reactor.hpp>
-
-#include "ringactor/assets/semantics.hpp"
-#include "snapshot.hpp"
+#include "assets_core.hpp"
 
 namespace ringactor::assets {
 namespace detail {
-
-namespace {
-
-// Counters: written on the reactor thread with a plain load and store, read anywhere.
-void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
-
-enum class PathVerdict : std::uint8_t { kOk, kClimb, kHidden, kNotPath };
-
-// Normalises a decoded URL path into `out`: empty and "." segments dropped, ".." applied,
-// a trailing "/" kept. Climbing above the root, or a control byte, is refused; so is a
-// segment starting with "." unless hidden files are served.
-PathVerdict normalise(std::string_view in, std::string& out, bool serve_hidden) {
-  if (in.empty() || in[0] != '/') return PathVerdict::kNotPath;
-  out.assign(1, '/');
-  std::size_t i = 1;
-  while (i < in.size()) {
-    const std::size_t end = std::min(in.find('/', i), in.size());
-    const std::string_view seg = in.substr(i, end - i);
-    i = end + 1;
-    if (seg.empty() || seg == ".") continue;
-    if (seg == "..") {
-      if (out.size() == 1) return PathVerdict::kClimb;
-      out.resize(std::max<std::size_t>(out.rfind('/'), 1));
-      continue;
-    }
-    for (const char ch : seg) {
-      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) return PathVerdict::kClimb;
-    }
-    if (seg[0] == '.' && !serve_hidden) return PathVerdict::kHidden;
-    if (out.size() > 1) out.push_back('/');
-    out.append(seg);
-  }
-  // "/a/", "/a/." and "/a/b/.." name a directory: keep the slash that says so.
-  const bool dir = in.back() == '/' || in.ends_with("/.") || in.ends_with("/..");
-  if (dir && out.size() > 1) out.push_back('/');
-  return PathVerdict::kOk;
-}
-
-int stat_beneath(int root_fd, const char* rel, Version& v) noexcept {
-  struct statx sx {};
-  if (::statx(root_fd, rel, AT_STATX_SYNC_AS_STAT | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_INO | STATX_SIZE | STATX_MTIME,
-              &sx) != 0) {
-    return -errno;
-  }
-  if (!S_ISREG(sx.stx_mode)) return -EISDIR;
-  v.dev = static_cast<std::uint64_t>(makedev(sx.stx_dev_major, sx.stx_dev_minor));  // as stat's st_dev
-  v.ino = sx.stx_ino;
-  v.size = sx.stx_size;
-  v.mtime_sec = sx.stx_mtime.tv_sec;
-  v.mtime_nsec = sx.stx_mtime.tv_nsec;
-  return 0;
-}
-
-}  // namespace
-
-// A read buffer of the per-reactor pool: a shared block the pool writes into only while
-// it holds the sole reference (every send that referenced it has released it).
-struct ReadBuffer {
-  runtime::SharedBlock block;
-  std::byte* data = nullptr;
-};
-
-struct FileStream;
-
-struct CounterCells {
-  std::atomic<std::uint64_t> files{0}, baked_bytes{0}, served_baked{0}, served_disk{0}, served_live{0},
-      not_modified{0}, precondition_failed{0}, partial{0}, served_memory{0}, unsatisfiable{0}, not_found{0}, bad_paths{0}, redirects{0}, revalidations{0},
-      read_waits{0}, read_errors{0}, reloads{0}, reload_failures{0}, skipped{0};
-};
-
-class Reloader;
-
-struct AssetsCore : std::enable_shared_from_this<AssetsCore> {
-  AssetsCore(actors::Stage& s, offload::WorkerArena& a, AssetOptions o)
-      : stage(&s), arena(&a), options(std::move(o)) {
-    norm.reserve(1024);
-    rel.reserve(1024);
-    text.reserve(256);
-  }
-
-  bool serve(const http::Request& req, http::Response& res);
-  bool serve_entry(const http::Request& req, http::Response& res, const Entry& e);
-  bool serve_live(const http::Request& req, http::Response& res, std::string_view path);
-  bool serve_fd(const http::Request& req, http::Response& res, std::shared_ptr<FileHandle> file, const Version& ver,
-                std::string_view mime, Coding coding, bool vary, bool live, const runtime::SharedBlock& body = {});
-  // Headers every answer about a representation carries (not the baked full answer).
-  void validators(http::Response& res, std::string_view etag, std::string_view last_modified, Coding coding,
-                  bool vary);
-  // RFC 9110 13.2.2, in its order: If-Match, else If-Unmodified-Since (412 when they fail),
-  // then If-None-Match, else If-Modified-Since (304). Answers 412 or 304 itself (true), or
-  // leaves the response alone (false) and the caller goes on to Range.
-  bool preconditions(const http::Request& req, http::Response& res, std::string_view etag,
-                     std::string_view last_modified, const Version& ver, Coding coding, bool vary);
-  // Range evaluation: nullopt for the whole representation.
-  std::optional<RangeResult> range_of(const http::Request& req, std::string_view etag, const Version& ver);
-  void redirect(const http::Request& req, http::Response& res);
-  void install(std::shared_ptr<Snapshot> snap);
-
-  ReadBuffer* acquire_buffer();
-  void wake_waiters();
-
-  actors::Stage* stage;
-  offload::WorkerArena* arena;
-  AssetOptions options;
-  std::shared_ptr<Snapshot> current;  // reactor thread (after construction)
-  actors::Ref<Reloader> reloader;
-  std::string norm;  // scratch: the normalised path
-  std::string rel;   // scratch: a relative path for a live open
-  std::string text;  // scratch: header values
-  std::vector<ReadBuffer> buffers;
-  std::vector<std::weak_ptr<FileStream>> waiters;  // downloads waiting for a free buffer
-  CounterCells c;
-};
-
-// ---- large files: reads through the ring, sent as they arrive ---------------------------
-
-// One download's body: reads chunks of [next, end) through the ring, at most read_ahead
-// chunks ahead of the socket, one read in flight (so chunks arrive in order).
-struct FileStream : std::enable_shared_from_this<FileStream> {
-  struct Chunk {
-    runtime::SharedBlock block;
-    std::size_t len = 0;
-  };
-
-  FileStream(std::shared_ptr<AssetsCore> c, std::shared_ptr<FileHandle> f, std::uint64_t first, std::uint64_t last_excl)
-      : core(std::move(c)), file(std::move(f)), next(first), end(last_excl) {}
-
-  bool produce(http::BodyWriter& w) {
-    if (!error.empty()) throw std::runtime_error(error);
-    bool wrote = false;
-    while (count != 0 && w.room() > 0) {
-      Chunk& ch = ready[head];
-      w.write(std::move(ch.block), 0, ch.len);
-      ch = Chunk{};
-      head = (head + 1) % ready.size();
-      --count;
-      wrote = true;
-    }
-    if (count == 0 && !reading && next >= end) return false;
-    start_read();
-    if (wrote || (count != 0 && w.room() == 0)) return true;  // asked again as the socket drains
-    if (count != 0) return true;
-    resume = w.suspend();  // woken by the read's completion or a freed buffer
-    waiting = true;
-    return true;
-  }
-
-  void start_read() {
-    const AssetOptions& o = core->options;
-    if (reading || next >= end || count + 1 > o.read_ahead) return;
-    ReadBuffer* b = core->acquire_buffer();
-    if (b == nullptr) {
-      bump(core->c.read_waits);
-      core->waiters.push_back(weak_from_this());
-      // Buffers held by clients that stopped reading go back to the pool.
-      core->stage->reactor().shed_stalled();
-      return;
-    }
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(o.read_chunk, end - next));
-    reading = true;
-    core->stage->reactor().read_file(file->fd, std::span<std::byte>(b->data, n), next,
-                                     [self = shared_from_this(), block = b->block, n](int res) mutable {
-                                       self->on_read(std::move(block), n, res);
-                                     });
-  }
-
-  void on_read(runtime::SharedBlock block, std::size_t asked, int res) {
-    reading = false;
-    if (res < 0) {
-      error = std::string("reading a file failed: ") + std::strerror(-res);
-    } else if (res == 0) {
-      error = "the file shrank while it was being sent";
-    } else {
-      const std::size_t got = std::min(static_cast<std::size_t>(res), asked);
-      ready[(head + count) % ready.size()] = Chunk{std::move(block), got};
-      ++count;
-      next += got;
-    }
-    if (!error.empty()) bump(core->c.read_errors);
-    wake();
-  }
-
-  void wake() {
-    if (!waiting) return;
-    waiting = false;
-    resume.resume();
-  }
-
-  std::shared_ptr<AssetsCore> core;
-  std::shared_ptr<FileHandle> file;
-  std::uint64_t next;
-  std::uint64_t end;
-  std::array<Chunk, 8> ready{};  // a ring of read chunks not yet written
-  std::size_t head = 0;
-  std::size_t count = 0;
-  bool reading = false;
-  bool waiting = false;
-  http::StreamResume resume;
-  std::string error;
-};
-
-ReadBuffer* AssetsCore::acquire_buffer() {
-  for (ReadBuffer& b : buffers) {
-    if (b.block.use_count() == 1) return &b;
-  }
-  if (buffers.size() >= options.read_buffers) return nullptr;
-  ReadBuffer b;
-  b.block = runtime::SharedBlock::build_pooled(options.read_chunk, [&](std::span<std::byte> out) { b.data = out.data(); });
-  buffers.push_back(std::move(b));
-  return &buffers.back();
-}
-
-// Tick hook: a download that found every buffer busy is woken once one is free again.
-void AssetsCore::wake_waiters() {
-  if (waiters.empty()) return;
-  // Downloads that ended while they waited (their connection closed) are no pressure.
-  std::erase_if(waiters, [](const std::weak_ptr<FileStream>& w) { return w.expired(); });
-  if (waiters.empty()) return;
-  const bool any_free = buffers.size() < options.read_buffers ||
-                        std::any_of(buffers.begin(), buffers.end(), [](const ReadBuffer& b) { return b.block.use_count() == 1; });
-  if (!any_free) {
-    stage->reactor().shed_stalled();  // holders may have stalled since the last look (rate-limited)
-    return;
-  }
-  std::vector<std::weak_ptr<FileStream>> woken;
-  woken.swap(waiters);
-  for (auto& w : woken) {
-    if (auto s = w.lock()) s->wake();
-  }
-}
 
 // ---- serving ---------------------------------------------------------------------------
 
@@ -310,12 +55,15 @@ bool AssetsCore::serve_entry(const http::Request& req, http::Response& res, cons
       }
     }
   }
-  if (options.revalidate) {
+  if (options.revalidate && !seen_unchanged(v)) {
     for (;;) {
       Version now;
       bump(c.revalidations);
       const int r = stat_beneath(current->root->fd, v->rel.c_str(), now);
-      if (r == 0 && now == v->ver) break;  // unchanged: serve what the snapshot holds
+      if (r == 0 && now == v->ver) {
+        note_unchanged(v);
+        break;  // unchanged: serve what the snapshot holds
+      }
       if (coding != Coding::kIdentity) {
         // A changed or vanished sibling: fall back to the file itself.
         v = &e.identity;
@@ -555,6 +303,7 @@ void AssetsCore::install(std::shared_ptr<Snapshot> snap) {
   c.baked_bytes.store(snap->baked_bytes, std::memory_order_relaxed);
   c.skipped.store(snap->skipped, std::memory_order_relaxed);
   current = std::move(snap);
+  checked.fill({});
 }
 
 // ---- reload ----------------------------------------------------------------------------

@@ -753,6 +753,7 @@ bool Reactor::in_reactor_thread() const noexcept {
 const ReactorOptions& Reactor::options() const noexcept { return impl_->options_; }
 std::uint16_t Reactor::id() const noexcept { return impl_->options_.id; }
 const Lifeline& Reactor::lifeline() const noexcept { return impl_->lifeline_; }
+std::uint64_t Reactor::iteration() const noexcept { return impl_->c_.iterations.load(std::memory_order_relaxed); }
 
 void Reactor::block_stop_signals() {
   sigset_t set;

@@ -136,6 +136,9 @@ class Reactor {
   // Reactor thread. The time read at the start of the current iteration (one clock read
   // per iteration for every timestamp taken inside it).
   Clock::time_point now() const noexcept;
+  // Reactor thread. The number of the current loop iteration: work that may be shared by
+  // everything one iteration handles (a file's revalidation) is keyed by it. O(1).
+  std::uint64_t iteration() const noexcept;
 
   // Reactor thread. A handle for a connection id (dead ids give a handle whose calls fail).
   Connection connection(ConnectionId id) noexcept { return Connection(*this, id); }
