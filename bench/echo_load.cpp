@@ -7,6 +7,10 @@
 //       warms the server with W busy connections, reads the server's RSS, opens N
 //       connections that each do one echo round trip and then stay idle, reads RSS again,
 //       prints "bytes_per_idle_connection <x>".
+//   echo_load http-idle --port P --conns N --pid SERVER_PID [--warm W] [--fresh 1]
+//       the same for an HTTP server: the warm-up and each connection send
+//       "GET /plaintext" (keep-alive) and read the answer; with --fresh 1 the N connections
+//       send nothing (memory of a connection that was only accepted).
 //
 // Single-threaded, epoll-driven; pin it to a core other than the server's with taskset.
 #include <arpa/inet.h>
@@ -137,6 +141,55 @@ int run_rtt(int port, int conns, std::size_t size, double seconds) {
   return 0;
 }
 
+// Sends one keep-alive GET /plaintext and reads until the answer's head and a short body
+// arrived (hello-world answers fit one segment).
+bool http_get_blocking(int fd) {
+  static const std::string req = "GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n";
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return false;
+  std::string got;
+  char buf[4096];
+  while (got.find("Hello, World!") == std::string::npos) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+int run_http_idle(int port, int conns, int pid, int warm, bool fresh) {
+  {
+    std::vector<int> fds;
+    for (int i = 0; i < warm; ++i) fds.push_back(connect_to(port));
+    for (int round = 0; round < 20; ++round) {
+      for (int fd : fds) {
+        if (!http_get_blocking(fd)) {
+          std::fprintf(stderr, "warm-up request failed\n");
+          return 1;
+        }
+      }
+    }
+    for (int fd : fds) ::close(fd);
+    ::usleep(200'000);
+  }
+  const long before = rss_bytes(pid);
+  std::vector<int> fds;
+  fds.reserve(static_cast<std::size_t>(conns));
+  for (int i = 0; i < conns; ++i) {
+    const int fd = connect_to(port);
+    if (!fresh && !http_get_blocking(fd)) {
+      std::fprintf(stderr, "request %d failed\n", i);
+      return 1;
+    }
+    fds.push_back(fd);
+  }
+  ::usleep(500'000);  // accepted connections the server has not seen yet would be missed
+  const long after = rss_bytes(pid);
+  std::printf("rss_before %ld rss_after %ld idle_connections %d bytes_per_idle_connection %.1f\n", before, after,
+              conns, static_cast<double>(after - before) / conns);
+  for (int fd : fds) ::close(fd);
+  return 0;
+}
+
 int run_idle(int port, int conns, int pid, int warm) {
   {
     // Warm-up: touch the server's receive buffers and output slabs with real traffic.
@@ -172,11 +225,11 @@ int run_idle(int port, int conns, int pid, int warm) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: echo_load rtt|idle --port P --conns N [--size S --seconds T] [--pid PID --warm W]\n");
+    std::fprintf(stderr, "usage: echo_load rtt|idle|http-idle --port P --conns N [--size S --seconds T] [--pid PID --warm W]\n");
     return 2;
   }
   const std::string mode = argv[1];
-  int port = 0, conns = 1, pid = 0, warm = 64;
+  int port = 0, conns = 1, pid = 0, warm = 64, fresh = 0;
   std::size_t size = 64;
   double seconds = 5;
   for (int i = 2; i + 1 < argc; i += 2) {
@@ -188,6 +241,7 @@ int main(int argc, char** argv) {
     else if (k == "--seconds") seconds = std::atof(v);
     else if (k == "--pid") pid = std::atoi(v);
     else if (k == "--warm") warm = std::atoi(v);
+    else if (k == "--fresh") fresh = std::atoi(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -196,6 +250,7 @@ int main(int argc, char** argv) {
   raise_fd_limit();
   if (mode == "rtt") return run_rtt(port, conns, size, seconds);
   if (mode == "idle") return run_idle(port, conns, pid, warm);
+  if (mode == "http-idle") return run_http_idle(port, conns, pid, warm, fresh != 0);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }

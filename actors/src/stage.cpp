@@ -184,6 +184,9 @@ void Stage::request_stop(ActorId target) {
 }
 
 void Stage::finalize(std::uint32_t slot, StopReason reason, std::string message) {
+  // The idle-memory target (256 B per connection, bench/README.md) counts one entry per
+  // connection actor.
+  static_assert(sizeof(Entry) <= 24, "Stage::Entry grew: re-measure idle memory per connection");
   Entry& e = table_[slot];
   if (e.stopping) return;
   if (e.running > 0) {
@@ -191,13 +194,14 @@ void Stage::finalize(std::uint32_t slot, StopReason reason, std::string message)
     if (!e.deferred) {
       e.deferred = true;
       e.deferred_reason = reason;
-      e.deferred_message = std::make_unique<std::string>(std::move(message));
+      if (!e.extras) e.extras = std::make_unique<Extras>();
+      e.extras->deferred_message = std::move(message);
     }
     return;
   }
   if (e.deferred) {
     reason = e.deferred_reason;
-    if (e.deferred_message) message = std::move(*e.deferred_message);
+    if (e.extras) message = std::move(e.extras->deferred_message);
   }
   e.stopping = true;
   Actor& a = *e.actor;
@@ -217,14 +221,14 @@ void Stage::finalize(std::uint32_t slot, StopReason reason, std::string message)
     }
     detail::swap_current(saved);
   }
-  std::unique_ptr<std::vector<ActorId>> watchers = std::move(e.watchers);
+  std::unique_ptr<Extras> extras = std::move(e.extras);
   // Timers cancelled in on_stop's wake are gone; destroy the actor, then free the slot so
   // messages still addressed to it become dead letters.
   table_[slot].actor.reset();
   table_.release(slot);
   bump(c_.stopped);
-  if (watchers) {
-    for (const ActorId& w : *watchers) send_down(w, DownNotice{id, reason, message});
+  if (extras) {
+    for (const ActorId& w : extras->watchers) send_down(w, DownNotice{id, reason, message});
   }
 }
 
@@ -263,8 +267,8 @@ void Stage::add_watcher(ActorId target, ActorId watcher) {
     send_down(watcher, DownNotice{target, StopReason::kUnknown, {}});
     return;
   }
-  if (!e->watchers) e->watchers = std::make_unique<std::vector<ActorId>>();
-  e->watchers->push_back(watcher);
+  if (!e->extras) e->extras = std::make_unique<Extras>();
+  e->extras->watchers.push_back(watcher);
 }
 
 // ---- actor timers ----------------------------------------------------------------------

@@ -16,51 +16,80 @@
 namespace ringactor::http::detail {
 
 
-HttpConnection::HttpConnection(std::shared_ptr<ServerCore> core)
-    : core_(std::move(core)),
-      parser_([&] {
-        Limits l = core_->options.limits;
-        l.max_body = core_->parser_max_body;
-        return l;
-      }()) {}
-
-void HttpConnection::on_start() {
-  bump(core_->c.connections);
-  // A connection that sends nothing is closed after header_timeout, not idle_timeout:
-  // connecting must not hold a socket for a minute. One reactor timer, no per-connection
-  // allocation; it finds the connection by id and does nothing if bytes came or it is gone.
-  reactor().after(core_->options.header_timeout, [self = id()] {
-    self.stage->with_actor(self, [](actors::Actor& a) { static_cast<HttpConnection&>(a).on_first_byte_timeout(); });
-  });
+HttpConnection::~HttpConnection() {
+  if (x_ != nullptr) {
+    if (x_->timer) reactor().cancel(x_->timer);
+    delete x_;  // not back to the pool: the connection may be torn down after its server
+  }
 }
 
-void HttpConnection::on_first_byte_timeout() {
-  if (!fresh_ || closing_) return;
-  bump(core_->c.header_timeouts);
-  closing_ = true;
-  close();  // nothing was asked, so nothing is answered
+// An idle keep-alive connection is this object, its stage entry, its bridge and its reactor
+// slot: 256 B at most in all (bench/README.md measures it).
+static_assert(sizeof(HttpConnection) <= 72, "HttpConnection grew: re-measure idle memory per connection");
+
+void HttpConnection::on_start() { bump(core_->c.connections); }
+
+Exchange& HttpConnection::exchange() {
+  if (x_ == nullptr) {
+    if (!core_->spare.empty()) {
+      x_ = core_->spare.back().release();
+      core_->spare.pop_back();
+    } else {
+      x_ = new Exchange(core_->parser_limits());
+    }
+  }
+  return *x_;
+}
+
+// Gives the exchange back to the pool once nothing is in progress: called where a handler
+// run of this actor ends (data, drain, a deferred answer, a resumed stream, a timer).
+void HttpConnection::release_if_idle() noexcept {
+  if (x_ == nullptr || !x_->idle() || x_->parser.scanning()) return;
+  std::unique_ptr<Exchange> x(std::exchange(x_, nullptr));
+  x->next_seq = x->current_seq = 0;
+  x->continue_sent = x->http10 = false;
+  if (core_->spare.size() < ServerCore::kSpare) {
+    try {
+      core_->spare.push_back(std::move(x));
+    } catch (...) {
+      // No memory to keep it: it is freed instead.
+    }
+  }
+}
+
+void HttpConnection::on_disconnect(runtime::CloseReason reason, int /*error*/) {
+  // A connection that said nothing was closed by the reactor's first_byte_timeout, which the
+  // server sets to header_timeout.
+  if (fresh_ && reason == runtime::CloseReason::kIdleTimeout) bump(core_->c.header_timeouts);
 }
 
 std::size_t HttpConnection::on_data(std::span<const std::byte> bytes) {
-  const std::string_view all(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   fresh_ = false;
+  if (closing_) return bytes.size();  // answering an error or closing: drop
+  exchange();
+  const std::size_t used = take(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  release_if_idle();
+  return used;
+}
+
+std::size_t HttpConnection::take(std::string_view all) {
   std::size_t off = 0;
   while (off < all.size()) {
-    if (closing_ || in_ == In::kDone) return all.size();  // answering an error or closing: drop
-    if (in_ == In::kBody) {
+    if (closing_ || x_->in == In::kDone) return all.size();  // answering an error or closing: drop
+    if (x_->in == In::kBody) {
       off += feed_body(all.substr(off));
-      if (in_ == In::kBody) return off;  // all taken, or a partial chunk line waits for more
+      if (x_->in == In::kBody) return off;  // all taken, or a partial chunk line waits for more
       continue;
     }
-    if (carry_need_ != 0 && all.size() - off < carry_need_) return off;  // a small body still arriving
-    if (carry_need_ == 0 && (all[off] == '\r' || all[off] == '\n')) {
+    if (x_->carry_need != 0 && all.size() - off < x_->carry_need) return off;  // a small body still arriving
+    if (x_->carry_need == 0 && (all[off] == '\r' || all[off] == '\n')) {
       // Empty lines before a request line are ignored (RFC 9112 section 2.2), also between
       // pipelined requests. They do not count as a request begun: the head timeout runs.
       while (off < all.size() && (all[off] == '\r' || all[off] == '\n')) ++off;
-      if (wait_ != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
+      if (x_->wait != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
       continue;
     }
-    if (queue_.size() >= core_->options.max_outstanding || output_full()) {
+    if (x_->queue.size() >= core_->options.max_outstanding || output_full()) {
       // Enough answers are waiting, or enough output is queued: stop reading; flush() or
       // on_drain() resumes.
       if (!paused_) {
@@ -85,17 +114,17 @@ bool HttpConnection::output_full() const noexcept {
 // there too. Returns the bytes consumed (0: wait for more).
 std::size_t HttpConnection::start_request(std::string_view bytes) {
   RequestHead& head = core_->head;
-  carry_need_ = 0;
-  const RequestParser::Result r = parser_.parse(bytes, head);
+  x_->carry_need = 0;
+  const RequestParser::Result r = x_->parser.parse(bytes, head);
   if (r.status == RequestParser::Status::kIncomplete) {
-    if (wait_ != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
+    if (x_->wait != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
     return 0;
   }
   if (r.status == RequestParser::Status::kError) {
     fail(status_of(r.error), core_->c.protocol_errors);
     return bytes.size();
   }
-  parser_.reset();
+  x_->parser.reset();
   std::string_view path;
   if (!decode_path(head, core_->path, path)) {
     fail(400, core_->c.protocol_errors);
@@ -112,44 +141,44 @@ std::size_t HttpConnection::start_request(std::string_view bytes) {
   const std::size_t available = bytes.size() - head_bytes;
   if (!head.chunked && length <= available) {
     // The whole request is here: handle it on views into the receive buffer.
-    wait_ = Wait::kNone;
-    continue_sent_ = false;
+    x_->wait = Wait::kNone;
+    x_->continue_sent = false;
     dispatch(head, path, bytes.substr(head_bytes, static_cast<std::size_t>(length)));
     return head_bytes + static_cast<std::size_t>(length);
   }
-  if (head.expect_continue && !continue_sent_) expect_continue();
+  if (head.expect_continue && !x_->continue_sent) expect_continue();
   if (!head.chunked && head_bytes + length <= core_->carried_body) {
     // A small body on its way: let it gather in the input carry (within header_timeout),
     // and do not look at the request again before all of it is there.
-    if (wait_ != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
-    carry_need_ = head_bytes + static_cast<std::size_t>(length);
+    if (x_->wait != Wait::kHead) arm(Wait::kHead, reactor().now() + core_->options.header_timeout);
+    x_->carry_need = head_bytes + static_cast<std::size_t>(length);
     return 0;
   }
   // A large or chunked body: keep a copy of the head and take the body as it comes.
   auto st = std::make_unique<BodyState>();
   st->head_bytes.assign(bytes.substr(0, head_bytes));
-  RequestParser again(parser_.limits());
+  RequestParser again(x_->parser.limits());
   if (again.parse(st->head_bytes, st->head).status != RequestParser::Status::kComplete ||
       !decode_path(st->head, st->path, st->path_view)) {
     fail(400, core_->c.protocol_errors);  // cannot happen: the same bytes parsed before
     return bytes.size();
   }
   if (head.chunked) {
-    st->chunked.emplace(limit, parser_.limits().max_header_bytes);
+    st->chunked.emplace(limit, x_->parser.limits().max_header_bytes);
   } else {
     st->remaining = length;
     // Grown as bytes arrive: a head alone must not reserve a large body's memory.
     st->body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(length, 64 * 1024)));
   }
   st->started = reactor().now();
-  body_ = std::move(st);
-  in_ = In::kBody;
+  x_->body = std::move(st);
+  x_->in = In::kBody;
   arm(Wait::kBody, reactor().now() + core_->options.body_timeout);
   return head_bytes;
 }
 
 std::size_t HttpConnection::feed_body(std::string_view bytes) {
-  BodyState& st = *body_;
+  BodyState& st = *x_->body;
   std::size_t used = 0;
   if (st.chunked) {
     while (used < bytes.size()) {
@@ -184,10 +213,10 @@ std::size_t HttpConnection::feed_body(std::string_view bytes) {
     }
   }
   // Complete: handle it, then go back to reading heads.
-  std::unique_ptr<BodyState> done = std::move(body_);
-  in_ = In::kHead;
-  wait_ = Wait::kNone;
-  continue_sent_ = false;
+  std::unique_ptr<BodyState> done = std::move(x_->body);
+  x_->in = In::kHead;
+  x_->wait = Wait::kNone;
+  x_->continue_sent = false;
   dispatch(done->head, done->path_view, done->body);
   return used;
 }
@@ -210,7 +239,7 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
   const Route* route = core.route_for(m);
   const bool head_only = head.method == "HEAD";
   bool close = !head.keep_alive;
-  http10_ = head.version_minor == 0;
+  x_->http10 = head.version_minor == 0;
   core.headers.clear();
   core.ctype.clear();
   core.body.clear();
@@ -218,7 +247,7 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
   core.stream_length.reset();
   core.block.reset();
   core.body_len = core.block_pre = 0;
-  current_seq_ = next_seq_++;
+  x_->current_seq = x_->next_seq++;
 
   Request req(head, path, params, body);
   Response res(*this);
@@ -269,10 +298,10 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
 }
 
 void HttpConnection::expect_continue() {
-  continue_sent_ = true;
+  x_->continue_sent = true;
   Pending p;
   p.ready = true;
-  p.seq = next_seq_;  // ordered before the answer to this request
+  p.seq = x_->next_seq;  // ordered before the answer to this request
   p.bytes = "HTTP/1.1 100 Continue\r\n\r\n";
   emit(std::move(p));
 }
@@ -280,12 +309,12 @@ void HttpConnection::expect_continue() {
 void HttpConnection::fail(int status, std::atomic<std::uint64_t>& counter) {
   if (closing_) return;
   bump(counter);
-  in_ = In::kDone;
-  wait_ = Wait::kNone;
-  carry_need_ = 0;
-  body_.reset();
+  x_->in = In::kDone;
+  x_->wait = Wait::kNone;
+  x_->carry_need = 0;
+  x_->body.reset();
   ServerCore& core = *core_;
-  current_seq_ = next_seq_++;
+  x_->current_seq = x_->next_seq++;
   count_status(core.c, status);
   char body[64];
   const int n = std::snprintf(body, sizeof body, "%d %.*s\n", status, static_cast<int>(reason_phrase(status).size()),
@@ -301,48 +330,61 @@ namespace {
 constexpr auto kRateCheck = std::chrono::seconds(1);
 }  // namespace
 
-void HttpConnection::arm(Wait what, actors::Actor::Clock::time_point deadline) {
-  wait_ = what;
-  deadline_ = deadline;
+void HttpConnection::arm(Wait what, Clock::time_point deadline) {
+  x_->wait = what;
+  x_->deadline = deadline;
   auto due = deadline;
   if (what == Wait::kBody && core_->options.min_body_rate != 0) due = std::min(due, reactor().now() + kRateCheck);
-  if (timer_ && timer_due_ <= due) return;  // the armed timer comes first and re-checks
-  if (timer_) cancel(timer_);
-  timer_due_ = due;
-  timer_ = after(due - reactor().now(), [this] { on_timer(); });
+  if (x_->timer && x_->timer_due <= due) return;  // the armed timer comes first and re-checks
+  if (x_->timer) reactor().cancel(x_->timer);
+  x_->timer_due = due;
+  x_->timer = timer_after(due - reactor().now());
+}
+
+// A reactor timer that finds this connection by id (and does nothing if it is gone): no
+// timer table per actor, and nothing kept once the exchange goes back to the pool.
+runtime::TimerId HttpConnection::timer_after(Clock::duration delay) {
+  return reactor().after(delay, [self = id()] {
+    self.stage->with_actor(self, [](actors::Actor& a) {
+      auto& c = static_cast<HttpConnection&>(a);
+      c.on_timer();
+      c.release_if_idle();
+    });
+  });
 }
 
 void HttpConnection::on_timer() {
-  timer_ = {};
-  if (wait_ == Wait::kNone || closing_) return;
+  if (x_ == nullptr) return;
+  x_->timer = {};
+  if (x_->wait == Wait::kNone || closing_) return;
   const ServerOptions& o = core_->options;
   const auto now = reactor().now();
   if (paused_) {
     // Reading is paused by us (answers outstanding): the client is not the one late.
-    deadline_ = now + (wait_ == Wait::kHead ? o.header_timeout : o.body_timeout);
+    x_->deadline = now + (x_->wait == Wait::kHead ? o.header_timeout : o.body_timeout);
   }
-  bool late = now >= deadline_;
-  const bool rate_checked = wait_ == Wait::kBody && body_ && o.min_body_rate != 0;
+  bool late = now >= x_->deadline;
+  const bool rate_checked = x_->wait == Wait::kBody && x_->body && o.min_body_rate != 0;
   if (!late && rate_checked && !paused_) {
     // Progress alone is not enough: past the grace the body must average at least
     // min_body_rate, or a client dripping a byte now and then would hold the slot forever.
-    const auto elapsed = now - body_->started;
+    const auto elapsed = now - x_->body->started;
     if (elapsed > o.body_rate_grace) {
       const double seconds = std::chrono::duration<double>(elapsed - o.body_rate_grace).count();
-      late = static_cast<double>(body_->received) < seconds * static_cast<double>(o.min_body_rate);
+      late = static_cast<double>(x_->body->received) < seconds * static_cast<double>(o.min_body_rate);
     }
   }
   if (!late) {
-    const auto next = rate_checked ? std::min(deadline_, now + kRateCheck) : deadline_;
-    timer_due_ = next;
-    timer_ = after(next - now, [this] { on_timer(); });
+    const auto next = rate_checked ? std::min(x_->deadline, now + kRateCheck) : x_->deadline;
+    x_->timer_due = next;
+    x_->timer = timer_after(next - now);
     return;
   }
-  fail(408, wait_ == Wait::kHead ? core_->c.header_timeouts : core_->c.body_timeouts);
+  fail(408, x_->wait == Wait::kHead ? core_->c.header_timeouts : core_->c.body_timeouts);
 }
 
 void HttpConnection::maybe_close() {
-  if (closing_ && queue_.empty() && !stream_) close();
+  if (closing_ && (x_ == nullptr || (x_->queue.empty() && !x_->stream))) close();
 }
 
 bool HttpConnection::on_input_end() {
@@ -351,10 +393,10 @@ bool HttpConnection::on_input_end() {
   // work done for those answers may stop.
   abandon_pending(false);
   closing_ = true;
-  in_ = In::kDone;
-  wait_ = Wait::kNone;
-  if (queue_.empty() && !stream_) return false;  // close once the output is sent
-  return true;
+  if (x_ == nullptr) return false;  // nothing owed: close once the output is sent
+  x_->in = In::kDone;
+  x_->wait = Wait::kNone;
+  return !(x_->queue.empty() && !x_->stream);
 }
 
 bool HttpConnection::on_shutdown() {
@@ -363,15 +405,17 @@ bool HttpConnection::on_shutdown() {
   // work was cancelled) and close the connection.
   abandon_pending(true);
   closing_ = true;
-  in_ = In::kDone;
-  wait_ = Wait::kNone;
-  return !(queue_.empty() && !stream_);
+  if (x_ == nullptr) return false;
+  x_->in = In::kDone;
+  x_->wait = Wait::kNone;
+  return !(x_->queue.empty() && !x_->stream);
 }
 
 void HttpConnection::on_stop() { abandon_pending(true); }
 
 void HttpConnection::abandon_pending(bool close) noexcept {
-  for (Pending& p : queue_) {
+  if (x_ == nullptr) return;
+  for (Pending& p : x_->queue) {
     if (p.ready) continue;
     p.lifeline.cut();
     if (close) p.close = true;

@@ -24,26 +24,26 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
   if (res.kind_ == Response::Kind::kDeferred) {
     bump(core.c.deferred);
     Pending p;
-    p.seq = current_seq_;
+    p.seq = x_->current_seq;
     p.status = status;  // the handler's (or `after` middleware's) status, unless the deferred sets one
     p.close = close;
     p.head_only = head_only;
-    p.http10 = http10_;
+    p.http10 = x_->http10;
     p.bytes = core.headers;  // headers the handler or `after` middleware added
     p.lifeline = std::move(core.deferred_line);
     core.deferred_line = {};
-    queue_.push_back(std::move(p));
+    x_->queue.push_back(std::move(p));
     return;
   }
   if (res.kind_ == Response::Kind::kPrepared) {
-    format_prepared(core.out, close, http10_, core.headers);
+    format_prepared(core.out, close, x_->http10, core.headers);
     if (head_only) core.body_len = 0;
     send_or_queue(close, head_only, false, nullptr);
     return;
   }
   if (res.kind_ == Response::Kind::kBlock) {
     format(core.out, status, core.ctype, core.headers,
-           has_body ? std::optional<std::uint64_t>(core.body_len) : std::nullopt, false, close, http10_, {});
+           has_body ? std::optional<std::uint64_t>(core.body_len) : std::nullopt, false, close, x_->http10, {});
     if (head_only || !has_body) core.body_len = 0;
     send_or_queue(close, head_only, false, nullptr);
     return;
@@ -54,7 +54,7 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
     bump(core.c.streams);
     const bool with_body = has_body && !head_only && *core.stream_length != 0;
     format(core.out, status, core.ctype, core.headers,
-           has_body ? std::optional<std::uint64_t>(*core.stream_length) : std::nullopt, false, close, http10_, {});
+           has_body ? std::optional<std::uint64_t>(*core.stream_length) : std::nullopt, false, close, x_->http10, {});
     StreamProducer producer = std::move(core.producer);
     send_or_queue(close, head_only, false, with_body ? &producer : nullptr);
     return;
@@ -64,10 +64,10 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
     // HTTP/1.0 has no chunked coding: the body ends where the connection does. A status
     // that has no body (204, 304) sends the head alone.
     const bool with_body = has_body && !head_only;
-    const bool chunked = has_body && !http10_;
+    const bool chunked = has_body && !x_->http10;
     const bool stream_close = close || (has_body && !chunked);
     if (stream_close) closing_ = true;
-    format(core.out, status, core.ctype, core.headers, std::nullopt, chunked, stream_close, http10_, {});
+    format(core.out, status, core.ctype, core.headers, std::nullopt, chunked, stream_close, x_->http10, {});
     StreamProducer producer = std::move(core.producer);
     send_or_queue(stream_close, head_only, chunked, with_body ? &producer : nullptr);
     return;
@@ -77,7 +77,7 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
   const std::uint64_t length = has_body ? core.body.size() : 0;
   if (has_body && !head_only && core.body.size() > core.options.stream_threshold) {
     bump(core.c.streams);
-    format(core.out, status, core.ctype, core.headers, length, false, close, http10_, {});
+    format(core.out, status, core.ctype, core.headers, length, false, close, x_->http10, {});
     StreamProducer producer = [body = std::move(core.body), off = std::size_t{0},
                                chunk = core.options.stream_chunk](BodyWriter& w) mutable {
       const std::size_t n = std::min({body.size() - off, chunk, std::max<std::size_t>(w.room(), 1)});
@@ -91,7 +91,7 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
     return;
   }
   format(core.out, status, core.ctype, core.headers, has_body ? std::optional<std::uint64_t>(length) : std::nullopt,
-         false, close, http10_, head_only || !has_body ? std::string_view() : std::string_view(core.body));
+         false, close, x_->http10, head_only || !has_body ? std::string_view() : std::string_view(core.body));
   send_or_queue(close, head_only, false, nullptr);
 }
 
@@ -169,7 +169,7 @@ void HttpConnection::send_parts(const runtime::SharedBlock& block, std::size_t p
 void HttpConnection::send_or_queue(bool close, bool head_only, bool chunked, StreamProducer* stream) {
   ServerCore& core = *core_;
   bump(core.c.responses);
-  if (queue_.empty() && !stream_) {
+  if (x_->queue.empty() && !x_->stream) {
     send_parts(core.block, core.block_pre, core.out, core.body_off, core.body_len);
     core.block.reset();  // the scratch must not keep a snapshot's block alive
     core.block_pre = core.body_len = 0;
@@ -181,7 +181,7 @@ void HttpConnection::send_or_queue(bool close, bool head_only, bool chunked, Str
     return;
   }
   Pending p;
-  p.seq = current_seq_;
+  p.seq = x_->current_seq;
   p.ready = true;
   p.close = close;
   p.head_only = head_only;
@@ -196,31 +196,35 @@ void HttpConnection::send_or_queue(bool close, bool head_only, bool chunked, Str
     p.stream = std::move(*stream);
     p.length = core.stream_length;
   }
-  queue_.push_back(std::move(p));
+  x_->queue.push_back(std::move(p));
 }
 
 void HttpConnection::emit(Pending&& p) {
-  if (queue_.empty() && !stream_) {
+  if (x_->queue.empty() && !x_->stream) {
     send(p.bytes);
     if (p.close) maybe_close();
     return;
   }
-  queue_.push_back(std::move(p));
+  x_->queue.push_back(std::move(p));
 }
 
 std::shared_ptr<DeferredState> HttpConnection::make_deferred() {
   auto st = std::make_shared<DeferredState>();
-  st->core = core_;
+  st->core = core_->shared_from_this();
   st->conn = id();
-  st->seq = current_seq_;
+  st->seq = x_->current_seq;
   core_->deferred_line = runtime::Lifeline(std::shared_ptr<std::atomic<bool>>(st, &st->gone));
   return st;
 }
 
 void HttpConnection::deliver_deferred(DeferredState& st) {
   ServerCore& core = *core_;
-  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const Pending& p) { return p.seq == st.seq && !p.ready; });
-  if (it == queue_.end() || !attached()) {
+  if (x_ == nullptr) {  // nothing is owed any more (the connection ended its exchange)
+    bump_shared(core.c.deferred_dropped);
+    return;
+  }
+  auto it = std::find_if(x_->queue.begin(), x_->queue.end(), [&](const Pending& p) { return p.seq == st.seq && !p.ready; });
+  if (it == x_->queue.end() || !attached()) {
     bump_shared(core.c.deferred_dropped);
     return;
   }
@@ -242,6 +246,7 @@ void HttpConnection::deliver_deferred(DeferredState& st) {
   bump_shared(core.c.deferred_completed);
   bump(core.c.responses);
   flush();
+  release_if_idle();
 }
 
 void HttpConnection::run_deferred_hooks(const Pending& p) {
@@ -264,9 +269,9 @@ void HttpConnection::run_deferred_hooks(const Pending& p) {
 // the queue before it is sent, so a stream that starts (and perhaps ends, calling flush()
 // again) finds a consistent queue.
 void HttpConnection::flush() {
-  while (!queue_.empty() && queue_.front().ready && !stream_) {
-    Pending p = std::move(queue_.front());
-    queue_.erase(queue_.begin());
+  while (!x_->queue.empty() && x_->queue.front().ready && !x_->stream) {
+    Pending p = std::move(x_->queue.front());
+    x_->queue.erase(x_->queue.begin());
     if (p.hook) run_deferred_hooks(p);
     send_parts(p.block, p.block_pre, p.bytes, p.body_off, p.body_len);
     if (p.close) closing_ = true;
@@ -277,48 +282,50 @@ void HttpConnection::flush() {
 }
 
 void HttpConnection::maybe_resume() {
-  if (paused_ && !closing_ && queue_.size() < core_->options.max_outstanding && !output_full()) {
+  const std::size_t owed = x_ != nullptr ? x_->queue.size() : 0;
+  if (paused_ && !closing_ && owed < core_->options.max_outstanding && !output_full()) {
     paused_ = false;
-    if (wait_ == Wait::kHead) deadline_ = reactor().now() + core_->options.header_timeout;  // our delay, not theirs
+    if (x_ != nullptr && x_->wait == Wait::kHead) x_->deadline = reactor().now() + core_->options.header_timeout;  // our delay, not theirs
     resume_input();
   }
 }
 
 void HttpConnection::start_stream(StreamProducer producer, bool chunked, bool close,
                                   std::optional<std::uint64_t> length) {
-  stream_ = std::make_unique<ActiveStream>();
-  stream_->producer = std::move(producer);
-  stream_->chunked = chunked;
-  stream_->close = close;
-  stream_->remaining = length;
-  stream_->serial = ++stream_serial_;
+  x_->stream = std::make_unique<ActiveStream>();
+  x_->stream->producer = std::move(producer);
+  x_->stream->chunked = chunked;
+  x_->stream->close = close;
+  x_->stream->remaining = length;
+  x_->stream->serial = ++x_->stream_serial;
   pump();
 }
 
 StreamResume HttpConnection::suspend_stream() noexcept {
-  if (!stream_) return {};
-  stream_->suspended = true;
-  return StreamResume(id(), stream_->serial);
+  if (x_ == nullptr || !x_->stream) return {};
+  x_->stream->suspended = true;
+  return StreamResume(id(), x_->stream->serial);
 }
 
 void HttpConnection::resume_stream(std::uint64_t serial) {
-  if (!stream_ || stream_->serial != serial || !stream_->suspended) return;
-  stream_->suspended = false;
+  if (x_ == nullptr || !x_->stream || x_->stream->serial != serial || !x_->stream->suspended) return;
+  x_->stream->suspended = false;
   pump();
   maybe_resume();
+  release_if_idle();
 }
 
 void HttpConnection::take_stream_bytes(std::size_t n) {
-  if (!stream_->remaining) return;
-  if (n > *stream_->remaining) throw std::logic_error("the stream wrote past its Content-Length");
-  *stream_->remaining -= n;
+  if (!x_->stream->remaining) return;
+  if (n > *x_->stream->remaining) throw std::logic_error("the stream wrote past its Content-Length");
+  *x_->stream->remaining -= n;
 }
 
 void HttpConnection::cut_stream(const std::string& why) {
   bump(core_->c.handler_errors);
   bump(core_->c.streams_cut);
   core_->stage->log_error("http stream cut: " + why);
-  stream_.reset();
+  x_->stream.reset();
   abort();  // the body is cut short: the client must see it as incomplete
 }
 
@@ -329,7 +336,7 @@ std::size_t HttpConnection::stream_room() const noexcept {
 }
 
 bool HttpConnection::stream_write(std::string_view bytes, bool chunked) {
-  if (!stream_) return false;  // the stream already ended: nothing may be added
+  if (x_ == nullptr || !x_->stream) return false;  // the stream already ended: nothing may be added
   if (bytes.empty()) return attached();
   take_stream_bytes(bytes.size());
   if (!chunked) return send(bytes);
@@ -339,7 +346,7 @@ bool HttpConnection::stream_write(std::string_view bytes, bool chunked) {
 }
 
 bool HttpConnection::stream_write(runtime::SharedBlock block, std::size_t offset, std::size_t len, bool chunked) {
-  if (!stream_) return false;
+  if (x_ == nullptr || !x_->stream) return false;
   if (offset > block.size() || len > block.size() - offset) {
     throw std::invalid_argument("http::BodyWriter::write: range outside the block");
   }
@@ -354,7 +361,7 @@ bool HttpConnection::stream_write(runtime::SharedBlock block, std::size_t offset
 
 bool HttpConnection::stream_write_file(int fd, std::uint64_t offset, std::uint64_t len,
                                        std::shared_ptr<const void> keep, bool chunked) {
-  if (!stream_) return false;
+  if (x_ == nullptr || !x_->stream) return false;
   if (len == 0) return attached();
   take_stream_bytes(len);
   if (!attached()) return false;
@@ -368,31 +375,31 @@ bool HttpConnection::stream_write_file(int fd, std::uint64_t offset, std::uint64
 // Feeds the active stream while the connection wants more (called again from on_drain and,
 // for a suspended producer, from StreamResume).
 void HttpConnection::pump() {
-  while (stream_ && !stream_->suspended && attached() && connection().open() && stream_room() > 0) {
+  while (x_->stream && !x_->stream->suspended && attached() && connection().open() && stream_room() > 0) {
     const std::size_t before = connection().queued_bytes();
-    BodyWriter w(*this, stream_->chunked);
+    BodyWriter w(*this, x_->stream->chunked);
     bool more = false;
     try {
-      more = stream_->producer(w);
+      more = x_->stream->producer(w);
     } catch (const std::exception& e) {
       cut_stream(std::string("the producer threw: ") + e.what());
       return;
     }
-    if (!stream_) return;
+    if (!x_->stream) return;
     if (!more) {
-      if (stream_->remaining && *stream_->remaining != 0) {
-        cut_stream("the producer ended " + std::to_string(*stream_->remaining) + " bytes short of its Content-Length");
+      if (x_->stream->remaining && *x_->stream->remaining != 0) {
+        cut_stream("the producer ended " + std::to_string(*x_->stream->remaining) + " bytes short of its Content-Length");
         return;
       }
-      if (stream_->chunked) send(std::string_view("0\r\n\r\n"));
-      if (stream_->close) closing_ = true;
-      stream_.reset();
+      if (x_->stream->chunked) send(std::string_view("0\r\n\r\n"));
+      if (x_->stream->close) closing_ = true;
+      x_->stream.reset();
       flush();
       return;
     }
     if (attached() && connection().queued_bytes() == before) {
       // Nothing this time: asked again when the output drains, or when resumed.
-      if (before != 0 || stream_->suspended) return;
+      if (before != 0 || x_->stream->suspended) return;
       // Nothing queued, nothing written, no resume promised: nothing would ever ask again.
       cut_stream("the producer returned 'more' without writing");
       return;
@@ -401,8 +408,9 @@ void HttpConnection::pump() {
 }
 
 void HttpConnection::on_drain() {
-  pump();
-  maybe_resume();
+  if (x_ != nullptr) pump();
+  maybe_resume();  // also without an exchange: input may be paused for queued output alone
+  release_if_idle();
 }
 
 }  // namespace ringactor::http::detail

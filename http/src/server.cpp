@@ -363,8 +363,11 @@ void Server::add_metrics(MetricsSource source) {
 
 std::uint16_t Server::listen(const runtime::ListenOptions& options) {
   core_->listening = true;
-  return core_->stage->listen(options, [core = core_](runtime::Connection) {
-    return std::make_unique<detail::HttpConnection>(core);
+  runtime::ListenOptions o = options;
+  // A connection that sends nothing is closed after header_timeout, not idle_timeout.
+  if (o.first_byte_timeout.count() == 0) o.first_byte_timeout = core_->options.header_timeout;
+  return core_->stage->listen(o, [core = core_](runtime::Connection) {
+    return std::make_unique<detail::HttpConnection>(*core);
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -15,6 +16,7 @@
 
 #include <ringactor/actors/connection_actor.hpp>
 #include <ringactor/runtime/lifeline.hpp>
+#include <ringactor/runtime/timer_wheel.hpp>
 
 #include "ringactor/http/request_parser.hpp"
 #include "ringactor/http/response.hpp"
@@ -57,7 +59,84 @@ inline void count_status(CounterCells& c, int status) noexcept {
   bump(c.status_classes[static_cast<std::size_t>(std::clamp(status / 100, 1, 5) - 1)]);
 }
 
-struct ServerCore {
+using Clock = std::chrono::steady_clock;
+
+enum class In : std::uint8_t { kHead, kBody, kDone };
+enum class Wait : std::uint8_t { kNone, kHead, kBody };
+
+// A response waiting for its turn (or for its deferred completion).
+struct Pending {
+  // What deferred hooks see when the answer is sent (only kept when hooks exist).
+  struct Hook {
+    std::string ctype;
+    std::string body;
+  };
+  std::uint64_t seq = 0;
+  int status = 200;
+  bool ready = false;
+  bool close = false;      // close the connection after it
+  bool head_only = false;  // HEAD: no body
+  bool chunked = false;    // the stream is chunked
+  bool http10 = false;     // the request was HTTP/1.0
+  std::string bytes;       // ready: the response (for a stream: its head); deferred: extra headers
+  runtime::SharedBlock block;  // parts sent by reference around `bytes` (see ServerCore::block)
+  std::size_t block_pre = 0;
+  std::size_t body_off = 0;
+  std::size_t body_len = 0;
+  StreamProducer stream;   // a streamed body follows the head
+  std::optional<std::uint64_t> length;  // the stream's Content-Length, if it has one
+  std::unique_ptr<Hook> hook;
+  runtime::Lifeline lifeline;  // deferred: cut when nobody waits for the answer any more
+};
+// A body being received over several reads: the head is copied so its views survive.
+struct BodyState {
+  std::string head_bytes;
+  RequestHead head;
+  std::string path;            // the decoded path, when it needed decoding
+  std::string_view path_view;  // the path routes see (into `path` or `head_bytes`)
+  std::string body;
+  std::uint64_t remaining = 0;  // Content-Length bytes still to come
+  std::uint64_t received = 0;   // body bytes (with chunk framing) taken so far
+  Clock::time_point started{};
+  std::optional<ChunkedDecoder> chunked;
+};
+struct ActiveStream {
+  StreamProducer producer;
+  std::optional<std::uint64_t> remaining;  // bytes still owed under a Content-Length
+  std::uint64_t serial = 0;                // names this stream for StreamResume
+  bool chunked = false;
+  bool close = false;
+  bool suspended = false;  // the producer waits for its bytes (BodyWriter::suspend)
+};
+
+// What a connection needs only while a request is in progress or answers are owed: the
+// parser's place, the answers in order, a body or stream under way, the timers. Taken from
+// the server's pool at a request's first byte and given back once the connection is idle
+// again, so an idle keep-alive connection carries none of it.
+struct Exchange {
+  explicit Exchange(const Limits& limits) noexcept : parser(limits) {}
+  RequestParser parser;
+  std::vector<Pending> queue;  // answers not yet handed to the connection, in request order
+  std::unique_ptr<BodyState> body;
+  std::unique_ptr<ActiveStream> stream;
+  std::uint64_t next_seq = 0;
+  std::uint64_t current_seq = 0;
+  std::uint64_t stream_serial = 0;
+  Clock::time_point deadline{};
+  Clock::time_point timer_due{};
+  std::size_t carry_need = 0;  // bytes a small request still gathering in the carry needs
+  runtime::TimerId timer{};    // a reactor timer (no per-actor timer table)
+  In in = In::kHead;
+  Wait wait = Wait::kNone;
+  bool continue_sent = false;  // 100 Continue already sent for the request in progress
+  bool http10 = false;         // the request being answered is HTTP/1.0
+  // Ready for another connection: nothing owed, nothing half-read, no timer.
+  bool idle() const noexcept {
+    return queue.empty() && !body && !stream && in == In::kHead && wait == Wait::kNone && carry_need == 0 && !timer;
+  }
+};
+
+struct ServerCore : std::enable_shared_from_this<ServerCore> {
   ServerCore(actors::Stage& s, ServerOptions o) : stage(&s), options(std::move(o)) {
     for (HeadPrefix& p : prefixes) {
       p.ctype.reserve(64);
@@ -76,6 +155,8 @@ struct ServerCore {
   std::vector<AfterMiddleware> after;
   std::vector<DeferredHook> deferred_hooks;
   std::vector<MetricsSource> metrics_sources;
+  std::vector<std::unique_ptr<Exchange>> spare;  // the pool of Exchanges (bounded by kSpare)
+  static constexpr std::size_t kSpare = 4096;
   std::string metrics_body;  // rendered per scrape, capacity kept
   CounterCells c;
 
@@ -121,6 +202,12 @@ struct ServerCore {
   // under other methods is theirs: it answers 405 with Allow, never the fallback.
   // Reads the counters (any thread).
   void snapshot(ServerCounters& out) const noexcept;
+  // The parser's limits: the server's, with the largest body any route accepts.
+  Limits parser_limits() const noexcept {
+    Limits l = options.limits;
+    l.max_body = parser_max_body;
+    return l;
+  }
 
   const Route* route_for(const Router<Route>::Match& m) const noexcept {
     if (m.outcome == Router<Route>::Outcome::kFound) return m.handler;
@@ -146,7 +233,8 @@ struct DeferredState {
 // One HTTP connection. Runs on the reactor thread; see server.hpp for the behaviour.
 class HttpConnection final : public actors::ConnectionActor {
  public:
-  explicit HttpConnection(std::shared_ptr<ServerCore> core);
+  explicit HttpConnection(ServerCore& core) noexcept : core_(&core) {}
+  ~HttpConnection() override;
 
   // Called through Response / BodyWriter / DeferredResponse.
   std::shared_ptr<DeferredState> make_deferred();
@@ -167,57 +255,9 @@ class HttpConnection final : public actors::ConnectionActor {
   bool on_input_end() override;
   bool on_shutdown() override;
   void on_stop() override;
-  void on_first_byte_timeout();
+  void on_disconnect(runtime::CloseReason reason, int error) override;
 
  private:
-  enum class In : std::uint8_t { kHead, kBody, kDone };
-  enum class Wait : std::uint8_t { kNone, kHead, kBody };
-
-  // A response waiting for its turn (or for its deferred completion).
-  struct Pending {
-    // What deferred hooks see when the answer is sent (only kept when hooks exist).
-    struct Hook {
-      std::string ctype;
-      std::string body;
-    };
-    std::uint64_t seq = 0;
-    int status = 200;
-    bool ready = false;
-    bool close = false;      // close the connection after it
-    bool head_only = false;  // HEAD: no body
-    bool chunked = false;    // the stream is chunked
-    bool http10 = false;     // the request was HTTP/1.0
-    std::string bytes;       // ready: the response (for a stream: its head); deferred: extra headers
-    runtime::SharedBlock block;  // parts sent by reference around `bytes` (see ServerCore::block)
-    std::size_t block_pre = 0;
-    std::size_t body_off = 0;
-    std::size_t body_len = 0;
-    StreamProducer stream;   // a streamed body follows the head
-    std::optional<std::uint64_t> length;  // the stream's Content-Length, if it has one
-    std::unique_ptr<Hook> hook;
-    runtime::Lifeline lifeline;  // deferred: cut when nobody waits for the answer any more
-  };
-  // A body being received over several reads: the head is copied so its views survive.
-  struct BodyState {
-    std::string head_bytes;
-    RequestHead head;
-    std::string path;            // the decoded path, when it needed decoding
-    std::string_view path_view;  // the path routes see (into `path` or `head_bytes`)
-    std::string body;
-    std::uint64_t remaining = 0;  // Content-Length bytes still to come
-    std::uint64_t received = 0;   // body bytes (with chunk framing) taken so far
-    actors::Actor::Clock::time_point started{};
-    std::optional<ChunkedDecoder> chunked;
-  };
-  struct ActiveStream {
-    StreamProducer producer;
-    std::optional<std::uint64_t> remaining;  // bytes still owed under a Content-Length
-    std::uint64_t serial = 0;                // names this stream for StreamResume
-    bool chunked = false;
-    bool close = false;
-    bool suspended = false;  // the producer waits for its bytes (BodyWriter::suspend)
-  };
-
   std::size_t start_request(std::string_view bytes);
   std::size_t feed_body(std::string_view bytes);
   void dispatch(const RequestHead& head, std::string_view path, std::string_view body);
@@ -240,32 +280,24 @@ class HttpConnection final : public actors::ConnectionActor {
   void pump();
   void fail(int status, std::atomic<std::uint64_t>& counter);
   void expect_continue();
-  void arm(Wait what, actors::Actor::Clock::time_point deadline);
+  void arm(Wait what, Clock::time_point deadline);
+  Exchange& exchange();     // x_, taken from the pool if there is none
+  void release_if_idle() noexcept;
   void on_timer();
+  runtime::TimerId timer_after(Clock::duration delay);
+  std::size_t take(std::string_view all);  // on_data's parsing loop
   void maybe_close();
   // Cuts the lifelines of the deferred answers still owed (work for them may stop); with
   // `close`, those answers will carry Connection: close.
   void abandon_pending(bool close) noexcept;
 
-  std::shared_ptr<ServerCore> core_;
-  RequestParser parser_;
-  std::vector<Pending> queue_;  // answers not yet handed to the connection, in request order
-  std::unique_ptr<BodyState> body_;
-  std::unique_ptr<ActiveStream> stream_;
-  std::uint64_t next_seq_ = 0;
-  std::uint64_t current_seq_ = 0;
-  std::uint64_t stream_serial_ = 0;
-  actors::Actor::Clock::time_point deadline_{};
-  actors::Actor::Clock::time_point timer_due_{};
-  std::size_t carry_need_ = 0;  // bytes a small request still gathering in the carry needs
-  actors::ActorTimer timer_{};
-  In in_ = In::kHead;
-  Wait wait_ = Wait::kNone;
-  bool closing_ = false;        // no further requests: close once the queue is sent
-  bool paused_ = false;         // input paused: max_outstanding answers waiting
-  bool continue_sent_ = false;  // 100 Continue already sent for the request in progress
-  bool http10_ = false;         // the request being answered is HTTP/1.0
-  bool fresh_ = true;           // no byte received yet (closed after header_timeout)
+  // The server outlives its connections: the stage stops them at the end of run(), and
+  // Server must outlive run(). A raw pointer keeps the idle connection small.
+  ServerCore* core_;
+  Exchange* x_ = nullptr;  // from core_'s pool while a request is in progress
+  bool closing_ = false;   // no further requests: close once the queue is sent
+  bool paused_ = false;    // input paused: max_outstanding answers waiting
+  bool fresh_ = true;      // no byte received yet (closed after header_timeout)
 };
 
 }  // namespace ringactor::http::detail

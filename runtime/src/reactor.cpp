@@ -537,9 +537,12 @@ void ReactorImpl::begin_stop() {
 void ReactorImpl::schedule_scan() {
   using std::chrono::milliseconds;
   milliseconds shortest{0};
-  for (milliseconds t : {options_.idle_timeout, options_.write_timeout}) {
+  auto consider = [&](milliseconds t) {
     if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
-  }
+  };
+  consider(options_.idle_timeout);
+  consider(options_.write_timeout);
+  for (const Listener& l : listeners_) consider(l.first_byte_timeout);
   if (shortest.count() == 0) return;
   scan_interval_ = std::clamp(shortest / 16, milliseconds(5), milliseconds(100));
   scan_ticks_per_pass_ = std::max<std::int64_t>(1, (shortest / 2) / scan_interval_);
@@ -547,6 +550,12 @@ void ReactorImpl::schedule_scan() {
     scan_timeouts();
     schedule_scan();
   });
+}
+
+void ReactorImpl::reschedule_scan() {
+  if (scan_timer_) timers_.cancel(scan_timer_);
+  scan_timer_ = {};
+  schedule_scan();
 }
 
 void ReactorImpl::scan_timeouts() {
@@ -565,6 +574,10 @@ void ReactorImpl::scan_timeouts() {
       scratch_.push_back(idx);
     } else if (options_.idle_timeout.count() > 0 && now_ - s.last_active >= options_.idle_timeout) {
       scratch_.push_back(idx | 0x80000000u);
+    } else if (!s.got_input && !writing && s.listener != kNoListener &&
+               listeners_[s.listener].first_byte_timeout.count() > 0 &&
+               now_ - s.last_active >= listeners_[s.listener].first_byte_timeout) {
+      scratch_.push_back(idx | 0x80000000u);  // connected and said nothing
     }
   }
   for (std::uint32_t v : scratch_) {

@@ -40,6 +40,7 @@ struct Carry {
 };
 
 inline constexpr std::int32_t kNoOutqMark = INT32_MIN;
+inline constexpr std::uint8_t kNoListener = 0xFF;  // beyond 254 listeners: no first_byte_timeout
 
 // One connection. Fields read on every completion come first. Packed: an idle connection's
 // memory is mostly this slot (bench/README.md, memory per idle connection).
@@ -57,6 +58,7 @@ struct ConnSlot {
   bool input_ended : 1 = false;  // the peer's EOF was seen and handed to the handler
   bool redeliver_queued : 1 = false;  // a resume posted a redelivery of the carry
   bool pipe_waiting : 1 = false;      // queued for a free splice pipe
+  bool got_input : 1 = false;         // some byte arrived (first_byte_timeout no longer applies)
   std::int32_t pipe = -1;         // the splice pipe it holds (index into pipes_), or -1
   std::uint32_t piped = 0;        // bytes of the front file segment sitting in that pipe
   union {
@@ -69,6 +71,7 @@ struct ConnSlot {
   };
   std::int16_t error = 0;  // the errno reported to on_close
   CloseReason reason = CloseReason::kLocal;
+  std::uint8_t listener = kNoListener;  // the listener that accepted it (first_byte_timeout)
   OutputChain out;
   SendContext* send_ctx = nullptr;
   std::unique_ptr<ConnectionHandler> handler;
@@ -103,6 +106,7 @@ struct SplicePipe {
 
 struct Listener {
   int fd = -1;
+  std::chrono::milliseconds first_byte_timeout{0};
   std::string name;  // address:port, for messages
   Reactor::HandlerFactory factory;
   bool armed = false;
@@ -129,6 +133,7 @@ class ReactorImpl {
   void arm_signal();
   void on_signal(int signo);
   void begin_stop();
+  void reschedule_scan();  // the set of timeouts changed (a listener with first_byte_timeout)
   void drain_invokes();
   void run_tick_hooks();
   void run_stop_hooks();

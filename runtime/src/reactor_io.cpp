@@ -81,8 +81,12 @@ std::uint16_t ReactorImpl::listen(const ListenOptions& o, Reactor::HandlerFactor
   l.fd = fd;
   l.name = o.address + ":" + std::to_string(port);
   l.factory = std::move(factory);
+  l.first_byte_timeout = o.first_byte_timeout;
   listeners_.push_back(std::move(l));
-  if (running_) arm_accept(static_cast<std::uint32_t>(listeners_.size() - 1));
+  if (running_) {
+    arm_accept(static_cast<std::uint32_t>(listeners_.size() - 1));
+    if (o.first_byte_timeout.count() > 0) reschedule_scan();  // it may be the shortest timeout now
+  }
   return port;
 }
 
@@ -159,6 +163,8 @@ void ReactorImpl::accept_connection(std::uint32_t li, int fd) {
   ConnSlot& s = slots_[idx];
   s.fd = fd;
   s.last_active = s.last_progress = now_;
+  s.got_input = false;
+  s.listener = li < kNoListener ? static_cast<std::uint8_t>(li) : kNoListener;
   bump(c_.connections_accepted);
   bump(c_.connections_open);
   const Connection conn(self_, id_of(idx));
@@ -205,6 +211,7 @@ void ReactorImpl::on_recv(const OpTag& tag, int res, unsigned flags) {
   if (res > 0) {
     bump(c_.bytes_in, static_cast<std::uint64_t>(res));
     s->last_active = now_;
+    s->got_input = true;
     if (s->lingering) {
       // Discarded: we are only waiting for the peer to finish sending and see our FIN.
       s->lingered += static_cast<std::uint32_t>(res);

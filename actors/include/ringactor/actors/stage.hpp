@@ -128,10 +128,15 @@ class Stage {
   void log_error(std::string_view what) const noexcept;
 
  private:
+  // What few actors need: allocated by the first monitor or deferred stop, so an entry is
+  // 24 bytes (idle connections are many).
+  struct Extras {
+    std::vector<ActorId> watchers;
+    std::string deferred_message;  // why a deferred stop happens
+  };
   struct Entry {
     std::unique_ptr<Actor> actor;
-    std::unique_ptr<std::vector<ActorId>> watchers;  // allocated by the first monitor
-    std::unique_ptr<std::string> deferred_message;   // why a deferred stop happens
+    std::unique_ptr<Extras> extras;
     std::uint16_t running = 0;  // handler frames of this actor on the stack (they nest)
     bool stopping = false;
     bool deferred = false;  // a stop was requested while a handler ran: done when it returns

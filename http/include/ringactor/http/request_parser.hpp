@@ -97,6 +97,8 @@ class RequestParser {
   }
 
   const Limits& limits() const noexcept { return limits_; }
+  // True while a head is partly scanned (parse() returned kIncomplete since the last reset).
+  bool scanning() const noexcept { return scanned_ != 0 || line_end_ != std::string_view::npos; }
 
  private:
   Limits limits_;

@@ -115,6 +115,11 @@ struct ListenOptions {
   int backlog = 4096;
   // SO_REUSEPORT, for several reactors sharing one port.
   bool reuse_port = false;
+  // A connection that has sent nothing this long after it was accepted is closed (reason
+  // kIdleTimeout), so that connecting alone cannot hold a socket for idle_timeout. Zero:
+  // only idle_timeout applies. Checked by the same incremental scan as idle_timeout, at no
+  // memory cost per connection. (http::Server sets it to its header_timeout.)
+  std::chrono::milliseconds first_byte_timeout{0};
 };
 
 }  // namespace ringactor::runtime
