@@ -4,15 +4,17 @@
 # bench/README.md). bench/floor_http (a canned answer per request end, nothing else) runs in
 # the same rotation: what the kernel allows at all on this machine. One more row drives the
 # floor with wrk (pipelined with bench/pipeline.lua) as a cross-check of loadgen's figures.
-#   bash bench/http.sh [--servers "ringactor nginx floor floor-wrk"] [rounds] [seconds]
-#   (defaults: all four, 5 rounds of 5 s; SERVERS="..." in the environment works too)
+#   bash bench/http.sh [--servers "ringactor uws uws-uring nginx floor floor-wrk"] [rounds] [seconds]
+#   (defaults: all six, 5 rounds of 5 s; SERVERS="..." in the environment works too)
+# uws / uws-uring are the uWebSockets peer (epoll / uSockets' io_uring backend), built from
+# ../shared/peers/uws into /tmp/uws-peer when missing.
 # Servers run on CPU 0, the load generator on CPU 1 (taskset). Prints medians of requests/s,
 # p99 latency, server CPU time per request (utime+stime from /proc/PID/stat over the run,
 # divided by the answers counted: the primary figure) and the load generator's own CPU time
 # per request, and the ratios to nginx. bench/README.md records a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-servers_arg=${SERVERS:-"ringactor nginx floor floor-wrk"}
+servers_arg=${SERVERS:-"ringactor uws uws-uring nginx floor floor-wrk"}
 args=()
 while (($#)); do
   case $1 in
@@ -26,7 +28,7 @@ rounds=${args[0]:-5}
 secs=${args[1]:-5}
 read -ra servers <<<"$servers_arg"
 for s in "${servers[@]}"; do
-  [[ $s =~ ^(ringactor|nginx|floor|floor-wrk)$ ]] || { echo "http.sh: unknown server '$s'" >&2; exit 2; }
+  [[ $s =~ ^(ringactor|uws|uws-uring|nginx|floor|floor-wrk)$ ]] || { echo "http.sh: unknown server '$s'" >&2; exit 2; }
 done
 has() { [[ " ${servers[*]} " == *" $1 "* ]]; }
 bash scripts/deps.sh
@@ -41,6 +43,9 @@ if ((${#missing[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+if has uws || has uws-uring; then
+  [[ -x /tmp/uws-peer/uws-peer && -x /tmp/uws-peer/uws-peer-uring ]] || bash ../shared/peers/uws/build.sh /tmp/uws-peer >/dev/null
+fi
 targets=(floor_http loadgen)
 has ringactor && targets+=(hello)
 cmake --preset bench >/dev/null
@@ -78,6 +83,13 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       PID=$!
       for _ in $(seq 100); do grep -q listening "$tmp/hello.out" 2>/dev/null && break; sleep 0.05; done
       PORT=$(grep -o '[0-9]*$' "$tmp/hello.out" | head -1) ;;
+    uws|uws-uring)
+      exe=/tmp/uws-peer/uws-peer
+      [[ $1 == uws-uring ]] && exe=/tmp/uws-peer/uws-peer-uring
+      PORT=18097
+      taskset -c 0 "$exe" --port $PORT >"$tmp/uws.out" 2>&1 &
+      PID=$!
+      for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done ;;
     floor|floor-wrk)
       taskset -c 0 $bin/floor_http --port 0 --body-bytes 13 >"$tmp/floor.out" 2>&1 &
       PID=$!
@@ -101,7 +113,7 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
 }
 stop_server() {
   case $1 in
-    ringactor|floor|floor-wrk) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
+    ringactor|uws|uws-uring|floor|floor-wrk) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
     nginx) kill -QUIT "$(cat "$tmp/nginx.pid")"; wait 2>/dev/null || true; rm -f "$tmp/nginx.pid" ;;
   esac
 }

@@ -350,10 +350,14 @@ void ReactorImpl::flush_all() {
   // Connections that get new output while this runs (an on_drain that queues more) land
   // on the fresh list and are flushed next iteration, so a fast reader cannot pin us here.
   flushing_.swap(flush_list_);
+  // Several connections with output: their sends go through the ring, all in the one
+  // io_uring_enter that ends this iteration, instead of a send() syscall each (kernel entries
+  // are what costs most here). A lone connection sends directly: no completion to wait for.
+  const bool direct = options_.ring_send_batch == 0 || flushing_.size() < options_.ring_send_batch;
   for (const std::uint32_t idx : flushing_) {
     if (!slots_.is_live(idx)) continue;
     slots_[idx].flush_queued = false;
-    flush(idx, /*try_direct=*/true);
+    flush(idx, direct);
   }
   flushing_.clear();
   // A connection woken for a free pipe may have closed before it took it: pass it on.
