@@ -12,8 +12,9 @@
 # The 4 MiB file is also served with --memory-threshold 8388608 (ringactor-memory: from a
 # copy the snapshot holds in memory instead of ring reads from the file).
 #   --all                               all of the above
-# Peers: nginx (1 worker, sendfile, open_file_cache) and h2o (1 thread), both from Debian, and
-# bench/floor_http (the file's bytes in memory, no per-request work): the floor under any
+# Peers: nginx (1 worker, sendfile, open_file_cache) and h2o (1 thread), both from Debian,
+# the uWebSockets peer (uws: the root's files held in memory; built from ../shared/peers/uws
+# into /tmp/uws-peer when missing), and bench/floor_http (the file's bytes in memory, no per-request work): the floor under any
 # server on this harness.
 # Servers run on CPU 0, the load generator on CPU 1 (taskset). Before every measurement one
 # curl of each file must return it byte for byte, or the script stops. Prints, per file,
@@ -53,6 +54,7 @@ fi
 systemctl stop h2o >/dev/null 2>&1 || true
 pkill -x h2o >/dev/null 2>&1 || true
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[[ -x /tmp/uws-peer/uws-peer ]] || bash ../shared/peers/uws/build.sh /tmp/uws-peer >/dev/null
 cmake --preset bench >/dev/null
 cmake --build --preset bench --target static floor_http loadgen >/dev/null
 bin=build/bench/bin
@@ -156,6 +158,12 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       [[ -n $worker ]] || { echo "nginx did not start: $(cat "$tmp/nginx.err" 2>/dev/null)" >&2; exit 1; }
       PID=$worker
       PORT=$nginx_port ;;
+    uws)
+      PORT=18083
+      taskset -c 0 /tmp/uws-peer/uws-peer --port $PORT --root "$www" >"$tmp/uws.out" 2>&1 &
+      PID=$!
+      for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/1k.bin" && break; sleep 0.05; done
+      kill -0 "$PID" 2>/dev/null || { echo "uws-peer did not start: $(cat "$tmp/uws.out" 2>/dev/null)" >&2; exit 1; } ;;
     h2o)
       taskset -c 0 h2o -c "$tmp/h2o.conf" >/dev/null 2>&1 &
       PID=$!
@@ -168,7 +176,7 @@ stop_server() {
   case $1 in
     ringactor*|floor*) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
     nginx) kill -QUIT "$(cat "$tmp/nginx.pid")"; wait 2>/dev/null || true; rm -f "$tmp/nginx.pid" ;;
-    h2o) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
+    h2o|uws) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
   esac
 }
 check_files() {  # server name: one curl of each file must return exactly its bytes
@@ -200,7 +208,7 @@ servers_for() {  # file -> the servers measured on it, in the order they alterna
   ((zerocopy)) && [[ $1 == 4m.bin ]] && s+=(ringactor-zc)
   [[ $1 == 4m.bin ]] && s+=(ringactor-memory)
   ((splice)) && [[ $1 == 4m.bin ]] && s+=(ringactor-splice)
-  s+=(h2o nginx floor floor-wrk)
+  s+=(uws h2o nginx floor floor-wrk)
   echo "${s[@]}"
 }
 
