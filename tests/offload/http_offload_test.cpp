@@ -84,7 +84,7 @@ struct SpinRoute {
                 stopped_by_token.fetch_add(1);
                 return 0;
               }
-              std::this_thread::sleep_for(100us);
+              std::this_thread::yield();  // simulated work between token checks
             }
             ran_to_limit.fetch_add(1);
             return 1;
