@@ -369,13 +369,14 @@ class Reloader final : public actors::Actor {
 }  // namespace detail
 
 Assets::Assets(actors::Stage& stage, offload::WorkerArena& arena, AssetOptions options) {
+  const std::size_t cap = stage.reactor().options().max_output_bytes;
+  if (options.read_chunk == 0) options.read_chunk = std::min<std::size_t>(1u << 20, cap / 4 / 4096 * 4096);
   if (options.read_chunk < 4096 || options.read_chunk > (64u << 20)) {
     throw std::invalid_argument("assets: read_chunk must be in [4 KiB, 64 MiB]");
   }
   if (options.splice_chunk < 4096 || options.splice_chunk > (1u << 30)) {
     throw std::invalid_argument("assets: splice_chunk must be in [4 KiB, 1 GiB]");
   }
-  const std::size_t cap = stage.reactor().options().max_output_bytes;
   if (options.bake_threshold > cap / 2 || options.splice_chunk > cap / 2 || options.read_chunk > cap / 4) {
     // A larger body or chunk queued at once would pass the reactor's slow-reader cap.
     throw std::invalid_argument("assets: bake_threshold and splice_chunk must be at most half, read_chunk a quarter, of "

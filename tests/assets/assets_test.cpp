@@ -90,9 +90,27 @@ TEST_F(AssetsTest, LargeFileHeldInMemoryStreamsByReference) {
   EXPECT_EQ(s.reactor().counters().file_reads, 0u);
 }
 
+// read_chunk 0 (the default): a quarter of the reactor's output cap, at most 1 MiB.
+TEST_F(AssetsTest, DefaultReadChunkFollowsTheOutputCap) {
+  ASSERT_EQ(big.size(), 1u << 20);
+  for (const auto& [cap, reads] : {std::pair<std::size_t, std::uint64_t>{4u << 20, 1}, {1u << 20, 4}, {64u << 20, 1}}) {
+    assets::AssetOptions o = options_for(site);
+    o.memory_threshold = 0;
+    o.splice_chunk = cap / 4;  // its default (1 MiB) must stay within half the cap
+    rt::ReactorOptions ro;
+    ro.max_output_bytes = cap;
+    AssetServer s(o, ro);
+    auto r = get(s.port(), "/big.bin");
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->body == big);
+    EXPECT_EQ(s.reactor().counters().file_reads, reads) << "max_output_bytes " << cap;
+  }
+}
+
 TEST_F(AssetsTest, LargeFileStreamsFromDiskWithContentLength) {
   assets::AssetOptions o = options_for(site);
   o.memory_threshold = 0;  // from disk, through ring reads
+  o.read_chunk = 256 * 1024;
   AssetServer& s = server(o);
   auto r = get(s.port(), "/big.bin");
   ASSERT_TRUE(r);
