@@ -1,7 +1,9 @@
 // The bridge between the reactor's ConnectionHandler callbacks and a ConnectionActor.
 #include "ringactor/actors/connection_actor.hpp"
 
+#include <algorithm>
 #include <memory>
+#include <stdexcept>
 
 #include "ringactor/actors/stage.hpp"
 
@@ -24,9 +26,19 @@ class ConnectionBridge final : public runtime::ConnectionHandler {
 
   std::size_t on_data(runtime::Connection conn, std::span<const std::byte> bytes) override {
     std::size_t used = bytes.size();  // if the actor is gone or throws, drop the bytes
-    const bool alive = id_.stage->with_actor(id_, [&](Actor& a) {
+    ActorId target = id_;
+    bool alive = id_.stage->with_actor(target, [&](Actor& a) {
       used = static_cast<ConnectionActor&>(a).on_data(bytes);
     });
+    // Handed over during that call: what it left belongs to the new actor.
+    while (alive && id_ != target && used < bytes.size()) {
+      target = id_;
+      std::size_t more = bytes.size() - used;
+      alive = id_.stage->with_actor(target, [&](Actor& a) {
+        more = static_cast<ConnectionActor&>(a).on_data(bytes.subspan(used));
+      });
+      used += std::min(more, bytes.size() - used);
+    }
     if (!alive) conn.abort();
     return used;
   }
@@ -47,6 +59,9 @@ class ConnectionBridge final : public runtime::ConnectionHandler {
     id_.stage->with_actor(id_, [](Actor& a) { static_cast<ConnectionActor&>(a).on_drain(); });
   }
 
+  // The connection's callbacks go to `id` from now on (ConnectionActor::hand_over).
+  void retarget(ActorId id) noexcept { id_ = id; }
+
   void on_close(runtime::Connection /*conn*/, runtime::CloseReason reason, int error) override {
     id_.stage->with_actor(id_, [&](Actor& a) {
       auto& ca = static_cast<ConnectionActor&>(a);
@@ -61,6 +76,19 @@ class ConnectionBridge final : public runtime::ConnectionHandler {
 };
 
 }  // namespace detail
+
+ActorId ConnectionActor::hand_over(std::unique_ptr<ConnectionActor> next) {
+  if (!next) throw std::invalid_argument("ConnectionActor::hand_over: null actor");
+  runtime::ConnectionHandler* h = attached() ? connection().handler() : nullptr;
+  if (h == nullptr) throw std::logic_error("ConnectionActor::hand_over: the connection is closing or gone");
+  auto* bridge = static_cast<detail::ConnectionBridge*>(h);  // Stage::listen made every handler
+  next->conn_ = conn_;
+  detach_quietly();  // the connection is next's now: stopping this actor must not close it
+  stop();
+  // The bridge points at next before next's on_start runs, so whatever next does there
+  // (send, close, stop) acts on a connection that is routed to it.
+  return stage().adopt(std::move(next), [bridge](ActorId nid) { bridge->retarget(nid); });
+}
 
 std::uint16_t Stage::listen(const runtime::ListenOptions& options, ConnectionActorFactory factory) {
   if (!factory) throw std::invalid_argument("Stage::listen: the connection actor factory is empty");

@@ -97,7 +97,9 @@ bool Stage::alive(ActorId id) const noexcept {
 
 ActorId Stage::current() noexcept { return tl_current_actor; }
 
-ActorId Stage::adopt(std::unique_ptr<Actor> actor) {
+ActorId Stage::adopt(std::unique_ptr<Actor> actor) { return adopt(std::move(actor), nullptr); }
+
+ActorId Stage::adopt(std::unique_ptr<Actor> actor, runtime::UniqueFunction<void(ActorId)> routed) {
   if (!actor) throw std::invalid_argument("Stage::adopt: null actor");
   if (table_.full()) {
     throw std::length_error("Stage::spawn: " + std::to_string(table_.capacity()) +
@@ -112,6 +114,7 @@ ActorId Stage::adopt(std::unique_ptr<Actor> actor) {
   a.generation_ = table_.generation(slot);
   bump(c_.spawned);
   const ActorId id = a.id();
+  if (routed) routed(id);
   run_handler(slot, [](Actor& x) { x.on_start(); });
   return id;
 }

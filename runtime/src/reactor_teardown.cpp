@@ -220,6 +220,11 @@ std::size_t Connection::queued_bytes() const noexcept {
   return s != nullptr ? s->out.bytes() : 0;
 }
 
+ConnectionHandler* Connection::handler() const noexcept {
+  const ConnSlot* s = reactor_->impl_->find(id_);
+  return s != nullptr && !s->closing ? s->handler.get() : nullptr;
+}
+
 int Connection::fd() const noexcept {
   const ConnSlot* s = reactor_->impl_->find(id_);
   return s != nullptr ? s->fd : -1;

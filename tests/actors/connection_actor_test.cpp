@@ -182,3 +182,116 @@ TEST(ConnectionActor, StageDestroyedBeforeAnUnfinishedReactorIsSafe) {
   reactor.reset();  // must not call into the stage
   EXPECT_TRUE(c.closed_by_peer());
 }
+
+namespace {
+// A protocol switch: a line protocol until "UPGRADE\n", then upper-case echo.
+struct SwitchEvents {
+  std::atomic<int> upper_started{0};
+  std::atomic<int> upper_disconnected{0};
+  std::atomic<int> line_stopped{0};
+  std::atomic<int> line_disconnected{0};
+};
+
+class Upper : public ra::ConnectionActor {
+ public:
+  explicit Upper(SwitchEvents* e) : e_(e) {}
+
+ protected:
+  void on_start() override { ++e_->upper_started; }
+  std::size_t on_data(std::span<const std::byte> bytes) override {
+    std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (text == "BYE") {
+      close();
+      return bytes.size();
+    }
+    for (char& ch : text) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    send(text);
+    return bytes.size();
+  }
+  void on_disconnect(rt::CloseReason, int) override { ++e_->upper_disconnected; }
+
+ private:
+  SwitchEvents* e_;
+};
+
+class Line : public ra::ConnectionActor {
+ public:
+  explicit Line(SwitchEvents* e, bool later) : e_(e), later_(later) {}
+
+ protected:
+  std::size_t on_data(std::span<const std::byte> bytes) override {
+    const std::string_view all(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    std::size_t off = 0;
+    for (;;) {
+      const std::size_t nl = all.find('\n', off);
+      if (nl == std::string_view::npos) return off;  // a partial line waits for more
+      const std::string_view line = all.substr(off, nl - off);
+      off = nl + 1;
+      if (line != "UPGRADE") {
+        send(all.substr(nl - line.size(), line.size() + 1));
+        continue;
+      }
+      send("OK\n");  // queued before the switch: the client sees it before anything Upper sends
+      if (later_) {
+        // The switch outside on_data: bytes after the line wait in the carry until resumed.
+        pause_input();
+        kept_ = connection().id();
+        after(std::chrono::milliseconds(20), [this] {
+          hand_over(std::make_unique<Upper>(e_));
+          rt::Connection(reactor(), kept_).resume_input();
+        });
+        return off;
+      }
+      hand_over(std::make_unique<Upper>(e_));
+      EXPECT_THROW(hand_over(std::make_unique<Upper>(e_)), std::logic_error);  // not ours any more
+      return off;
+    }
+  }
+  void on_disconnect(rt::CloseReason, int) override { ++e_->line_disconnected; }
+  void on_stop() override { ++e_->line_stopped; }
+
+ private:
+  SwitchEvents* e_;
+  bool later_;
+  rt::ConnectionId kept_{};
+};
+
+}  // namespace
+
+// The bytes that came with the switch line reach the new actor at once (no further
+// arrival needed), after the old actor's reply; the old actor stops without closing.
+TEST(ConnectionActorHandOver, RestOfTheReadGoesToTheNewActor) {
+  SwitchEvents e;
+  StageThread t{rt::ReactorOptions{}};
+  const auto port = t.stage().listen({.port = 0}, [&](rt::Connection) { return std::make_unique<Line>(&e, false); });
+  t.start();
+  {
+    Client c(port);
+    c.send_all("hello\nUPGRADE\nabc");
+    EXPECT_EQ(c.recv_exact(12), "hello\nOK\nABC");
+    EXPECT_TRUE(eventually([&] { return e.line_stopped.load() == 1; }));
+    EXPECT_EQ(e.upper_started.load(), 1);
+    EXPECT_EQ(c.echo_roundtrip("more"), "MORE");
+    EXPECT_EQ(t.stage().counters().live, 1u);  // Upper alone
+    c.send_all("BYE");
+    EXPECT_TRUE(c.closed_by_peer());
+  }
+  EXPECT_TRUE(eventually([&] { return e.upper_disconnected.load() == 1; }));
+  EXPECT_EQ(e.line_disconnected.load(), 0);  // the old actor never saw the close
+  EXPECT_TRUE(eventually([&] { return t.stage().counters().live == 0; }));
+}
+
+TEST(ConnectionActorHandOver, OutsideOnDataKeptBytesComeOnResume) {
+  SwitchEvents e;
+  StageThread t{rt::ReactorOptions{}};
+  const auto port = t.stage().listen({.port = 0}, [&](rt::Connection) { return std::make_unique<Line>(&e, true); });
+  t.start();
+  {
+    Client c(port);
+    c.send_all("UPGRADE\nxyz");
+    EXPECT_EQ(c.recv_exact(6), "OK\nXYZ");
+    EXPECT_EQ(c.echo_roundtrip("q"), "Q");
+  }
+  EXPECT_TRUE(eventually([&] { return e.upper_disconnected.load() == 1 && t.stage().counters().live == 0; }));
+  EXPECT_EQ(e.line_disconnected.load(), 0);
+}

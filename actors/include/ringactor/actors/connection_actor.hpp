@@ -6,7 +6,7 @@
 // player's connection to send a frame). The two lifetimes are tied: when the connection
 // closes, on_disconnect runs and the actor stops (kNormal); when the actor stops (stop(),
 // an exception, shutdown), its connection is closed gracefully (queued output is flushed
-// first). Create them with Stage::listen and a factory. Reactor thread only.
+// first), unless it handed the connection to another actor (hand_over: a protocol switch). Create them with Stage::listen and a factory. Reactor thread only.
 #pragma once
 
 #include <cstddef>
@@ -73,6 +73,16 @@ class ConnectionActor : public Actor {
   // names nothing and its calls fail harmlessly.
   runtime::Connection connection() const noexcept { return runtime::Connection(reactor(), conn_); }
   bool attached() const noexcept { return conn_.slot != runtime::ConnectionId{}.slot; }
+
+  // Hands the connection to `next`, a protocol switch (HTTP to WebSocket): `next` is
+  // spawned on this stage and gets every callback from now on; this actor stops without
+  // closing the connection (its socket, slot and queued output stay as they are, so a reply
+  // queued before the switch goes out before anything `next` sends). Called from on_data,
+  // the bytes that call leaves unconsumed go to `next` at once; called elsewhere, bytes
+  // kept unconsumed reach it with the next arrival or resume_input(). Returns next's id.
+  // Throws std::logic_error when the connection is closing or gone, std::invalid_argument
+  // for a null `next`. O(1) plus next's on_start.
+  ActorId hand_over(std::unique_ptr<ConnectionActor> next);
 
  private:
   friend class detail::ConnectionBridge;

@@ -128,6 +128,10 @@ class Stage {
   void log_error(std::string_view what) const noexcept;
 
  private:
+  friend class ConnectionActor;
+  // adopt(), calling `routed(id)` once the actor has its id and before its on_start.
+  ActorId adopt(std::unique_ptr<Actor> actor, runtime::UniqueFunction<void(ActorId)> routed);
+
   // What few actors need: allocated by the first monitor or deferred stop, so an entry is
   // 24 bytes (idle connections are many).
   struct Extras {

@@ -20,6 +20,7 @@
 namespace ringactor::runtime {
 
 class Reactor;
+class ConnectionHandler;
 
 // Why a connection ended. One line per value; to_string() gives a stable name for logs.
 enum class CloseReason : std::uint8_t {
@@ -96,6 +97,10 @@ class Connection {
   // The socket descriptor (for getsockopt and the like; never close it, never read or
   // write it yourself: it is non-blocking and owned by the ring), or -1.
   int fd() const noexcept;
+  // The handler the reactor calls for this connection (the one the accept factory made),
+  // or nullptr once the connection is closing or gone. For layers that route callbacks
+  // (actors::ConnectionActor::hand_over retargets its bridge); O(1).
+  ConnectionHandler* handler() const noexcept;
 
   ConnectionId id() const noexcept { return id_; }
   Reactor& reactor() const noexcept { return *reactor_; }
