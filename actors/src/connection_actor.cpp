@@ -59,6 +59,12 @@ class ConnectionBridge final : public runtime::ConnectionHandler {
     id_.stage->with_actor(id_, [](Actor& a) { static_cast<ConnectionActor&>(a).on_drain(); });
   }
 
+  bool on_idle(runtime::Connection /*conn*/) override {
+    bool keep = false;
+    id_.stage->with_actor(id_, [&](Actor& a) { keep = static_cast<ConnectionActor&>(a).on_idle(); });
+    return keep;
+  }
+
   // The connection's callbacks go to `id` from now on (ConnectionActor::hand_over).
   void retarget(ActorId id) noexcept { id_ = id; }
 

@@ -105,6 +105,7 @@ ReactorImpl::ReactorImpl(Reactor& self, ReactorOptions options)
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "Reactor: eventfd");
   check_kernel();
   now_ = Reactor::Clock::now();
+  idle_classes_[0] = options_.idle_timeout;
 
   io_uring_params p{};
   // TASKRUN_FLAG: the kernel flags pending completion work in the shared ring, so a loop

@@ -59,6 +59,7 @@ struct ConnSlot {
   bool redeliver_queued : 1 = false;  // a resume posted a redelivery of the carry
   bool pipe_waiting : 1 = false;      // queued for a free splice pipe
   bool got_input : 1 = false;         // some byte arrived (first_byte_timeout no longer applies)
+  std::uint8_t idle_class : 3 = 0;    // index into ReactorImpl::idle_classes_ (0: idle_timeout)
   std::int32_t pipe = -1;         // the splice pipe it holds (index into pipes_), or -1
   std::uint32_t piped = 0;        // bytes of the front file segment sitting in that pipe
   union {
@@ -231,6 +232,12 @@ class ReactorImpl {
   std::uint32_t scan_cursor_ = 0;
   TimerId scan_timer_;
   std::chrono::milliseconds scan_interval_{100};
+  // Idle timeouts by class: [0] is ReactorOptions::idle_timeout, the others were asked for
+  // by Connection::set_idle_timeout (a connection names its class in 3 bits of its slot).
+  static constexpr std::size_t kIdleClasses = 8;
+  std::array<std::chrono::milliseconds, kIdleClasses> idle_classes_{};
+  std::uint8_t idle_class_count_ = 1;
+  void set_idle_timeout(std::uint32_t idx, std::chrono::milliseconds t);
   std::int64_t scan_ticks_per_pass_ = 1;  // scan ticks per full pass of the live list
   bool running_ = false;
   bool ran_ = false;

@@ -164,6 +164,7 @@ void ReactorImpl::accept_connection(std::uint32_t li, int fd) {
   s.fd = fd;
   s.last_active = s.last_progress = now_;
   s.got_input = false;
+  s.idle_class = 0;
   s.listener = li < kNoListener ? static_cast<std::uint8_t>(li) : kNoListener;
   bump(c_.connections_accepted);
   bump(c_.connections_open);

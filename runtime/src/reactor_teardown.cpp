@@ -220,6 +220,11 @@ std::size_t Connection::queued_bytes() const noexcept {
   return s != nullptr ? s->out.bytes() : 0;
 }
 
+void Connection::set_idle_timeout(std::chrono::milliseconds timeout) const {
+  ReactorImpl& r = *reactor_->impl_;
+  if (r.find(id_) != nullptr) r.set_idle_timeout(id_.slot, timeout);
+}
+
 ConnectionHandler* Connection::handler() const noexcept {
   const ConnSlot* s = reactor_->impl_->find(id_);
   return s != nullptr && !s->closing ? s->handler.get() : nullptr;

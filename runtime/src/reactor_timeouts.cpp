@@ -32,7 +32,7 @@ void ReactorImpl::schedule_scan() {
   auto consider = [&](milliseconds t) {
     if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
   };
-  consider(options_.idle_timeout);
+  for (std::uint8_t i = 0; i < idle_class_count_; ++i) consider(idle_classes_[i]);
   consider(options_.write_timeout);
   for (const Listener& l : listeners_) consider(l.first_byte_timeout);
   if (shortest.count() == 0) return;
@@ -42,6 +42,21 @@ void ReactorImpl::schedule_scan() {
     scan_timeouts();
     schedule_scan();
   });
+}
+
+void ReactorImpl::set_idle_timeout(std::uint32_t idx, std::chrono::milliseconds t) {
+  if (t.count() < 0) throw std::invalid_argument("Connection::set_idle_timeout: negative timeout");
+  std::uint8_t i = 0;
+  while (i < idle_class_count_ && idle_classes_[i] != t) ++i;
+  if (i == idle_class_count_) {
+    if (idle_class_count_ == kIdleClasses) {
+      throw std::length_error("Connection::set_idle_timeout: at most " + std::to_string(kIdleClasses - 1) +
+                              " idle timeouts besides ReactorOptions::idle_timeout per reactor");
+    }
+    idle_classes_[idle_class_count_++] = t;
+    reschedule_scan();  // it may be the shortest now
+  }
+  slots_[idx].idle_class = i & 7u;
 }
 
 void ReactorImpl::reschedule_scan() {
@@ -62,9 +77,10 @@ void ReactorImpl::scan_timeouts() {
     const ConnSlot& s = slots_[idx];
     if (s.closing) continue;
     const bool writing = !s.out.empty();
+    const std::chrono::milliseconds idle = idle_classes_[s.idle_class];
     if (writing && options_.write_timeout.count() > 0 && now_ - s.last_progress >= options_.write_timeout) {
       scratch_.push_back(idx);
-    } else if (options_.idle_timeout.count() > 0 && now_ - s.last_active >= options_.idle_timeout) {
+    } else if (idle.count() > 0 && now_ - s.last_active >= idle) {
       scratch_.push_back(idx | 0x80000000u);
     } else if (!s.got_input && !writing && s.listener != kNoListener &&
                listeners_[s.listener].first_byte_timeout.count() > 0 &&
@@ -76,6 +92,17 @@ void ReactorImpl::scan_timeouts() {
     const std::uint32_t idx = v & 0x7FFFFFFFu;
     if (!slots_.is_live(idx) || slots_[idx].closing) continue;
     if (v & 0x80000000u) {
+      if (slots_[idx].got_input && slots_[idx].handler) {
+        // The protocol may keep it (it sent a probe, such as a WebSocket ping): then it is
+        // not asked again before another idle period.
+        bool keep = false;
+        guarded(idx, [&](ConnSlot& s) { keep = s.handler->on_idle(Connection(self_, id_of(idx))); });
+        if (!slots_.is_live(idx) || slots_[idx].closing) continue;
+        if (keep) {
+          slots_[idx].last_active = now_;
+          continue;
+        }
+      }
       bump(c_.idle_timeouts);
       close_connection(idx, CloseReason::kIdleTimeout, 0);
     } else {

@@ -40,6 +40,10 @@ class ConnectionActor : public Actor {
   // (then close() it; shutdown_grace bounds the wait), false (default) to close after
   // queued output.
   virtual bool on_shutdown() { return false; }
+  // Nothing moved for the connection's idle timeout (runtime::Connection::set_idle_timeout):
+  // return true to keep it, having sent a probe (the next call comes after another idle
+  // period), false (default) to let it close (kIdleTimeout).
+  virtual bool on_idle() { return false; }
   // The connection ended (before on_stop). `error` is the errno for kIoError.
   virtual void on_disconnect(runtime::CloseReason /*reason*/, int /*error*/) {}
 

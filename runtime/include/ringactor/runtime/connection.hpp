@@ -9,6 +9,7 @@
 // class; later the connection actor builds on the same interface.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -97,6 +98,11 @@ class Connection {
   // The socket descriptor (for getsockopt and the like; never close it, never read or
   // write it yourself: it is non-blocking and owned by the ring), or -1.
   int fd() const noexcept;
+  // This connection's idle timeout from now on, instead of ReactorOptions::idle_timeout (0:
+  // none): no byte in or out for that long asks the handler's on_idle, then closes it
+  // (kIdleTimeout) unless on_idle keeps it. A reactor holds up to 7 distinct values besides
+  // idle_timeout (std::length_error past that; std::invalid_argument if negative). O(1).
+  void set_idle_timeout(std::chrono::milliseconds timeout) const;
   // The handler the reactor calls for this connection (the one the accept factory made),
   // or nullptr once the connection is closing or gone. For layers that route callbacks
   // (actors::ConnectionActor::hand_over retargets its bridge); O(1).
@@ -136,6 +142,10 @@ class ConnectionHandler {
   virtual bool on_shutdown(Connection /*conn*/) { return false; }
   // Everything queued so far was sent. Default: nothing.
   virtual void on_drain(Connection /*conn*/) {}
+  // No byte moved for the connection's idle timeout (after its first byte in). Return true
+  // to keep it (having sent a probe, e.g. a WebSocket ping; the next call comes after
+  // another idle period), false (the default) to close it (kIdleTimeout).
+  virtual bool on_idle(Connection /*conn*/) { return false; }
 
   // The connection ended; `error` is the errno for kIoError, else 0. Called exactly once.
   virtual void on_close(Connection /*conn*/, CloseReason /*reason*/, int /*error*/) {}
