@@ -56,7 +56,11 @@ class ConnectionBridge final : public runtime::ConnectionHandler {
   }
 
   void on_drain(runtime::Connection /*conn*/) override {
-    id_.stage->with_actor(id_, [](Actor& a) { static_cast<ConnectionActor&>(a).on_drain(); });
+    id_.stage->with_actor(id_, [](Actor& a) {
+      auto& ca = static_cast<ConnectionActor&>(a);
+      ca.drain_internal();
+      ca.on_drain();
+    });
   }
 
   bool on_idle(runtime::Connection /*conn*/) override {

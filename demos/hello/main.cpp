@@ -8,6 +8,10 @@
 //                      when the arena is full, 400 for a bad K; cancelled when the client
 //                      leaves or the server stops
 //   GET  /metrics    the counters of every module, in the Prometheus text format
+//   GET  /ws/echo    WebSocket: every message comes back with its opcode (up to 16 MiB;
+//                    permessage-deflate when the client offers it)
+//   GET  /ws/room/:name  WebSocket: every message a member sends goes to all members of
+//                    room :name, the sender included, each sender's messages in order
 //   POST /rooms/:id/join  a player joins room :id of the Lobby actor (asked, answered later)
 //   GET  /rooms/:id       the room as JSON: {"room":..,"players":N}
 //   anything else    a file under --root DIR if given (see demos/static), else 404 (405
@@ -110,7 +114,8 @@ class Lobby : public ra::Actor {
 }  // namespace
 
 int main(int argc, char** argv) {
-  rt::ReactorOptions options{.handle_signals = true};
+  // Output may hold two 16 MiB WebSocket echoes (WsOptions::max_buffered is at most half).
+  rt::ReactorOptions options{.max_output_bytes = 64u << 20, .handle_signals = true};
   rt::ListenOptions listen{.port = 8080};
   std::string root;
   ringactor::demo::Args args("hello", argc, argv);
@@ -190,6 +195,27 @@ int main(int argc, char** argv) {
             }
           });
     });
+
+    // WebSocket. Echo: each message back as it came (text or binary).
+    http::WsOptions echo_options{.max_message = 16u << 20, .max_buffered = 32u << 20};
+    echo_options.deflate.enabled = true;
+    server.ws("/ws/echo", {.options = echo_options,
+                           .message = [](http::WsConnection<>& ws, std::string_view message, http::WsOpcode op) {
+                             ws.send(message, op);
+                           }});
+    // Rooms: a topic per room; a publish is framed once and referenced by every member's output.
+    struct Member {
+      std::string topic;
+    };
+    http::WsOptions room_options{.max_message = 1u << 20};
+    room_options.deflate.enabled = true;
+    server.ws<Member>("/ws/room/:name",
+                      {.options = room_options,
+                       .upgrade = [](http::Request& req, http::WsUpgrade&,
+                                     Member& m) { m.topic = "room/" + std::string(req.param("name")); },
+                       .open = [](http::WsConnection<Member>& ws) { ws.subscribe(ws.data().topic); },
+                       .message = [](http::WsConnection<Member>& ws, std::string_view message,
+                                     http::WsOpcode op) { ws.publish(ws.data().topic, message, op); }});
 
     // Static files for everything the routes above do not claim (a game's web client).
     std::optional<assets::Assets> site;

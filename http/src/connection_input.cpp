@@ -57,6 +57,25 @@ void HttpConnection::release_if_idle() noexcept {
   }
 }
 
+// The connection stops being HTTP (an upgrade): nothing is owed, the exchange goes back.
+void HttpConnection::drop_exchange() noexcept {
+  if (x_ == nullptr) return;
+  if (x_->timer) reactor().cancel(x_->timer);
+  x_->timer = {};
+  x_->queue.clear();
+  x_->body.reset();
+  x_->stream.reset();
+  x_->in = In::kHead;
+  x_->wait = Wait::kNone;
+  x_->carry_need = 0;
+  x_->parser.reset();
+  release_if_idle();
+  if (x_ != nullptr) {  // not idle after all (cannot happen): free it
+    delete x_;
+    x_ = nullptr;
+  }
+}
+
 void HttpConnection::on_disconnect(runtime::CloseReason reason, int /*error*/) {
   // A connection that said nothing was closed by the reactor's first_byte_timeout, which the
   // server sets to header_timeout.
@@ -75,6 +94,7 @@ std::size_t HttpConnection::on_data(std::span<const std::byte> bytes) {
 std::size_t HttpConnection::take(std::string_view all) {
   std::size_t off = 0;
   while (off < all.size()) {
+    if (switched_) return off;  // upgraded: the rest is the new protocol's (ConnectionActor::hand_over)
     if (closing_ || x_->in == In::kDone) return all.size();  // answering an error or closing: drop
     if (x_->in == In::kBody) {
       off += feed_body(all.substr(off));
@@ -247,6 +267,7 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
   core.stream_length.reset();
   core.block.reset();
   core.body_len = core.block_pre = 0;
+  core.upgrade.reset();
   x_->current_seq = x_->next_seq++;
 
   Request req(head, path, params, body);
@@ -288,6 +309,7 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
       core.stream_length.reset();
       core.block.reset();
       core.body_len = core.block_pre = 0;
+      core.upgrade.reset();
       res.kind_ = Response::Kind::kNone;
       res.status_ = 500;
       res.text("500 Internal Server Error\n");

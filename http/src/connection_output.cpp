@@ -35,6 +35,10 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
     x_->queue.push_back(std::move(p));
     return;
   }
+  if (res.kind_ == Response::Kind::kUpgrade) {
+    commit_upgrade();
+    return;
+  }
   if (res.kind_ == Response::Kind::kPrepared) {
     format_prepared(core.out, close, x_->http10, core.headers);
     if (head_only) core.body_len = 0;
@@ -208,6 +212,46 @@ void HttpConnection::emit(Pending&& p) {
   x_->queue.push_back(std::move(p));
 }
 
+// A 101 Switching Protocols: its head goes out in request order, then the connection
+// belongs to the WebSocket actor. HTTP parsing stops here: the bytes after the handshake
+// are the new protocol's (the bridge hands them over with the switch).
+void HttpConnection::commit_upgrade() {
+  ServerCore& core = *core_;
+  count_status(core.c, 101);
+  bump(core.c.responses);
+  format(core.out, 101, {}, core.headers, std::nullopt, false, false, false, {});
+  switched_ = true;
+  x_->in = In::kDone;
+  x_->wait = Wait::kNone;
+  std::unique_ptr<WebSocket> ws = std::move(core.upgrade);
+  if (x_->queue.empty() && !x_->stream) {
+    send(core.out);
+    become(std::move(ws));
+    return;
+  }
+  // Answers to earlier requests are still owed: the switch waits its turn, and so do the
+  // bytes after the handshake (kept in the carry until become() resumes input).
+  Pending p;
+  p.seq = x_->current_seq;
+  p.ready = true;
+  p.bytes = core.out;
+  p.upgrade = std::move(ws);
+  x_->queue.push_back(std::move(p));
+  if (!paused_) {
+    paused_ = true;
+    pause_input();
+  }
+}
+
+void HttpConnection::become(std::unique_ptr<WebSocket> ws) {
+  drop_exchange();
+  const bool resume = paused_;
+  const runtime::Connection conn = connection();
+  bump(core_->c.ws_upgrades);
+  hand_over(std::move(ws));
+  if (resume) conn.resume_input();  // the kept bytes go to the WebSocket actor now
+}
+
 std::shared_ptr<DeferredState> HttpConnection::make_deferred() {
   auto st = std::make_shared<DeferredState>();
   st->core = core_->shared_from_this();
@@ -274,6 +318,10 @@ void HttpConnection::flush() {
     x_->queue.erase(x_->queue.begin());
     if (p.hook) run_deferred_hooks(p);
     send_parts(p.block, p.block_pre, p.bytes, p.body_off, p.body_len);
+    if (p.upgrade) {
+      become(std::move(p.upgrade));  // the last answer this connection gives as HTTP
+      return;
+    }
     if (p.close) closing_ = true;
     if (p.stream) start_stream(std::move(p.stream), p.chunked, p.close, p.length);
   }
@@ -282,6 +330,7 @@ void HttpConnection::flush() {
 }
 
 void HttpConnection::maybe_resume() {
+  if (switched_) return;  // input resumes for the WebSocket actor once it has the connection
   const std::size_t owed = x_ != nullptr ? x_->queue.size() : 0;
   if (paused_ && !closing_ && owed < core_->options.max_outstanding && !output_full()) {
     paused_ = false;

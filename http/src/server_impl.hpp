@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <ringactor/actors/connection_actor.hpp>
@@ -22,6 +23,8 @@
 #include "ringactor/http/response.hpp"
 #include "ringactor/http/router.hpp"
 #include "ringactor/http/server.hpp"
+#include "ringactor/http/websocket.hpp"
+#include "ws_frame.hpp"
 
 namespace ringactor::http::detail {
 
@@ -46,7 +49,9 @@ struct Route {
 struct CounterCells {
   std::atomic<std::uint64_t> connections{0}, requests{0}, responses{0}, protocol_errors{0}, header_timeouts{0},
       body_timeouts{0}, handler_errors{0}, deferred{0}, deferred_completed{0}, deferred_dropped{0},
-      deferred_abandoned{0}, input_pauses{0}, streams{0}, streams_cut{0};
+      deferred_abandoned{0}, input_pauses{0}, streams{0}, streams_cut{0}, ws_upgrades{0}, ws_refused{0},
+      ws_open{0}, ws_messages_in{0}, ws_messages_out{0}, ws_protocol_errors{0}, ws_slow_closed{0},
+      ws_pings{0}, ws_ping_timeouts{0};
   std::array<std::atomic<std::uint64_t>, 5> status_classes{};  // 1xx .. 5xx (and above)
 };
 
@@ -87,6 +92,7 @@ struct Pending {
   std::optional<std::uint64_t> length;  // the stream's Content-Length, if it has one
   std::unique_ptr<Hook> hook;
   runtime::Lifeline lifeline;  // deferred: cut when nobody waits for the answer any more
+  std::unique_ptr<WebSocket> upgrade;  // a 101: the connection becomes this actor once sent
 };
 // A body being received over several reads: the head is copied so its views survive.
 struct BodyState {
@@ -136,6 +142,44 @@ struct Exchange {
   }
 };
 
+// A WebSocket route: its settings and factory, shared by its connections (which keep a raw
+// pointer: the ServerCore owns it and outlives them).
+struct WsRoute {
+  ServerCore* core = nullptr;
+  WsOptions options;
+  WsFactory factory;
+  ws::ReaderConfig reader;  // max_message; deflate flags are per connection
+};
+
+// What few WebSocket connections need: owned by the connection, allocated on first need.
+struct WsExtras {
+  std::string protocol;                     // the chosen subprotocol
+  std::unique_ptr<ws::Inflater> inflater;   // the client keeps its window: ours per connection
+  std::unique_ptr<ws::Deflater> deflater;   // server_context_takeover: ours per connection
+  std::uint8_t server_window = 15;          // window bits we compress with for this client
+  bool client_no_takeover = false;          // client_no_context_takeover was agreed
+  struct TopicRef {
+    TopicState* topic = nullptr;
+    WsMessage latest;  // kKeepLatest: the newest message held back while behind
+  };
+  std::vector<TopicRef> topics;
+};
+
+// A topic: its members in join order (a member leaves when it unsubscribes or stops).
+struct TopicState {
+  std::string name;
+  TopicOptions options;
+  TopicCounters c;
+  std::vector<WebSocket*> members;
+  bool configured = false;  // Server::topic: kept when empty
+  void deliver(WebSocket& m, const WsMessage& msg);
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 struct ServerCore : std::enable_shared_from_this<ServerCore> {
   ServerCore(actors::Stage& s, ServerOptions o) : stage(&s), options(std::move(o)) {
     for (HeadPrefix& p : prefixes) {
@@ -159,6 +203,21 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   static constexpr std::size_t kSpare = 4096;
   std::string metrics_body;  // rendered per scrape, capacity kept
   CounterCells c;
+
+  // WebSocket: routes, topics, and what the thread's connections share.
+  std::vector<std::unique_ptr<WsRoute>> ws_routes;
+  std::unordered_map<std::string, std::unique_ptr<TopicState>, StringHash, std::equal_to<>> topics;
+  std::unique_ptr<WebSocket> upgrade;  // scratch: the actor an accepted upgrade made
+  ws::ReaderScratch ws_scratch;
+  ws::Buffer ws_out;  // a frame being built (compressed payloads)
+  std::unique_ptr<ws::Inflater> ws_inflater;  // for clients without context takeover
+  std::array<std::unique_ptr<ws::Deflater>, 7> ws_deflaters;  // no context takeover, window bits 9..15
+  ws::Inflater& shared_inflater();
+  ws::Deflater& shared_deflater(int window_bits);
+  TopicState* find_topic(std::string_view name) noexcept;
+  TopicState& topic_for(std::string_view name);
+  void drop_if_unused(TopicState& t) noexcept;
+  std::size_t publish(std::string_view topic, std::string_view message, WsOpcode op, const WebSocket* except);
 
   // Scratch space for the request being handled: every connection of this server runs on
   // the one reactor thread and handles a request from start to commit without yielding, so
@@ -286,6 +345,9 @@ class HttpConnection final : public actors::ConnectionActor {
   void on_timer();
   runtime::TimerId timer_after(Clock::duration delay);
   std::size_t take(std::string_view all);  // on_data's parsing loop
+  void commit_upgrade();
+  void become(std::unique_ptr<WebSocket> ws);  // hands the connection to the WebSocket actor
+  void drop_exchange() noexcept;
   void maybe_close();
   // Cuts the lifelines of the deferred answers still owed (work for them may stop); with
   // `close`, those answers will carry Connection: close.
@@ -298,6 +360,7 @@ class HttpConnection final : public actors::ConnectionActor {
   bool closing_ = false;   // no further requests: close once the queue is sent
   bool paused_ = false;    // input paused: max_outstanding answers waiting
   bool fresh_ = true;      // no byte received yet (closed after header_timeout)
+  bool switched_ = false;  // upgraded: bytes after the handshake are the new protocol's
 };
 
 }  // namespace ringactor::http::detail

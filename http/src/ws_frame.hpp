@@ -58,6 +58,27 @@ std::size_t write_header(char* out, WsOpcode op, std::uint64_t length, bool fin 
 // Copies `n` bytes from `from` to `to`, XORed with the mask starting at mask byte `phase`.
 void unmask_copy(char* to, const char* from, std::size_t n, const std::uint8_t mask[4], std::size_t phase) noexcept;
 
+// A growable byte buffer that keeps its capacity (no zero-fill on growth, unlike
+// std::string::resize): the reader's and the compressors' working memory.
+class Buffer {
+ public:
+  char* data() noexcept { return data_.get(); }
+  std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return cap_; }
+  std::string_view view() const noexcept { return {data_.get(), size_}; }
+  void clear() noexcept { size_ = 0; }
+  void resize_down(std::size_t n) noexcept { size_ = n < size_ ? n : size_; }
+  // Makes room for `n` more bytes and returns where they go; size() grows by n.
+  char* extend(std::size_t n);
+  // Frees the memory if it grew past `keep` (a large message should not stay resident).
+  void trim(std::size_t keep) noexcept;
+
+ private:
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t cap_ = 0;
+};
+
 // Raw DEFLATE decompression for permessage-deflate (RFC 7692 7.2.2), bounded: a message
 // that would inflate past the limit is refused (1009) before the memory is spent. Keeps the
 // sliding window between messages unless reset per message (client_no_context_takeover).
@@ -71,7 +92,7 @@ class Inflater {
   enum class Status { kOk, kTooLarge, kCorrupt };
   // Inflates one whole message (the 00 00 FF FF tail is added here) and appends it to
   // `out`, at most `limit` bytes in all.
-  Status inflate(std::string_view compressed, std::string& out, std::size_t limit, bool reset_after);
+  Status inflate(std::string_view compressed, Buffer& out, std::size_t limit, bool reset_after);
 
  private:
   struct State;
@@ -87,45 +108,59 @@ struct ReaderConfig {
   bool reset_inflater = false;        // client_no_context_takeover: no window between messages
 };
 struct ReaderScratch {
-  std::string frame;    // an unmasked frame or message
-  std::string message;  // an inflated message
+  Buffer frame;    // an unmasked frame or message
+  Buffer message;  // an inflated message
 };
 
-// Turns a client's bytes into events, one per next() call. State that only a message in
-// progress needs (a partial frame, the fragments gathered so far) lives in a separately
-// allocated Partial, so an idle reader is one pointer.
+// Raw DEFLATE compression of whole messages for permessage-deflate (the trailing 00 00 FF
+// FF removed, RFC 7692 7.2.1). Without context takeover each message starts afresh.
+class Deflater {
+ public:
+  Deflater(int window_bits, bool context_takeover);
+  ~Deflater();
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+  // Appends the compressed form of `message` to `out`. False if zlib failed (out of memory).
+  bool deflate(std::string_view message, Buffer& out);
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+  bool takeover_;
+};
+
+// The state of a message in progress (a frame split across reads, the fragments gathered
+// so far); allocated only then, so an idle connection holds one null pointer.
+struct Partial;
+void destroy(Partial* p) noexcept;
+
+// Turns a client's bytes into events, one per next() call, over a state pointer the caller
+// keeps (null while no message is in progress).
 class MessageReader {
  public:
   enum class Event : std::uint8_t { kNeedMore, kMessage, kPing, kPong, kClose, kError };
   struct Result {
     Event event = Event::kNeedMore;
-    std::size_t consumed = 0;     // bytes of the input used (also for kNeedMore)
+    std::size_t consumed = 0;           // bytes of the input used (also for kNeedMore)
     WsOpcode opcode = WsOpcode::kText;  // kMessage: text or binary
-    std::string_view payload;     // kMessage / kPing / kPong: valid until the next call; kClose: the reason
-    std::uint16_t code = 0;       // kClose: the code (1005 when the frame had none); kError: ours to send
-    const char* why = "";         // kError: what was wrong (for logs and the close reason)
+    std::string_view payload;           // kMessage / kPing / kPong: valid until the next call; kClose: the reason
+    std::uint16_t code = 0;             // kClose: the code (1005 when the frame had none); kError: ours to send
+    const char* why = "";               // kError: what was wrong (for logs and the close reason)
   };
 
-  MessageReader() noexcept = default;
-  ~MessageReader();
-  MessageReader(MessageReader&&) noexcept;
-  MessageReader& operator=(MessageReader&&) noexcept;
+  explicit MessageReader(Partial*& state) noexcept : p_(state) {}
 
-  // Reads from `in` until one event. After kError the reader must not be used again.
+  // Reads from `in` until one event. After kError the state must only be destroyed.
   // `inflater` is required when cfg.deflate is set.
   Result next(std::string_view in, const ReaderConfig& cfg, ReaderScratch& scratch, Inflater* inflater);
-  // A message or frame is in progress (its state allocated).
-  bool busy() const noexcept { return p_ != nullptr; }
-  // Drops any state in progress (the connection ends).
-  void clear() noexcept;
 
  private:
-  struct Partial;
   Result fail(std::size_t consumed, std::uint16_t code, const char* why);
-  Result finish_message(std::size_t consumed, std::string_view body, WsOpcode op, bool compressed,
-                        const ReaderConfig& cfg, ReaderScratch& scratch, Inflater* inflater, bool checked_utf8);
+  Result message(std::size_t consumed, std::string_view body, WsOpcode op, bool compressed, bool utf8_checked,
+                 const ReaderConfig& cfg, ReaderScratch& scratch, Inflater* inflater);
+  Result control(std::size_t consumed, std::uint8_t opcode, std::string_view payload);
   Partial& partial();
-  std::unique_ptr<Partial> p_;
+  Partial*& p_;
 };
 
 }  // namespace ringactor::http::detail::ws

@@ -92,6 +92,8 @@ class ConnectionActor : public Actor {
   friend class detail::ConnectionBridge;
   friend class Stage;
   void detach_internal() noexcept override;
+  // Called before on_drain, for a layer built on this class (WebSocket topics).
+  virtual void drain_internal() {}
   void detach_quietly() noexcept { conn_ = runtime::ConnectionId{}; }
   runtime::ConnectionId conn_;  // 8 bytes: idle connections are many, keep this small
 };

@@ -40,6 +40,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <ringactor/actors/actor_id.hpp>
 #include <ringactor/actors/requester.hpp>
@@ -50,6 +51,7 @@
 
 #include "ringactor/http/request_parser.hpp"
 #include "ringactor/http/router.hpp"
+#include "ringactor/http/websocket.hpp"
 
 namespace ringactor::actors {
 class Stage;
@@ -61,6 +63,7 @@ namespace detail {
 struct ServerCore;
 struct DeferredState;
 class HttpConnection;
+class WsHandshake;
 }  // namespace detail
 
 struct ServerOptions {
@@ -247,7 +250,8 @@ class Response {
 
  private:
   friend class detail::HttpConnection;
-  enum class Kind : std::uint8_t { kNone, kBody, kStream, kDeferred, kBlock, kPrepared };
+  friend class detail::WsHandshake;
+  enum class Kind : std::uint8_t { kNone, kBody, kStream, kDeferred, kBlock, kPrepared, kUpgrade };
   explicit Response(detail::HttpConnection& conn) noexcept : conn_(&conn) {}
   void finish(std::string_view content_type, std::string_view body);
 
@@ -384,6 +388,35 @@ class Server {
   void metrics(std::string_view path);
   // Adds a source to what metrics() serves, e.g. [&](auto& w) { arena.write_metrics(w); }.
   void add_metrics(MetricsSource source);
+
+  // A WebSocket route (websocket.hpp): a GET on `pattern` upgrades. `factory` builds the
+  // connection actor after the handshake was checked and middleware passed; the behavior
+  // form builds WsConnection<Data> actors from callbacks. Before listen(); throws
+  // std::invalid_argument for options out of range (max_buffered above half the reactor's
+  // max_output_bytes, window bits outside 9..15, a zero max_message).
+  void ws(std::string_view pattern, WsOptions options, WsFactory factory);
+  template <typename Data = std::monostate>
+  void ws(std::string_view pattern, WsBehavior<Data> behavior) {
+    auto b = std::make_shared<const WsBehavior<Data>>(std::move(behavior));
+    ws(pattern, b->options, [b](Request& req, WsUpgrade& up) -> std::unique_ptr<WebSocket> {
+      Data data{};
+      if (b->upgrade) b->upgrade(req, up, data);
+      if (up.refused()) return nullptr;
+      return std::make_unique<WsConnection<Data>>(b, std::move(data));
+    });
+  }
+
+  // Topics of this server's WebSocket connections (WebSocket::subscribe). A topic exists
+  // while it has members or was configured here; reactor thread (or before run()).
+  void topic(std::string_view name, TopicOptions options);
+  // Sends `message` to every member of `topic`: framed (and compressed, for members with
+  // permessage-deflate) once, each member's output referencing the one frame. Each member
+  // gets a publisher's messages in order; members that are behind get the topic's
+  // SlowConsumer policy. Returns the members it was queued to. Reactor thread: from
+  // elsewhere, post to the reactor (or tell an actor) first. O(members), allocation O(1).
+  std::size_t publish(std::string_view topic, std::string_view message, WsOpcode op = WsOpcode::kText);
+  // A topic's counters (all zero for an unknown topic). Reactor thread.
+  TopicCounters topic_counters(std::string_view topic) const;
 
   // Listens on the stage's reactor; returns the bound port. Errors as Reactor::listen.
   // Routes, the fallback and middleware are fixed from here on (route() throws
