@@ -22,6 +22,15 @@ void detail::ServerCore::snapshot(ServerCounters& s) const noexcept {
   s.streams = get(c.streams);
   s.streams_cut = get(c.streams_cut);
   for (std::size_t i = 0; i < s.status_classes.size(); ++i) s.status_classes[i] = get(c.status_classes[i]);
+  s.ws_upgrades = get(c.ws_upgrades);
+  s.ws_refused = get(c.ws_refused);
+  s.ws_open = get(c.ws_open);
+  s.ws_messages_in = get(c.ws_messages_in);
+  s.ws_messages_out = get(c.ws_messages_out);
+  s.ws_protocol_errors = get(c.ws_protocol_errors);
+  s.ws_slow_closed = get(c.ws_slow_closed);
+  s.ws_pings = get(c.ws_pings);
+  s.ws_ping_timeouts = get(c.ws_ping_timeouts);
 }
 
 void write_metrics(const ServerCounters& c, runtime::MetricsWriter& w) {
@@ -46,6 +55,17 @@ void write_metrics(const ServerCounters& c, runtime::MetricsWriter& w) {
   w.counter("ringactor_http_input_pauses_total", "Connections that paused reading (max_outstanding, output).",
             c.input_pauses);
   w.counter("ringactor_http_streams_total", "Streamed response bodies.", c.streams);
+  w.counter("ringactor_ws_upgrades_total", "Connections switched to WebSocket.", c.ws_upgrades);
+  w.counter("ringactor_ws_refused_total", "WebSocket upgrade requests refused.", c.ws_refused);
+  w.gauge("ringactor_ws_connections", "WebSocket connections open.", c.ws_open);
+  w.family("ringactor_ws_messages_total", "counter", "WebSocket messages, by direction.");
+  w.sample("ringactor_ws_messages_total", c.ws_messages_in, {{"direction", "in"}});
+  w.sample("ringactor_ws_messages_total", c.ws_messages_out, {{"direction", "out"}});
+  w.family("ringactor_ws_closed_total", "counter", "WebSocket connections the server closed, by cause.");
+  w.sample("ringactor_ws_closed_total", c.ws_protocol_errors, {{"cause", "protocol"}});
+  w.sample("ringactor_ws_closed_total", c.ws_slow_closed, {{"cause", "slow_consumer"}});
+  w.sample("ringactor_ws_closed_total", c.ws_ping_timeouts, {{"cause", "ping_timeout"}});
+  w.counter("ringactor_ws_pings_total", "Pings sent to idle WebSocket connections.", c.ws_pings);
 }
 
 }  // namespace ringactor::http

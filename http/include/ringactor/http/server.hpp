@@ -348,6 +348,16 @@ struct ServerCounters {
   std::uint64_t streams_cut = 0;         // streams aborted: producer threw, ended short or wrote past its length
   // Final responses by status class: [0] 1xx ... [4] 5xx (interim 100 Continue not counted).
   std::array<std::uint64_t, 5> status_classes{};
+  // WebSocket.
+  std::uint64_t ws_upgrades = 0;         // connections switched to WebSocket
+  std::uint64_t ws_refused = 0;          // upgrade requests refused (426, 400, a hook's status)
+  std::uint64_t ws_open = 0;             // WebSocket connections open now (a gauge)
+  std::uint64_t ws_messages_in = 0;      // messages received (whole, after reassembly)
+  std::uint64_t ws_messages_out = 0;     // messages queued (direct sends and topic deliveries)
+  std::uint64_t ws_protocol_errors = 0;  // connections closed for breaking RFC 6455 (1002, 1007, 1009)
+  std::uint64_t ws_slow_closed = 0;      // closed with 1013 as slow consumers
+  std::uint64_t ws_pings = 0;            // pings sent to idle connections
+  std::uint64_t ws_ping_timeouts = 0;    // connections closed for not answering one
 };
 
 // The server's counters as metrics (requests, responses by status class, errors by kind,
