@@ -57,6 +57,11 @@ class HttpServerThread {
 
   std::uint16_t port() const { return port_; }
   http::Server& server() { return *server_; }
+  // Runs fn on the reactor thread and waits for its result.
+  template <typename F>
+  auto call(F fn) -> decltype(fn()) {
+    return call_on(*reactor_, std::move(fn));
+  }
   http::ServerCounters counters() const { return server_->counters(); }
   rt::Reactor& reactor() { return *reactor_; }
   std::thread::id reactor_thread() const { return reactor_thread_.load(); }
