@@ -2,7 +2,7 @@
 # Installs what is missing, builds and runs every test: the dev build (unit, integration,
 # install and layering checks), then the release build (-O3, its tests too) and the bench
 # build, so every preset the README and scripts name builds whole, then
-# AddressSanitizer+UBSan, then ThreadSanitizer, then the HTTP parser fuzz target for a
+# AddressSanitizer+UBSan, then ThreadSanitizer, then the fuzz targets (HTTP parser, WebSocket frames) for a
 # bounded time (FUZZ_SECONDS, default 60).
 # Usage: scripts/test.sh [dev|release|bench|asan|tsan|fuzz|all]   (default: all)
 set -euo pipefail
@@ -27,14 +27,16 @@ for mode in "${modes[@]}"; do
     fuzz)
       # New corpus entries go to a scratch copy; a crash leaves an artifact and fails the run
       # (save it under tests/fuzz/regressions/ so the normal test run replays it forever).
-      work=build/fuzz/run && rm -rf "$work" && mkdir -p "$work/corpus" "$work/artifacts"
-      cp tests/fuzz/corpus/request_parser/* "$work/corpus/"
-      ./build/fuzz/bin/request_parser_fuzz -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 \
-        -artifact_prefix="$work/artifacts/" "$work/corpus" 2>&1 | tail -n 12
-      if [[ -n "$(ls -A "$work/artifacts")" ]]; then
-        echo "fuzz: crash inputs in $work/artifacts" >&2
-        exit 1
-      fi ;;
+      for target in request_parser ws_frame; do
+        work=build/fuzz/run/$target && rm -rf "$work" && mkdir -p "$work/corpus" "$work/artifacts"
+        cp tests/fuzz/corpus/$target/* "$work/corpus/"
+        ./build/fuzz/bin/${target}_fuzz -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 \
+          -artifact_prefix="$work/artifacts/" "$work/corpus" 2>&1 | tail -n 12
+        if [[ -n "$(ls -A "$work/artifacts")" ]]; then
+          echo "fuzz: $target crash inputs in $work/artifacts" >&2
+          exit 1
+        fi
+      done ;;
     *) ctest --preset "$mode" ;;
   esac
 done
