@@ -195,3 +195,16 @@ TEST(HelloDemo, BadFlagsExit2) {
   EXPECT_EQ(wait_exit(help.pid, std::chrono::seconds(5)), 0);
   ::close(help.out);
 }
+
+// A real WebSocket client (Debian node-ws, installed by scripts/deps.sh) against /ws/echo and
+// /ws/room/:name: echo of 0 B to 16 MiB with and without permessage-deflate, fragments,
+// ping, close codes, and 50 clients in a room (tests/interop/ws_client.js).
+TEST(HelloDemo, NodeWsClientInterop) {
+  Hello h = start_hello();
+  Child node = spawn_program("/usr/bin/env", {"node", RINGACTOR_SOURCE_DIR "/tests/interop/ws_client.js", std::to_string(h.port)});
+  const std::string line = read_line(node.out, std::chrono::seconds(100));
+  EXPECT_EQ(line, "ok");
+  EXPECT_EQ(wait_exit(node.pid, std::chrono::seconds(10)), 0);
+  ::kill(h.child.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(h.child.pid, std::chrono::seconds(10)), 0);
+}
