@@ -7,6 +7,8 @@
 //       warms the server with W busy connections, reads the server's RSS, opens N
 //       connections that each do one echo round trip and then stay idle, reads RSS again,
 //       prints "bytes_per_idle_connection <x>".
+//   echo_load ws-idle --port P --conns N --pid SERVER_PID [--warm W]
+//       the same for WebSocket connections on /ws/echo, each upgraded and idle after one echo
 //   echo_load http-idle --port P --conns N --pid SERVER_PID [--warm W] [--fresh 1]
 //       the same for an HTTP server: the warm-up and each connection send
 //       "GET /plaintext" (keep-alive) and read the answer; with --fresh 1 the N connections
@@ -156,6 +158,68 @@ bool http_get_blocking(int fd) {
   return true;
 }
 
+// Upgrades `fd` to WebSocket on /ws/echo, then echoes one 16-byte text message. Blocking.
+bool ws_open_and_echo_blocking(int fd, int echoes) {
+  static const std::string req =
+      "GET /ws/echo HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return false;
+  std::string got;
+  char buf[4096];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  if (got.compare(0, 12, "HTTP/1.1 101") != 0) return false;
+  got.erase(0, got.find("\r\n\r\n") + 4);
+  // A masked text frame of 16 bytes (mask 0: the payload goes as is).
+  const std::string frame = std::string("\x81\x90\0\0\0\0", 6) + "idle-connection!";
+  for (int i = 0; i < echoes; ++i) {
+    if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size())) return false;
+    while (got.size() < 18) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    if (got.compare(2, 16, "idle-connection!") != 0) return false;
+    got.erase(0, 18);
+  }
+  return true;
+}
+
+int run_ws_idle(int port, int conns, int pid, int warm) {
+  {
+    std::vector<int> fds;
+    for (int i = 0; i < warm; ++i) {
+      fds.push_back(connect_to(port));
+      if (!ws_open_and_echo_blocking(fds.back(), 20)) {
+        std::fprintf(stderr, "warm-up WebSocket failed\n");
+        return 1;
+      }
+    }
+    for (int fd : fds) ::close(fd);
+    ::usleep(200'000);
+  }
+  const long before = rss_bytes(pid);
+  std::vector<int> fds;
+  fds.reserve(static_cast<std::size_t>(conns));
+  for (int i = 0; i < conns; ++i) {
+    const int fd = connect_to(port);
+    if (!ws_open_and_echo_blocking(fd, 1)) {
+      std::fprintf(stderr, "WebSocket %d failed\n", i);
+      return 1;
+    }
+    fds.push_back(fd);
+  }
+  ::usleep(500'000);
+  const long after = rss_bytes(pid);
+  std::printf("rss_before %ld rss_after %ld idle_connections %d bytes_per_idle_connection %.1f\n", before, after,
+              conns, static_cast<double>(after - before) / conns);
+  for (int fd : fds) ::close(fd);
+  return 0;
+}
+
 int run_http_idle(int port, int conns, int pid, int warm, bool fresh) {
   {
     std::vector<int> fds;
@@ -225,7 +289,7 @@ int run_idle(int port, int conns, int pid, int warm) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: echo_load rtt|idle|http-idle --port P --conns N [--size S --seconds T] [--pid PID --warm W]\n");
+    std::fprintf(stderr, "usage: echo_load rtt|idle|http-idle|ws-idle --port P --conns N [--size S --seconds T] [--pid PID --warm W]\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -251,6 +315,7 @@ int main(int argc, char** argv) {
   if (mode == "rtt") return run_rtt(port, conns, size, seconds);
   if (mode == "idle") return run_idle(port, conns, pid, warm);
   if (mode == "http-idle") return run_http_idle(port, conns, pid, warm, fresh != 0);
+  if (mode == "ws-idle") return run_ws_idle(port, conns, pid, warm);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Memory per idle HTTP keep-alive connection: hello beside nginx and the uWebSockets peer.
+# Memory per idle connection: HTTP keep-alive (after a request, and fresh) and WebSocket
+# (/ws/echo, after one echo), hello beside nginx and the uWebSockets peer.
 #   bash bench/idle_memory.sh [rounds] [connections]     (defaults: 3 rounds, 10,000)
 # Each server starts fresh for each measurement, is warmed by 64 busy connections, then
 # N connections are opened: "after a request" (each sent one GET /plaintext and read the
@@ -68,19 +69,28 @@ stop() {
     *) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
   esac
 }
-echo "bytes of server RSS per idle keep-alive connection ($conns connections, medians of $rounds; $(date +%F))"
-printf "%-10s %16s %10s\n" server after-request fresh
+echo "bytes of server RSS per idle connection ($conns connections, medians of $rounds; $(date +%F))"
+printf "%-10s %16s %10s %12s\n" server after-request fresh websocket
 for server in ringactor nginx uws; do
   row=()
-  for fresh in 0 1; do
+  for kind in request fresh websocket; do
+    if [[ $kind == websocket && $server == nginx ]]; then
+      row+=("-")  # nginx has no WebSocket endpoint of its own
+      continue
+    fi
     vals=""
     for _ in $(seq "$rounds"); do
       start $server
-      out=$(taskset -c 1 $bin/echo_load http-idle --port "$PORT" --conns "$conns" --pid "$PID" --warm 64 --fresh $fresh)
+      if [[ $kind == websocket ]]; then
+        out=$(taskset -c 1 $bin/echo_load ws-idle --port "$PORT" --conns "$conns" --pid "$PID" --warm 64)
+      else
+        out=$(taskset -c 1 $bin/echo_load http-idle --port "$PORT" --conns "$conns" --pid "$PID" --warm 64 \
+          --fresh "$([[ $kind == fresh ]] && echo 1 || echo 0)")
+      fi
       stop $server
       vals+="$(awk '{print $8}' <<<"$out") "
     done
     row+=("$(tr ' ' '\n' <<<"$vals" | grep . | median)")
   done
-  printf "%-10s %16s %10s\n" "$server" "${row[0]}" "${row[1]}"
+  printf "%-10s %16s %10s %12s\n" "$server" "${row[0]}" "${row[1]}" "${row[2]}"
 done

@@ -148,11 +148,17 @@ struct WsRoute {
   ServerCore* core = nullptr;
   WsOptions options;
   WsFactory factory;
+  std::shared_ptr<const void> behavior;  // WsBehavior<Data> of the behavior form
   ws::ReaderConfig reader;  // max_message; deflate flags are per connection
 };
 
 // What few WebSocket connections need: owned by the connection, allocated on first need.
 struct WsExtras {
+  WsExtras() = default;
+  WsExtras(const WsExtras&) = delete;
+  WsExtras& operator=(const WsExtras&) = delete;
+  ~WsExtras() { ws::destroy(reader); }
+  ws::Partial* reader = nullptr;            // a message in progress (ws::MessageReader)
   std::string protocol;                     // the chosen subprotocol
   std::unique_ptr<ws::Inflater> inflater;   // the client keeps its window: ours per connection
   std::unique_ptr<ws::Deflater> deflater;   // server_context_takeover: ours per connection

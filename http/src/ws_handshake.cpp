@@ -282,7 +282,8 @@ void WsUpgrade::header(std::string_view name, std::string_view value) {
 
 // ---- Server::ws --------------------------------------------------------------------------
 
-void Server::ws(std::string_view pattern, WsOptions options, WsFactory factory) {
+void Server::add_ws(std::string_view pattern, WsOptions options, WsFactory factory,
+                    std::shared_ptr<const void> behavior) {
   if (!factory) throw std::invalid_argument("Server::ws: empty factory");
   if (options.max_message == 0) throw std::invalid_argument("Server::ws: max_message must be positive");
   const std::size_t cap = core_->stage->reactor().options().max_output_bytes;
@@ -303,6 +304,7 @@ void Server::ws(std::string_view pattern, WsOptions options, WsFactory factory) 
   route->core = core_.get();
   route->options = options;
   route->factory = std::move(factory);
+  route->behavior = std::move(behavior);
   route->reader.max_message = options.max_message;
   detail::WsRoute* raw = route.get();
   core_->ws_routes.push_back(std::move(route));

@@ -404,16 +404,20 @@ class Server {
   // form builds WsConnection<Data> actors from callbacks. Before listen(); throws
   // std::invalid_argument for options out of range (max_buffered above half the reactor's
   // max_output_bytes, window bits outside 9..15, a zero max_message).
-  void ws(std::string_view pattern, WsOptions options, WsFactory factory);
+  void ws(std::string_view pattern, WsOptions options, WsFactory factory) {
+    add_ws(pattern, std::move(options), std::move(factory), nullptr);
+  }
   template <typename Data = std::monostate>
   void ws(std::string_view pattern, WsBehavior<Data> behavior) {
     auto b = std::make_shared<const WsBehavior<Data>>(std::move(behavior));
-    ws(pattern, b->options, [b](Request& req, WsUpgrade& up) -> std::unique_ptr<WebSocket> {
+    const WsBehavior<Data>* raw = b.get();
+    WsOptions options = b->options;  // (not read in the call: `b` is moved from there)
+    add_ws(pattern, std::move(options), [raw](Request& req, WsUpgrade& up) -> std::unique_ptr<WebSocket> {
       Data data{};
-      if (b->upgrade) b->upgrade(req, up, data);
+      if (raw->upgrade) raw->upgrade(req, up, data);
       if (up.refused()) return nullptr;
-      return std::make_unique<WsConnection<Data>>(b, std::move(data));
-    });
+      return std::make_unique<WsConnection<Data>>(std::move(data));
+    }, std::move(b));
   }
 
   // Topics of this server's WebSocket connections (WebSocket::subscribe). A topic exists
@@ -437,6 +441,8 @@ class Server {
   ServerCounters counters() const noexcept;
 
  private:
+  // `behavior` is kept by the route for its connections (WsConnection reaches it there).
+  void add_ws(std::string_view pattern, WsOptions options, WsFactory factory, std::shared_ptr<const void> behavior);
   std::shared_ptr<detail::ServerCore> core_;
 };
 

@@ -219,10 +219,16 @@ class WebSocket : public actors::ConnectionActor {
   void report_close(std::uint16_t code, std::string_view reason);
   void leave_topics() noexcept;
   void pong_received() noexcept;
+  void keep_partial(detail::ws::Partial* p);
+  // The route's behavior object, for WsConnection (set by Server::ws's behavior form).
+  template <typename Data>
+  friend class WsConnection;
+  const void* behavior() const noexcept;
 
   detail::WsRoute* route_ = nullptr;   // shared by the route's connections; outlives them
-  detail::WsExtras* x_ = nullptr;      // what few connections need (owned; see websocket.cpp)
-  detail::ws::Partial* reader_ = nullptr;  // a message in progress (detail::ws::MessageReader)
+  // What some connections need: a message in progress, a subprotocol, permessage-deflate
+  // state, topics. Owned; allocated on first need, so an idle echo connection is 72 bytes.
+  detail::WsExtras* x_ = nullptr;
   std::uint16_t close_code_ = 0;       // the close we sent (0: none yet)
   bool close_received_ = false;
   bool closed_reported_ = false;       // on_close ran
@@ -251,27 +257,28 @@ struct WsBehavior {
 template <typename Data>
 class WsConnection final : public WebSocket {
  public:
-  WsConnection(std::shared_ptr<const WsBehavior<Data>> b, Data d) : b_(std::move(b)), data_(std::move(d)) {}
+  explicit WsConnection(Data d) : data_(std::move(d)) {}
   Data& data() noexcept { return data_; }
   const Data& data() const noexcept { return data_; }
 
  protected:
   void on_open() override {
-    if (b_->open) b_->open(*this);
+    if (b().open) b().open(*this);
   }
   void on_message(std::string_view m, WsOpcode op) override {
-    if (b_->message) b_->message(*this, m, op);
+    if (b().message) b().message(*this, m, op);
   }
   void on_close(std::uint16_t code, std::string_view reason) override {
-    if (b_->close) b_->close(*this, code, reason);
+    if (b().close) b().close(*this, code, reason);
   }
   void on_drain() override {
-    if (b_->drain) b_->drain(*this);
+    if (b().drain) b().drain(*this);
   }
 
  private:
-  std::shared_ptr<const WsBehavior<Data>> b_;
-  Data data_;
+  // The route keeps its behavior (no pointer per connection: idle connections are many).
+  const WsBehavior<Data>& b() const noexcept { return *static_cast<const WsBehavior<Data>*>(behavior()); }
+  [[no_unique_address]] Data data_;
 };
 
 // Builds the connection actor for an accepted upgrade (Server::ws); a refusal through
