@@ -157,14 +157,14 @@ void WebSocket::send_close_frame(std::uint16_t code, std::string_view reason) {
   payload[0] = static_cast<char>(code >> 8);
   payload[1] = static_cast<char>(code & 0xFF);
   const std::size_t n = std::min<std::size_t>(reason.size(), 123);
-  std::memcpy(payload + 2, reason.data(), n);
+  if (n != 0) std::memcpy(payload + 2, reason.data(), n);
   send_control(WsOpcode::kClose, std::string_view(payload, 2 + n));
 }
 
 void WebSocket::send_control(WsOpcode op, std::string_view payload) {
   char frame[2 + 125];
   const std::size_t h = ws::write_header(frame, op, payload.size());
-  std::memcpy(frame + h, payload.data(), payload.size());
+  if (!payload.empty()) std::memcpy(frame + h, payload.data(), payload.size());
   ConnectionActor::send(std::string_view(frame, h + payload.size()));
 }
 

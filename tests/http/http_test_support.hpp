@@ -57,6 +57,7 @@ class HttpServerThread {
 
   std::uint16_t port() const { return port_; }
   http::Server& server() { return *server_; }
+  ra::Stage& stage() { return *stage_; }
   // Runs fn on the reactor thread and waits for its result.
   template <typename F>
   auto call(F fn) -> decltype(fn()) {

@@ -90,8 +90,11 @@ TEST(WsAllocations, PublishAllocatesTheSameForFiveAndTwoHundredMembers) {
   const std::uint64_t few = publish_allocations(5, rounds);
   const std::uint64_t many = publish_allocations(200, rounds);
   // The frame is built once per publish (its block and shared state); every member's output
-  // references it.
+  // references it. O(members) would be thousands more for 200 members; a pool that grows
+  // once more under a different interleaving of sends is a handful.
+  RecordProperty("allocations_5_members", static_cast<int>(few));
+  RecordProperty("allocations_200_members", static_cast<int>(many));
   EXPECT_LE(few, 3u * rounds) << few;
-  EXPECT_EQ(many, few) << "5 members: " << few << ", 200 members: " << many << " allocations for " << rounds
-                       << " publishes";
+  EXPECT_LE(many, few + 8) << "5 members: " << few << ", 200 members: " << many << " allocations for " << rounds
+                           << " publishes";
 }

@@ -289,3 +289,52 @@ TEST(WsFrames, CompressedMessagesBothWays) {
   ASSERT_TRUE(d.send(0xC1, std::string("\xff\xff\xff\xff garbage", 12)));
   EXPECT_TRUE(d.closed_with(1007));
 }
+
+TEST(WsFrames, StoppingTheServerSendsGoingAway) {
+  EchoServer s;
+  WsClient c = s.open();
+  ASSERT_TRUE(c.text("hello"));
+  ASSERT_EQ(c.message(), "hello");
+  s.t.begin_stop();
+  auto f = c.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode, 8);
+  EXPECT_EQ(f->code(), 1001u);
+  ASSERT_TRUE(c.send(kFinClose, close_payload(1001)));
+  EXPECT_TRUE(c.tcp().closed_by_peer());
+  s.t.join();
+  EXPECT_EQ(s.seen.closes.load(), 1);
+  EXPECT_EQ(s.seen.last_code.load(), 1001u);
+}
+
+namespace {
+// An ordinary actor that holds Refs to WebSocket connections and sends to them.
+class Announcer : public ra::Actor {
+ public:
+  void add(ra::Ref<http::WebSocket> ws) { members_.push_back(ws); }
+  void announce(std::string text) {
+    for (const auto& m : members_) m.tell(&http::WebSocket::send_text, text);
+  }
+
+ private:
+  std::vector<ra::Ref<http::WebSocket>> members_;
+};
+}  // namespace
+
+TEST(WsFrames, OtherActorsAndThreadsMessageAConnectionThroughItsRef) {
+  ra::Ref<Announcer> announcer;
+  HttpServerThread t([&](http::Server& s) {
+    s.ws("/ws", {.open = [&](http::WsConnection<>& ws) { announcer.tell(&Announcer::add, ra::Ref<http::WebSocket>(ws.id())); },
+                 .message = [](http::WsConnection<>&, std::string_view, http::WsOpcode) {}});
+  });
+  announcer = t.call([&] { return t.stage().spawn<Announcer>(); });
+  WsClient a(t.port());
+  WsClient b(t.port());
+  ASSERT_EQ(a.handshake("/ws"), 101);
+  ASSERT_EQ(b.handshake("/ws"), 101);
+  // From this (non-reactor) thread: through the reactor's invoke queue.
+  EXPECT_TRUE(eventually([&] { return t.counters().ws_open == 2; }));
+  announcer.tell(&Announcer::announce, std::string("round starts"));
+  EXPECT_EQ(a.message(), "round starts");
+  EXPECT_EQ(b.message(), "round starts");
+}

@@ -160,8 +160,10 @@ class WebSocket : public actors::ConnectionActor {
   // compressed when negotiated and at least WsDeflate::min_size). False once closing or
   // gone; past WsOptions::max_buffered the connection is closed with 1013 and false returned.
   bool send(std::string_view message, WsOpcode op = WsOpcode::kText);
-  bool send_text(std::string_view message) { return send(message, WsOpcode::kText); }
-  bool send_binary(std::string_view message) { return send(message, WsOpcode::kBinary); }
+  // The same, taking the message by value: the forms to `tell` (a view would be kept in the
+  // message and dangle), e.g. `ref.tell(&WebSocket::send_text, std::move(text))`.
+  bool send_text(std::string message) { return send(message, WsOpcode::kText); }
+  bool send_binary(std::string message) { return send(message, WsOpcode::kBinary); }
   // Queues a message framed once (by reference: no copy).
   bool send(const WsMessage& message);
   // Starts the closing handshake: a close frame with `code` (1000, or 3000..4999, or one of
