@@ -5,7 +5,8 @@
 #   fanout    rooms of 500 members (/ws/room/<name>), every member publishing 64-byte
 #             messages at --rate per second: each publish is delivered to the 500 members
 #   bash bench/ws.sh [--servers "ringactor uws uws-uring"] [--rooms R] [--rate X] [rounds] [seconds]
-#   (defaults: all three, 4 rooms, 0.5 publishes/s per member = 1,000 publishes/s and
+#   (defaults: ringactor and uws (epoll): uws-uring, uSockets' io_uring backend, garbles
+#   WebSocket echoes here (loadgen reports bad_payload), 4 rooms, 0.5 publishes/s per member = 1,000 publishes/s and
 #   500,000 deliveries/s in all, 3 rounds of 5 s)
 # Servers run on CPU 0, loadgen on CPU 1. The figure is server CPU time (utime+stime from
 # /proc/PID/stat over the run) per message echoed, or per message delivered for fanout,
@@ -13,7 +14,7 @@
 # round trip; fanout: publish to delivery at every member).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-servers_arg=${SERVERS:-"ringactor uws uws-uring"}
+servers_arg=${SERVERS:-"ringactor uws"}
 rooms=4
 rate=0.5
 args=()
