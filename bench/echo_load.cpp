@@ -188,13 +188,16 @@ bool ws_open_and_echo_blocking(int fd, int echoes) {
   return true;
 }
 
-int run_ws_idle(int port, int conns, int pid, int warm) {
+// Server RSS growth over `conns` idle connections, each set up by `prepare(fd)` (false: it
+// failed), after `warm` connections ran `warm_up(fd)` and closed.
+template <typename Warm, typename Prepare>
+int measure_idle(int port, int conns, int pid, int warm, Warm warm_up, Prepare prepare) {
   {
     std::vector<int> fds;
     for (int i = 0; i < warm; ++i) {
       fds.push_back(connect_to(port));
-      if (!ws_open_and_echo_blocking(fds.back(), 20)) {
-        std::fprintf(stderr, "warm-up WebSocket failed\n");
+      if (!warm_up(fds.back())) {
+        std::fprintf(stderr, "warm-up failed\n");
         return 1;
       }
     }
@@ -206,42 +209,8 @@ int run_ws_idle(int port, int conns, int pid, int warm) {
   fds.reserve(static_cast<std::size_t>(conns));
   for (int i = 0; i < conns; ++i) {
     const int fd = connect_to(port);
-    if (!ws_open_and_echo_blocking(fd, 1)) {
-      std::fprintf(stderr, "WebSocket %d failed\n", i);
-      return 1;
-    }
-    fds.push_back(fd);
-  }
-  ::usleep(500'000);
-  const long after = rss_bytes(pid);
-  std::printf("rss_before %ld rss_after %ld idle_connections %d bytes_per_idle_connection %.1f\n", before, after,
-              conns, static_cast<double>(after - before) / conns);
-  for (int fd : fds) ::close(fd);
-  return 0;
-}
-
-int run_http_idle(int port, int conns, int pid, int warm, bool fresh) {
-  {
-    std::vector<int> fds;
-    for (int i = 0; i < warm; ++i) fds.push_back(connect_to(port));
-    for (int round = 0; round < 20; ++round) {
-      for (int fd : fds) {
-        if (!http_get_blocking(fd)) {
-          std::fprintf(stderr, "warm-up request failed\n");
-          return 1;
-        }
-      }
-    }
-    for (int fd : fds) ::close(fd);
-    ::usleep(200'000);
-  }
-  const long before = rss_bytes(pid);
-  std::vector<int> fds;
-  fds.reserve(static_cast<std::size_t>(conns));
-  for (int i = 0; i < conns; ++i) {
-    const int fd = connect_to(port);
-    if (!fresh && !http_get_blocking(fd)) {
-      std::fprintf(stderr, "request %d failed\n", i);
+    if (!prepare(fd)) {
+      std::fprintf(stderr, "connection %d failed\n", i);
       return 1;
     }
     fds.push_back(fd);
@@ -252,6 +221,24 @@ int run_http_idle(int port, int conns, int pid, int warm, bool fresh) {
               conns, static_cast<double>(after - before) / conns);
   for (int fd : fds) ::close(fd);
   return 0;
+}
+
+int run_ws_idle(int port, int conns, int pid, int warm) {
+  return measure_idle(
+      port, conns, pid, warm, [](int fd) { return ws_open_and_echo_blocking(fd, 20); },
+      [](int fd) { return ws_open_and_echo_blocking(fd, 1); });
+}
+
+int run_http_idle(int port, int conns, int pid, int warm, bool fresh) {
+  return measure_idle(
+      port, conns, pid, warm,
+      [](int fd) {
+        for (int round = 0; round < 20; ++round) {
+          if (!http_get_blocking(fd)) return false;
+        }
+        return true;
+      },
+      [fresh](int fd) { return fresh || http_get_blocking(fd); });
 }
 
 int run_idle(int port, int conns, int pid, int warm) {

@@ -163,6 +163,7 @@ struct WsExtras {
   std::unique_ptr<ws::Inflater> inflater;   // the client keeps its window: ours per connection
   std::unique_ptr<ws::Deflater> deflater;   // server_context_takeover: ours per connection
   std::uint8_t server_window = 15;          // window bits we compress with for this client
+  bool server_takeover = false;             // we keep our window (server_no_context_takeover not agreed)
   bool client_no_takeover = false;          // client_no_context_takeover was agreed
   struct TopicRef {
     TopicState* topic = nullptr;
@@ -176,9 +177,12 @@ struct TopicState {
   std::string name;
   TopicOptions options;
   TopicCounters c;
-  std::vector<WebSocket*> members;
+  std::vector<WebSocket*> members;  // null: left during a publish (compacted after it)
   bool configured = false;  // Server::topic: kept when empty
+  bool publishing = false;  // a publish walks `members`: leaving only nulls the entry
+  bool holes = false;
   void deliver(WebSocket& m, const WsMessage& msg);
+  void remove(WebSocket* m) noexcept;
 };
 
 struct StringHash {

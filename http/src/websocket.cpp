@@ -85,7 +85,14 @@ std::size_t WebSocket::on_data(std::span<const std::byte> bytes) {
           protocol_error(ws_close::kInternal, "internal error");
           return in.size();
         }
-        if (!attached() || closed_reported_) return in.size();
+        if (x_ != nullptr) ws::release_delivered(x_->reader);  // the view is no longer in use
+        if (!attached() || closed_reported_) {
+          if (x_ != nullptr) {
+            ws::destroy(x_->reader);
+            x_->reader = nullptr;
+          }
+          return in.size();
+        }
         break;
       case ws::MessageReader::Event::kPing:
         if (close_code_ == 0) send_control(WsOpcode::kPong, r.payload);
@@ -112,6 +119,10 @@ std::size_t WebSocket::on_data(std::span<const std::byte> bytes) {
       case ws::MessageReader::Event::kError:
         bump(core.c.ws_protocol_errors);
         protocol_error(r.code, r.why);
+        if (x_ != nullptr) {
+          ws::destroy(x_->reader);
+          x_->reader = nullptr;
+        }
         return in.size();
     }
   }
@@ -126,10 +137,7 @@ void WebSocket::protocol_error(std::uint16_t code, std::string_view why) {
     close_code_ = code;
     send_close_frame(code, why.substr(0, 123));
   }
-  if (x_ != nullptr) {
-    ws::destroy(x_->reader);
-    x_->reader = nullptr;
-  }
+  // The reader's state is freed by on_data (a message being handled may point into it).
   report_close(code, why);
   ConnectionActor::close();
 }
@@ -198,7 +206,7 @@ bool WebSocket::queue_frame(std::string_view payload, WsOpcode op, bool compress
     ws::Buffer& out = core.ws_out;
     out.clear();
     ws::Deflater* d = nullptr;
-    if (route_->options.deflate.server_context_takeover) {
+    if (x_->server_takeover) {
       if (!x_->deflater) x_->deflater = std::make_unique<ws::Deflater>(x_->server_window, true);
       d = x_->deflater.get();
     } else {

@@ -187,39 +187,46 @@ Inflater::~Inflater() { inflateEnd(&s_->z); }
 
 Inflater::Status Inflater::inflate(std::string_view compressed, Buffer& out, std::size_t limit, bool reset_after) {
   z_stream& z = s_->z;
+  if (compressed.size() > 0xFFFFFFFFu) return Status::kTooLarge;
   const std::size_t start = out.size();
   Status status = Status::kOk;
-  // The message, then the tail the sender removed (RFC 7692 7.2.2).
-  for (int part = 0; part < 2 && status == Status::kOk; ++part) {
-    z.next_in = part == 0 ? reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data())) : const_cast<Bytef*>(kTail);
-    z.avail_in = part == 0 ? static_cast<uInt>(compressed.size()) : 4;
-    if (part == 0 && compressed.size() > 0xFFFFFFFFu) return Status::kTooLarge;
-    while (z.avail_in != 0 || part == 1) {
-      const std::size_t produced = out.size() - start;
-      // One byte beyond the limit tells a message that is too large from one that fits.
-      const std::size_t room = std::min<std::size_t>(std::max<std::size_t>(16 * 1024, produced), limit - produced + 1);
-      char* at = out.extend(room);
-      z.next_out = reinterpret_cast<Bytef*>(at);
-      z.avail_out = static_cast<uInt>(room);
-      const int rc = ::inflate(&z, Z_SYNC_FLUSH);
-      out.resize_down(out.size() - z.avail_out);
-      if (out.size() - start > limit) {
-        status = Status::kTooLarge;
-        break;
+  try {
+    // The message, then the tail the sender removed (RFC 7692 7.2.2); a message that ends
+    // with a final block (BFINAL, 7.2.3.4) has no tail to add, and nothing may follow it.
+    bool ended = false;
+    for (int part = 0; part < 2 && status == Status::kOk && !ended; ++part) {
+      z.next_in = part == 0 ? reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data())) : const_cast<Bytef*>(kTail);
+      z.avail_in = part == 0 ? static_cast<uInt>(compressed.size()) : 4;
+      for (;;) {
+        const std::size_t produced = out.size() - start;
+        // One byte beyond the limit tells a message that is too large from one that fits.
+        const std::size_t room =
+            std::min<std::size_t>({std::max<std::size_t>(16 * 1024, produced), limit - produced + 1, std::size_t{1} << 30});
+        char* at = out.extend(room);
+        z.next_out = reinterpret_cast<Bytef*>(at);
+        z.avail_out = static_cast<uInt>(room);
+        const int rc = ::inflate(&z, Z_SYNC_FLUSH);
+        out.resize_down(out.size() - z.avail_out);
+        if (out.size() - start > limit) {
+          status = Status::kTooLarge;
+          break;
+        }
+        if (rc == Z_STREAM_END) {
+          if (part == 0 && z.avail_in != 0) status = Status::kCorrupt;  // bytes after the final block
+          inflateReset(&z);  // a later message starts a new stream (no window survives a final block)
+          ended = true;
+          break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+          status = Status::kCorrupt;
+          break;
+        }
+        if (z.avail_out != 0) break;  // all input taken (or more needed): this part is done
       }
-      if (rc == Z_STREAM_END) {
-        // A final block inside a message: the sender ended the stream; later messages
-        // would need a fresh one. Accept what came, start over next time.
-        inflateReset(&z);
-        break;
-      }
-      if (rc == Z_BUF_ERROR && z.avail_out != 0) break;  // needs more input: this part is done
-      if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        status = Status::kCorrupt;
-        break;
-      }
-      if (z.avail_in == 0 && z.avail_out != 0) break;
     }
+  } catch (...) {
+    inflateReset(&z);  // a half-read stream must not leak into the next message (or client)
+    throw;
   }
   if (status != Status::kOk || reset_after) inflateReset(&z);
   return status;
@@ -278,10 +285,17 @@ struct Partial {
   bool in_frame = false;
   bool frame_fin = false;
   bool compressed = false;
-  bool delivered = false;  // the message was handed out: free this at the next call
+  bool delivered = false;  // the message was handed out: free this once it has been handled
 };
 
 void destroy(Partial* p) noexcept { delete p; }
+
+void release_delivered(Partial*& p) noexcept {
+  if (p != nullptr && p->delivered) {
+    delete p;
+    p = nullptr;
+  }
+}
 
 Partial& MessageReader::partial() {
   if (p_ == nullptr) p_ = new Partial();

@@ -133,6 +133,9 @@ class Deflater {
 // so far); allocated only then, so an idle connection holds one null pointer.
 struct Partial;
 void destroy(Partial* p) noexcept;
+// Frees the state of a message that was delivered (its payload view is no longer needed),
+// so a large message does not stay resident on an idle connection.
+void release_delivered(Partial*& p) noexcept;
 
 // Turns a client's bytes into events, one per next() call, over a state pointer the caller
 // keeps (null while no message is in progress).

@@ -82,6 +82,7 @@ struct DeflateAnswer {
   bool server_no_takeover = false;
   bool client_no_takeover = false;
   int server_window = 15;
+  bool server_window_offered = false;  // then the answer must carry it (RFC 7692 7.1.2.1)
   std::optional<int> client_window;  // echoed only if the client offered the parameter
 };
 
@@ -126,6 +127,7 @@ std::optional<DeflateAnswer> consider_offer(std::string_view offer, const WsDefl
       // zlib cannot make a raw stream with an 8-bit window: decline such an offer.
       if (!bits || *bits < 9) return std::nullopt;
       a.server_window = std::min(a.server_window, *bits);
+      a.server_window_offered = true;
     } else if (iequals(name, "client_max_window_bits")) {
       if (seen_cmwb) return std::nullopt;
       seen_cmwb = true;
@@ -147,7 +149,7 @@ std::string deflate_header(const DeflateAnswer& a) {
   std::string h = "permessage-deflate";
   if (a.server_no_takeover) h += "; server_no_context_takeover";
   if (a.client_no_takeover) h += "; client_no_context_takeover";
-  if (a.server_window < 15) h += "; server_max_window_bits=" + std::to_string(a.server_window);
+  if (a.server_window < 15 || a.server_window_offered) h += "; server_max_window_bits=" + std::to_string(a.server_window);
   if (a.client_window) h += "; client_max_window_bits=" + std::to_string(*a.client_window);
   return h;
 }
@@ -234,6 +236,7 @@ void WsHandshake::handle(WsRoute& route, Request& req, Response& res) {
     ws->deflate_ = true;
     ws->x_->server_window = static_cast<std::uint8_t>(deflate->server_window);
     ws->x_->client_no_takeover = deflate->client_no_takeover;
+    ws->x_->server_takeover = !deflate->server_no_takeover;
   }
   h.append(up.headers_);
   res.status_ = 101;
@@ -285,7 +288,9 @@ void WsUpgrade::header(std::string_view name, std::string_view value) {
 void Server::add_ws(std::string_view pattern, WsOptions options, WsFactory factory,
                     std::shared_ptr<const void> behavior) {
   if (!factory) throw std::invalid_argument("Server::ws: empty factory");
-  if (options.max_message == 0) throw std::invalid_argument("Server::ws: max_message must be positive");
+  if (options.max_message == 0 || options.max_message > (std::size_t{1} << 30)) {
+    throw std::invalid_argument("Server::ws: max_message must be in [1, 1 GiB]");
+  }
   const std::size_t cap = core_->stage->reactor().options().max_output_bytes;
   if (options.max_buffered == 0 || options.max_buffered > cap / 2) {
     throw std::invalid_argument("Server::ws: max_buffered must be in [1, ReactorOptions::max_output_bytes / 2] (" +

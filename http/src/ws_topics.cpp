@@ -58,7 +58,7 @@ bool WebSocket::send_prepared(const WsMessage& message) {
   detail::ServerCore& core = *route_->core;
   const WsDeflate& d = route_->options.deflate;
   if (deflate_ && message.size() >= d.min_size) {
-    if (d.server_context_takeover) return queue_frame(m.payload(), m.op, true);  // this connection's own window
+    if (x_->server_takeover) return queue_frame(m.payload(), m.op, true);  // this connection's own window
     const std::size_t w = static_cast<std::size_t>(std::clamp<int>(x_->server_window, 9, 15) - 9);
     if (!m.deflated[w] && !m.deflate_failed[w]) {
       ws::Buffer& out = core.ws_out;
@@ -116,8 +116,7 @@ bool WebSocket::unsubscribe(std::string_view topic) {
   if (it == x_->topics.end()) return false;
   detail::TopicState& t = *it->topic;
   x_->topics.erase(it);
-  t.members.erase(std::find(t.members.begin(), t.members.end(), this));
-  --t.c.members;
+  t.remove(this);
   route_->core->drop_if_unused(t);
   return true;
 }
@@ -132,8 +131,7 @@ void WebSocket::leave_topics() noexcept {
   if (x_ == nullptr || route_ == nullptr) return;
   for (detail::WsExtras::TopicRef& r : x_->topics) {
     detail::TopicState& t = *r.topic;
-    t.members.erase(std::find(t.members.begin(), t.members.end(), this));
-    --t.c.members;
+    t.remove(this);
     route_->core->drop_if_unused(t);
   }
   x_->topics.clear();
@@ -159,6 +157,20 @@ void WebSocket::drain_internal() {
 }
 
 namespace detail {
+
+// Leaves the member list; during a publish the entry is only nulled, so the walk over the
+// list stays valid (a member closed in the walk may leave from its on_close).
+void TopicState::remove(WebSocket* m) noexcept {
+  auto it = std::find(members.begin(), members.end(), m);
+  if (it == members.end()) return;
+  if (publishing) {
+    *it = nullptr;
+    holes = true;
+  } else {
+    members.erase(it);
+  }
+  --c.members;
+}
 
 void TopicState::deliver(WebSocket& m, const WsMessage& msg) {
   if (m.close_code_ != 0 || m.closed_reported_ || !m.attached()) return;
@@ -206,7 +218,7 @@ TopicState& ServerCore::topic_for(std::string_view name) {
 }
 
 void ServerCore::drop_if_unused(TopicState& t) noexcept {
-  if (!t.members.empty() || t.configured) return;
+  if (t.c.members != 0 || t.configured || t.publishing) return;
   auto it = topics.find(std::string_view(t.name));
   if (it != topics.end()) topics.erase(it);
 }
@@ -217,16 +229,24 @@ std::size_t ServerCore::publish(std::string_view name, std::string_view message,
   ++t->c.published;
   if (t->members.empty() || (t->members.size() == 1 && t->members.front() == except)) return 0;
   const WsMessage msg(message, op);
-  // By index, over a copy of the count: a member closed as a slow consumer stays in the
-  // list until its actor stops, so the list does not change under this loop.
+  // By index over the members at the start: one closed in the walk (a slow consumer) may
+  // leave the topic from its on_close, which only nulls its entry while `publishing`;
+  // members who join in the walk get the next message.
   std::size_t n = 0;
   const std::size_t count = t->members.size();
-  for (std::size_t i = 0; i < count && i < t->members.size(); ++i) {
+  t->publishing = true;
+  for (std::size_t i = 0; i < count; ++i) {
     WebSocket* m = t->members[i];
-    if (m == except) continue;
+    if (m == nullptr || m == except) continue;
     t->deliver(*m, msg);
     ++n;
   }
+  t->publishing = false;
+  if (t->holes) {
+    t->members.erase(std::remove(t->members.begin(), t->members.end(), nullptr), t->members.end());
+    t->holes = false;
+  }
+  drop_if_unused(*t);
   return n;
 }
 

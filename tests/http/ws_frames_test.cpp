@@ -327,7 +327,11 @@ TEST(WsFrames, OtherActorsAndThreadsMessageAConnectionThroughItsRef) {
     s.ws("/ws", {.open = [&](http::WsConnection<>& ws) { announcer.tell(&Announcer::add, ra::Ref<http::WebSocket>(ws.id())); },
                  .message = [](http::WsConnection<>&, std::string_view, http::WsOpcode) {}});
   });
-  announcer = t.call([&] { return t.stage().spawn<Announcer>(); });
+  // Set on the reactor thread, which reads it in `open` (the test thread reads it after).
+  t.call([&] {
+    announcer = t.stage().spawn<Announcer>();
+    return 0;
+  });
   WsClient a(t.port());
   WsClient b(t.port());
   ASSERT_EQ(a.handshake("/ws"), 101);
@@ -337,4 +341,48 @@ TEST(WsFrames, OtherActorsAndThreadsMessageAConnectionThroughItsRef) {
   announcer.tell(&Announcer::announce, std::string("round starts"));
   EXPECT_EQ(a.message(), "round starts");
   EXPECT_EQ(b.message(), "round starts");
+}
+
+TEST(WsFrames, MessageStaysValidInOnMessageWhenASendClosesTheConnection) {
+  std::atomic<std::size_t> counted{0};
+  HttpServerThread t([&](http::Server& s) {
+    http::WsOptions o;
+    o.max_buffered = 4096;
+    s.ws("/ws", {.options = o, .message = [&](http::WsConnection<>& ws, std::string_view m, http::WsOpcode op) {
+                   ws.send(m, op);
+                   ws.send(m, op);  // past max_buffered: closed with 1013 here
+                   counted = static_cast<std::size_t>(std::count(m.begin(), m.end(), 'x'));  // m is still readable
+                 }});
+  });
+  WsClient c(t.port());
+  ASSERT_EQ(c.handshake("/ws"), 101);
+  // Fragmented, so the message lives in the connection's partial state, not the scratch.
+  const std::string half(3000, 'x');
+  ASSERT_TRUE(c.send_raw(ws_frame(0x02, half)));
+  ASSERT_TRUE(c.send_raw(ws_frame(0x80, half)));
+  EXPECT_TRUE(eventually([&] { return counted.load() == 6000; }));
+}
+
+TEST(WsFrames, CompressedMessageEndingWithAFinalBlock) {
+  EchoServer s;
+  WsClient c = s.open("Sec-WebSocket-Extensions: permessage-deflate\r\n");
+  auto final_block = [](std::string_view text) {  // BFINAL set (RFC 7692 7.2.3.4)
+    z_stream z{};
+    deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&z, static_cast<uLong>(text.size())) + 16, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    z.avail_in = static_cast<uInt>(text.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    deflate(&z, Z_FINISH);
+    out.resize(out.size() - z.avail_out);
+    deflateEnd(&z);
+    return out;
+  };
+  ASSERT_TRUE(c.send(0xC1, final_block("ended with a final block")));
+  EXPECT_EQ(c.message(), "ended with a final block");
+  ASSERT_TRUE(c.send(0xC1, deflate_message("and the next one")));  // a new stream after it
+  EXPECT_EQ(c.message(), "and the next one");
+  ASSERT_TRUE(c.send(0xC1, final_block("x") + "trailing"));  // bytes after the final block
+  EXPECT_TRUE(c.closed_with(1007));
 }

@@ -189,6 +189,8 @@ TEST(WsHandshake, DeflateOffersGetTheRightAnswers) {
       {"permessage-deflate; client_max_window_bits=10", "permessage-deflate; server_no_context_takeover; client_max_window_bits=10"},
       {"permessage-deflate; server_max_window_bits=10",
        "permessage-deflate; server_no_context_takeover; server_max_window_bits=10"},
+      {"permessage-deflate; server_max_window_bits=15",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=15"},  // offered: echoed
       {"permessage-deflate; client_no_context_takeover",
        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
       {"permessage-deflate; server_no_context_takeover", "permessage-deflate; server_no_context_takeover"},

@@ -109,7 +109,8 @@ struct WsOptions {
 
 // A message framed once, to be sent to many connections by reference (no copy per
 // connection): WebSocket::send(const WsMessage&) and topics use it. The compressed form,
-// for connections with permessage-deflate, is made once, on first need.
+// for connections with permessage-deflate, is made once, on first need: so one WsMessage
+// is sent on one reactor thread (make one per reactor; sending it on two at once races).
 class WsMessage {
  public:
   WsMessage() = default;
