@@ -72,8 +72,8 @@ std::uint64_t publish_allocations(int members, int rounds) {
   EXPECT_TRUE(eventually([&] { return srv.call([&] { return srv.server().topic_counters("t").members; }) == static_cast<std::uint64_t>(members); }));
   auto round = [&](int n) {
     for (int r = 0; r < n; ++r) {
-      EXPECT_TRUE(all[0].text("tick " + std::to_string(r)));
-      for (int i = 1; i < members; ++i) EXPECT_EQ(all[i].message(), "tick " + std::to_string(r));
+      EXPECT_TRUE(all[0].text(cat("tick ", std::to_string(r))));
+      for (int i = 1; i < members; ++i) EXPECT_EQ(all[i].message(), cat("tick ", std::to_string(r)));
     }
   };
   round(20);

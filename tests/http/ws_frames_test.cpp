@@ -134,15 +134,15 @@ TEST(WsFrames, FragmentsWithControlFramesBetweenThem) {
   WsClient c = s.open();
   const std::string euro = "\xe2\x82\xac";
   // Text split inside a character, a ping between fragments, binary in three pieces.
-  ASSERT_TRUE(c.send_raw(ws_frame(0x01, "a" + euro.substr(0, 1))));
+  ASSERT_TRUE(c.send_raw(ws_frame(0x01, cat("a", euro.substr(0, 1)))));
   ASSERT_TRUE(c.send_raw(ws_frame(kFinPing, "between")));
   auto pong = c.next();
   ASSERT_TRUE(pong);
   EXPECT_EQ(pong->opcode, 10);
   EXPECT_EQ(pong->payload, "between");
-  ASSERT_TRUE(c.send_raw(ws_frame(0x00, euro.substr(1) + "b")));
+  ASSERT_TRUE(c.send_raw(ws_frame(0x00, cat(euro.substr(1), "b"))));
   ASSERT_TRUE(c.send_raw(ws_frame(0x80, "c")));
-  EXPECT_EQ(c.message(), "a" + euro + "bc");
+  EXPECT_EQ(c.message(), cat("a", euro, "bc"));
   ASSERT_TRUE(c.send_raw(ws_frame(0x02, "x") + ws_frame(0x00, "") + ws_frame(0x80, "yz")));
   auto f = c.next();
   ASSERT_TRUE(f);

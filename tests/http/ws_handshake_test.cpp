@@ -60,7 +60,7 @@ std::string request(std::uint16_t port, const std::string& head) {
 }
 
 std::string upgrade_head(std::string_view path, std::string_view lines) {
-  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: t\r\n" + std::string(lines) + "\r\n";
+  return cat("GET ", path, " HTTP/1.1\r\nHost: t\r\n", lines, "\r\n");
 }
 
 constexpr std::string_view kGood =

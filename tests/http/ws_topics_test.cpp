@@ -50,7 +50,7 @@ void rooms(http::Server& s) {
 
 WsClient join(std::uint16_t port, std::string_view room, std::string_view extra = {}, int rcvbuf = 0) {
   WsClient c(port, std::chrono::seconds(10), rcvbuf);
-  EXPECT_EQ(c.handshake("/room/" + std::string(room), extra), 101);
+  EXPECT_EQ(c.handshake(cat("/room/", room), extra), 101);
   return c;
 }
 
@@ -64,8 +64,8 @@ TEST(WsTopics, EveryMemberGetsEachSendersMessagesInOrder) {
   EXPECT_TRUE(eventually([&] { return t.call([&] { return t.server().topic_counters("r1").members; }) == 5; }));
   // Two senders interleave; each one's messages arrive in order at every member.
   for (int k = 0; k < 50; ++k) {
-    ASSERT_TRUE(members[0].text("a" + std::to_string(k)));
-    ASSERT_TRUE(members[1].text("b" + std::to_string(k)));
+    ASSERT_TRUE(members[0].text(cat("a", std::to_string(k))));
+    ASSERT_TRUE(members[1].text(cat("b", std::to_string(k))));
   }
   for (WsClient& m : members) {
     int next_a = 0, next_b = 0;
@@ -73,9 +73,9 @@ TEST(WsTopics, EveryMemberGetsEachSendersMessagesInOrder) {
       const std::string msg = m.message();
       ASSERT_TRUE(msg[0] == 'a' || msg[0] == 'b') << msg;
       if (msg[0] == 'a') {
-        ASSERT_EQ(msg, "a" + std::to_string(next_a++));
+        ASSERT_EQ(msg, cat("a", std::to_string(next_a++)));
       } else {
-        ASSERT_EQ(msg, "b" + std::to_string(next_b++));
+        ASSERT_EQ(msg, cat("b", std::to_string(next_b++)));
       }
     }
   }
@@ -138,7 +138,7 @@ namespace {
 // with a small receive buffer) reads nothing, then lets it read. Returns the numbers the
 // slow member received, in order.
 std::vector<int> flood(HttpServerThread& t, const std::string& topic, int messages, bool& slow_closed) {
-  WsClient pub = join(t.port(), topic + "?quiet=1");
+  WsClient pub = join(t.port(), cat(topic, "?quiet=1"));
   WsClient slow = join(t.port(), topic, {}, 4096);
   EXPECT_TRUE(eventually([&] { return t.call([&] { return t.server().topic_counters(topic).members; }) == 2; }));
   for (int i = 0; i < messages; ++i) {
