@@ -90,11 +90,13 @@ TEST(WsAllocations, PublishAllocatesTheSameForFiveAndTwoHundredMembers) {
   const std::uint64_t few = publish_allocations(5, rounds);
   const std::uint64_t many = publish_allocations(200, rounds);
   // The frame is built once per publish (its block and shared state); every member's output
-  // references it. O(members) would be thousands more for 200 members; a pool that grows
-  // once more under a different interleaving of sends is a handful.
+  // references it. O(members) would be 195 more per publish for 200 members; what may
+  // differ is one-time growth of the reactor's lists and pools under another interleaving
+  // of sends (logarithmic in the members: 9 seen under ASan with two test binaries at once),
+  // so the bound is under one more per publish on average.
   RecordProperty("allocations_5_members", static_cast<int>(few));
   RecordProperty("allocations_200_members", static_cast<int>(many));
   EXPECT_LE(few, 3u * rounds) << few;
-  EXPECT_LE(many, few + 8) << "5 members: " << few << ", 200 members: " << many << " allocations for " << rounds
+  EXPECT_LT(many, few + static_cast<std::uint64_t>(rounds)) << "5 members: " << few << ", 200 members: " << many << " allocations for " << rounds
                            << " publishes";
 }
