@@ -1,4 +1,5 @@
-// Stage: actor table, run queue, delivery, lifecycle, monitors and actor timers.
+// Stage: actor table, run queue, delivery, lifecycle and monitors (actor timers:
+// actor_timers.cpp; groups: group.cpp).
 #include "ringactor/actors/stage.hpp"
 
 #include <cstdio>
@@ -74,6 +75,8 @@ StageCounters Stage::counters() const noexcept {
   out.remote_messages = v(c_.remote_messages);
   out.dead_letters = v(c_.dead_letters);
   out.handler_exceptions = v(c_.handler_exceptions);
+  out.ticks = v(c_.ticks);
+  out.ticks_skipped = v(c_.ticks_skipped);
   return out;
 }
 
@@ -87,6 +90,9 @@ void write_metrics(const StageCounters& c, runtime::MetricsWriter& w) {
   w.counter("ringactor_actor_dead_letters_total", "Messages (and replies) for actors that were gone.", c.dead_letters);
   w.counter("ringactor_actor_handler_exceptions_total", "Exceptions that escaped a handler and stopped its actor.",
             c.handler_exceptions);
+  w.counter("ringactor_actor_ticks_total", "Fixed-rate tick calls (Actor::every_tick).", c.ticks);
+  w.counter("ringactor_actor_ticks_skipped_total", "Fixed-rate ticks whose deadline passed without a call.",
+            c.ticks_skipped);
 }
 
 bool Stage::alive(ActorId id) const noexcept {
@@ -231,7 +237,7 @@ void Stage::finalize(std::uint32_t slot, StopReason reason, std::string message)
   table_.release(slot);
   bump(c_.stopped);
   if (extras) {
-    for (const ActorId& w : extras->watchers) send_down(w, DownNotice{id, reason, message});
+    for (const Watcher& w : extras->watchers) send_down(w, DownNotice{id, reason, message});
   }
 }
 
@@ -242,29 +248,36 @@ void Stage::stop_all(StopReason reason) {
   }
 }
 
-// ---- monitors ----------------------------------------------------------------------------
+// ---- monitors (and the watches of groups) --------------------------------------------------
 
-void Stage::send_down(ActorId watcher, DownNotice notice) {
-  send(watcher, [n = std::make_unique<DownNotice>(std::move(notice))](Actor* a) {
+void Stage::send_down(Watcher watcher, DownNotice notice) {
+  if (watcher.group) {
+    send(watcher.id, [n = std::make_unique<DownNotice>(std::move(notice))](Actor* a) {
+      if (a != nullptr) a->stage().groups_down(a->id(), *n);
+    });
+    return;
+  }
+  send(watcher.id, [n = std::make_unique<DownNotice>(std::move(notice))](Actor* a) {
     if (a != nullptr) a->on_down(*n);
   });
 }
 
 void Stage::monitor(ActorId watcher, ActorId target) {
+  const Watcher w{watcher, false};
   if (!target) {
-    send_down(watcher, DownNotice{target, StopReason::kUnknown, {}});
+    send_down(w, DownNotice{target, StopReason::kUnknown, {}});
     return;
   }
   Stage* ts = target.stage;
   if (ts->reactor_.in_reactor_thread()) {
-    ts->add_watcher(target, watcher);
+    ts->add_watcher(target, w);
     return;
   }
-  const bool queued = ts->reactor_.post([ts, target, watcher] { ts->add_watcher(target, watcher); });
-  if (!queued) send_down(watcher, DownNotice{target, StopReason::kShutdown, {}});
+  const bool queued = ts->reactor_.post([ts, target, w] { ts->add_watcher(target, w); });
+  if (!queued) send_down(w, DownNotice{target, StopReason::kShutdown, {}});
 }
 
-void Stage::add_watcher(ActorId target, ActorId watcher) {
+void Stage::add_watcher(ActorId target, Watcher watcher) {
   Entry* e = table_.find(target.slot, target.generation);
   if (e == nullptr || e->stopping) {
     send_down(watcher, DownNotice{target, StopReason::kUnknown, {}});
@@ -274,77 +287,10 @@ void Stage::add_watcher(ActorId target, ActorId watcher) {
   e->extras->watchers.push_back(watcher);
 }
 
-// ---- actor timers ----------------------------------------------------------------------
-
-runtime::TimerId Stage::schedule_timer(const Actor& actor, std::uint32_t index, std::uint32_t serial,
-                                       Actor::Clock::duration delay) {
-  return reactor_.after(delay, [this, slot = actor.slot_, gen = actor.generation_, index, serial] {
-    on_timer(slot, gen, index, serial);
-  });
-}
-
-void Stage::on_timer(std::uint32_t slot, std::uint32_t generation, std::uint32_t index, std::uint32_t serial) {
-  Entry* e = table_.find(slot, generation);
-  if (e == nullptr || e->stopping) return;
-  Actor& a = *e->actor;
-  auto& timers = *a.timers_;
-  if (index >= timers.size() || timers[index].serial != serial) return;
-  Actor::TimerEntry& t = timers[index];
-  runtime::UniqueFunction<void()> fn = std::move(t.fn);
-  const bool periodic = t.period > Actor::Clock::duration::zero();
-  if (periodic) {
-    t.wheel_id = schedule_timer(a, index, serial, t.period);
-  } else {
-    t.serial = 0;  // one-shot: the entry is free again
-  }
-  run_handler(slot, [&](Actor&) { fn(); });
-  // Give a periodic callback back to its entry unless it was cancelled meanwhile.
-  if (periodic && table_.find(slot, generation) != nullptr && !table_[slot].stopping) {
-    auto& after = *table_[slot].actor->timers_;
-    if (index < after.size() && after[index].serial == serial) after[index].fn = std::move(fn);
-  }
-}
-
 Actor::~Actor() = default;
 
 runtime::Reactor& Actor::reactor() const noexcept { return stage_->reactor(); }
 
 void Actor::monitor_id(ActorId target) { stage_->monitor(id(), target); }
-
-ActorTimer Actor::add_timer(Clock::duration delay, Clock::duration period, runtime::UniqueFunction<void()> fn) {
-  if (!timers_) timers_ = std::make_unique<std::vector<TimerEntry>>();
-  auto& timers = *timers_;
-  std::uint32_t index = 0;
-  while (index < timers.size() && timers[index].serial != 0) ++index;
-  if (index == timers.size()) timers.emplace_back();
-  TimerEntry& t = timers[index];
-  t.fn = std::move(fn);
-  t.period = period;
-  t.serial = next_timer_serial_++;
-  if (next_timer_serial_ == 0) next_timer_serial_ = 1;
-  t.wheel_id = stage_->schedule_timer(*this, index, t.serial, delay);
-  return ActorTimer{index, t.serial};
-}
-
-bool Actor::cancel(ActorTimer timer) noexcept {
-  if (!timer || !timers_ || timer.index >= timers_->size()) return false;
-  TimerEntry& t = (*timers_)[timer.index];
-  if (t.serial != timer.serial) return false;
-  reactor().cancel(t.wheel_id);
-  t.serial = 0;
-  t.fn.reset();
-  return true;
-}
-
-void Actor::cancel_all_timers() noexcept {
-  if (!timers_) return;
-  for (TimerEntry& t : *timers_) {
-    if (t.serial != 0) {
-      reactor().cancel(t.wheel_id);
-      t.serial = 0;
-      t.fn.reset();
-    }
-  }
-}
 
 }  // namespace ringactor::actors

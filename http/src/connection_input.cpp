@@ -275,7 +275,7 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
   const char* failure = nullptr;
   std::string what;
   try {
-    for (const Middleware& mw : core.before) {
+    for (Middleware& mw : core.before) {
       mw(req, res);
       if (res.answered()) break;
     }
@@ -288,7 +288,7 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
         res.status(404).text("404 Not Found\n");
       }
     }
-    for (const AfterMiddleware& mw : core.after) mw(req, res);
+    for (AfterMiddleware& mw : core.after) mw(req, res);
     if (!res.answered()) throw std::logic_error("the handler did not answer");
   } catch (const std::exception& e) {
     what = e.what();

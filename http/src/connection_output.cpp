@@ -296,7 +296,7 @@ void HttpConnection::deliver_deferred(DeferredState& st) {
 void HttpConnection::run_deferred_hooks(const Pending& p) {
   ServerCore& core = *core_;
   const DeferredView view{p.status, p.hook->ctype, p.hook->body, id()};
-  for (const DeferredHook& hook : core.deferred_hooks) {
+  core.deferred_hooks.run([&](DeferredHook& hook) {
     try {
       hook(view);
     } catch (const std::exception& e) {
@@ -306,7 +306,7 @@ void HttpConnection::run_deferred_hooks(const Pending& p) {
       bump(core.c.handler_errors);
       core.stage->log_error("http deferred hook threw a non-std exception");
     }
-  }
+  });
 }
 
 // Sends every answer at the front of the queue that is ready, in order. Each entry leaves

@@ -338,7 +338,8 @@ void Server::fallback(Handler handler, RouteOptions options) {
 
 void Server::before(Middleware m) { core_->before.push_back(std::move(m)); }
 void Server::after(AfterMiddleware m) { core_->after.push_back(std::move(m)); }
-void Server::add_deferred_hook(DeferredHook hook) { core_->deferred_hooks.push_back(std::move(hook)); }
+runtime::HookId Server::add_deferred_hook(DeferredHook hook) { return core_->deferred_hooks.add(std::move(hook)); }
+bool Server::remove_deferred_hook(runtime::HookId hook) noexcept { return core_->deferred_hooks.remove(hook); }
 
 void Server::metrics(std::string_view path) {
   get(path, [core = core_.get()](Request&, Response& res) {
@@ -350,7 +351,7 @@ void Server::metrics(std::string_view path) {
     ServerCounters c;
     core->snapshot(c);
     write_metrics(c, w);
-    for (const MetricsSource& source : core->metrics_sources) source(w);
+    for (MetricsSource& source : core->metrics_sources) source(w);
     res.bytes(body, "text/plain; version=0.0.4; charset=utf-8");
   });
 }

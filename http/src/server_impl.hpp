@@ -40,7 +40,7 @@ std::string_view checked_content_type(std::string_view ct);
 inline bool status_has_body(int status) noexcept { return status >= 200 && status != 204 && status != 304; }
 
 struct Route {
-  Handler handler;
+  mutable Handler handler;  // called through the immutable route table
   std::optional<std::uint64_t> max_body;
 };
 
@@ -207,7 +207,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::optional<Route> fallback;
   std::vector<Middleware> before;
   std::vector<AfterMiddleware> after;
-  std::vector<DeferredHook> deferred_hooks;
+  runtime::HookList<void(const DeferredView&)> deferred_hooks;
   std::vector<MetricsSource> metrics_sources;
   std::vector<std::unique_ptr<Exchange>> spare;  // the pool of Exchanges (bounded by kSpare)
   static constexpr std::size_t kSpare = 4096;

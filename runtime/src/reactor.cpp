@@ -498,7 +498,7 @@ void ReactorImpl::run_stop_hooks() {
 }
 
 void ReactorImpl::run_tick_hooks() {
-  for (std::size_t i = 0; i < tick_hooks_.size(); ++i) run_guarded("tick hook", [&] { tick_hooks_[i](); });
+  tick_hooks_.run([this](UniqueFunction<void()>& hook) { run_guarded("tick hook", [&] { hook(); }); });
 }
 
 void ReactorImpl::begin_stop() {

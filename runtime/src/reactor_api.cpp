@@ -112,10 +112,12 @@ TimerId Reactor::after(Clock::duration delay, UniqueFunction<void()> fn) {
 
 bool Reactor::cancel(TimerId id) noexcept { return impl_->timers_.cancel(id); }
 
-void Reactor::add_tick_hook(UniqueFunction<void()> hook) {
+HookId Reactor::add_tick_hook(UniqueFunction<void()> hook) {
   impl_->check_setup_thread("add_tick_hook");
-  impl_->tick_hooks_.push_back(std::move(hook));
+  return impl_->tick_hooks_.add(std::move(hook));
 }
+
+bool Reactor::remove_tick_hook(HookId hook) noexcept { return impl_->tick_hooks_.remove(hook); }
 
 void Reactor::add_stop_hook(UniqueFunction<void()> fn) {
   impl_->check_setup_thread("add_stop_hook");

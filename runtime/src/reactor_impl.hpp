@@ -21,6 +21,7 @@
 #include "ringactor/runtime/counters.hpp"
 #include "ringactor/runtime/lifeline.hpp"
 #include "ringactor/runtime/output_chain.hpp"
+#include "ringactor/runtime/hook_list.hpp"
 #include "ringactor/runtime/reactor.hpp"
 #include "ringactor/runtime/reactor_options.hpp"
 #include "ringactor/runtime/slot_pool.hpp"
@@ -207,7 +208,7 @@ class ReactorImpl {
   int signal_fd_ = -1;
   InvokeQueue invokes_;
   std::deque<Listener> listeners_;  // stable: a factory may call listen() while it runs
-  std::vector<UniqueFunction<void()>> tick_hooks_;
+  HookList<void()> tick_hooks_;
   std::vector<UniqueFunction<void()>> sighup_hooks_;
   std::vector<UniqueFunction<void()>> stop_hooks_;
   bool iteration_requested_ = false;

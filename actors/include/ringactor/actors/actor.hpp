@@ -68,6 +68,18 @@ class Actor {
   // Runs fn every `period` (first run after one period) until cancelled or the actor stops.
   template <typename F>
   ActorTimer every(Clock::duration period, F&& fn);
+  // A fixed-rate tick: calls fn(std::uint64_t tick_index, Clock::duration dt) with tick k
+  // due at start + (k + 1) x period (start: the current loop iteration's time), so the
+  // schedule never drifts however long a call takes; dt is the scheduled time the call
+  // covers (period, or more after skipped ticks). When the loop was late and several
+  // deadlines passed, `options.catch_up` decides (see CatchUp). Timer precision: the
+  // reactor's timer wheel (1 ms). Cancel with cancel(); ends when the actor stops.
+  // std::invalid_argument for a period that is not positive or max_burst 0. O(1).
+  template <typename F>
+  ActorTimer every_tick(Clock::duration period, F&& fn, TickOptions options = {});
+  // Calls made and ticks skipped so far by a tick timer of this actor (zeros for another
+  // handle).
+  TickStats tick_stats(ActorTimer timer) const noexcept;
   // Cancels a timer of this actor. Returns false if it already fired (one-shot) or was
   // cancelled.
   bool cancel(ActorTimer timer) noexcept;
@@ -93,13 +105,24 @@ class Actor {
 
  private:
   friend class Stage;
+  using TickFn = runtime::UniqueFunction<void(std::uint64_t, Clock::duration)>;
+  // A fixed-rate tick's state (every_tick); plain timers have none.
+  struct TickState {
+    TickFn fn;
+    Clock::time_point deadline{};  // of the next tick
+    TickOptions options{};
+    TickStats stats{};
+  };
   struct TimerEntry {
     runtime::TimerId wheel_id;
     Clock::duration period{};  // zero for a one-shot timer
     runtime::UniqueFunction<void()> fn;
+    std::unique_ptr<TickState> tick;  // every_tick timers only
     std::uint32_t serial = 0;  // 0 = free entry
   };
   ActorTimer add_timer(Clock::duration delay, Clock::duration period, runtime::UniqueFunction<void()> fn);
+  ActorTimer add_tick(Clock::duration period, TickFn fn, TickOptions options);
+  TimerEntry* timer_entry(ActorTimer timer) noexcept;
   void cancel_all_timers() noexcept;
   // Called by the stage when the actor stops, before on_stop (connection actors close
   // their connection here).

@@ -43,4 +43,27 @@ struct ActorTimer {
   explicit operator bool() const noexcept { return serial != 0; }
 };
 
+// What a fixed-rate tick (Actor::every_tick) does when the loop was late and several of its
+// deadlines passed before it could run.
+enum class CatchUp : std::uint8_t {
+  // One call for the newest due tick; the older ones are skipped (counted in TickStats and
+  // the stage's ticks_skipped), and that call's dt covers them all: period x (1 + skipped).
+  kSkip,
+  // The due ticks run back to back, each with dt = period, at most TickOptions::max_burst
+  // per firing; older ones beyond the bound are skipped and counted.
+  kBurst,
+};
+
+struct TickOptions {
+  CatchUp catch_up = CatchUp::kSkip;
+  std::uint32_t max_burst = 4;  // kBurst: calls per firing at most (>= 1)
+};
+
+// A tick timer's record (Actor::tick_stats).
+struct TickStats {
+  std::uint64_t ran = 0;         // calls made
+  std::uint64_t skipped = 0;     // ticks whose deadline passed without a call
+  std::uint64_t next_index = 0;  // the index the next tick will have
+};
+
 }  // namespace ringactor::actors

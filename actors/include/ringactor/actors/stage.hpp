@@ -41,6 +41,7 @@
 namespace ringactor::actors {
 
 class ConnectionActor;
+class GroupBase;
 
 struct StageOptions {
   // Live actors at most. The table is allocated lazily (pages are touched when used), so a
@@ -59,6 +60,8 @@ struct StageCounters {
   std::uint64_t remote_messages = 0;     // of those, arrived from another thread
   std::uint64_t dead_letters = 0;        // messages for actors that were gone (incl. replies)
   std::uint64_t handler_exceptions = 0;  // exceptions that escaped a handler (actor stopped)
+  std::uint64_t ticks = 0;               // every_tick calls made
+  std::uint64_t ticks_skipped = 0;       // every_tick deadlines that passed without a call (late loop)
 };
 
 // The stage's counters as metrics (live actors, messages, dead letters, handler exceptions).
@@ -119,6 +122,12 @@ class Stage {
   void run_detached(runtime::Task fn);
   void request_stop(ActorId target);
   void monitor(ActorId watcher, ActorId target);
+  // Group machinery (group.hpp): `owner`'s groups hear when a watched member stops;
+  // unwatch() takes back one watch (group or monitor) of `watcher` on `target`.
+  void watch_for_group(ActorId owner, ActorId target);
+  void unwatch(ActorId watcher, ActorId target, bool group) noexcept;
+  void register_group(ActorId owner, GroupBase* group);
+  void unregister_group(ActorId owner, GroupBase* group) noexcept;
   runtime::TimerId schedule_timer(const Actor& actor, std::uint32_t index, std::uint32_t serial,
                                   Actor::Clock::duration delay);
   // Runs f(actor) as a handler of the actor in slot/generation (context set, exceptions
@@ -134,9 +143,14 @@ class Stage {
 
   // What few actors need: allocated by the first monitor or deferred stop, so an entry is
   // 24 bytes (idle connections are many).
+  struct Watcher {
+    ActorId id;
+    bool group = false;  // told through its groups (GroupBase), not on_down
+  };
   struct Extras {
-    std::vector<ActorId> watchers;
+    std::vector<Watcher> watchers;
     std::string deferred_message;  // why a deferred stop happens
+    std::vector<GroupBase*> groups;  // the groups this actor owns
   };
   struct Entry {
     std::unique_ptr<Actor> actor;
@@ -158,9 +172,14 @@ class Stage {
   void deliver(std::uint32_t slot, std::uint32_t generation, Message& msg);
   void deliver_remote(std::uint32_t slot, std::uint32_t generation, Message& msg);
   void count_lost_letter() noexcept;
-  void add_watcher(ActorId target, ActorId watcher);
-  void send_down(ActorId watcher, DownNotice notice);
+  void add_watcher(ActorId target, Watcher watcher);
+  void remove_watcher(ActorId target, Watcher watcher) noexcept;
+  void send_down(Watcher watcher, DownNotice notice);
+  void groups_down(ActorId owner, const DownNotice& notice);
   void on_timer(std::uint32_t slot, std::uint32_t generation, std::uint32_t index, std::uint32_t serial);
+  void on_tick(std::uint32_t slot, std::uint32_t generation, std::uint32_t index, std::uint32_t serial);
+  Actor::TimerEntry* live_timer(std::uint32_t slot, std::uint32_t generation, std::uint32_t index,
+                                std::uint32_t serial) noexcept;
   void drain_run_queue();
   void stop_all(StopReason reason);
   void finalize(std::uint32_t slot, StopReason reason, std::string message);
@@ -176,7 +195,7 @@ class Stage {
   bool destroying_ = false;
   struct AtomicCounters {
     std::atomic<std::uint64_t> spawned{0}, stopped{0}, messages{0}, remote_messages{0}, dead_letters{0},
-        handler_exceptions{0};
+        handler_exceptions{0}, ticks{0}, ticks_skipped{0};
   } c_;
 };
 

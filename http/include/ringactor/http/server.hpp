@@ -45,6 +45,7 @@
 #include <ringactor/actors/actor_id.hpp>
 #include <ringactor/actors/requester.hpp>
 #include <ringactor/runtime/metrics.hpp>
+#include <ringactor/runtime/hook_list.hpp>
 #include <ringactor/runtime/reactor_options.hpp>
 #include <ringactor/runtime/shared_block.hpp>
 #include <ringactor/runtime/unique_function.hpp>
@@ -320,16 +321,20 @@ struct DeferredView {
   actors::ActorId connection;  // the HttpConnection actor that sends it
 };
 
-using Handler = std::function<void(Request&, Response&)>;
+// Handlers, middleware and hooks are move-only closures (runtime::UniqueFunction): they may
+// own move-only state (a std::unique_ptr, a DeferredResponse kept for later, a database
+// handle). Each is called on the reactor thread, one call at a time; a closure up to 48
+// bytes is stored without a heap allocation.
+using Handler = runtime::UniqueFunction<void(Request&, Response&)>;
 // Runs before the handler; answering (Response::answered) skips the handler.
-using Middleware = std::function<void(Request&, Response&)>;
+using Middleware = runtime::UniqueFunction<void(Request&, Response&)>;
 // Runs after the handler (also after one that deferred): may add headers or change the
 // status of a completed response, e.g. for CORS, logging or metrics.
-using AfterMiddleware = std::function<void(const Request&, Response&)>;
+using AfterMiddleware = runtime::UniqueFunction<void(const Request&, Response&)>;
 // Runs on the reactor thread just before each deferred response is sent, after the answers
 // ahead of it (registration order). Game state kept on the IO thread can be updated here
 // without locks. Exceptions are logged and counted; the answer is still sent.
-using DeferredHook = std::function<void(const DeferredView&)>;
+using DeferredHook = runtime::UniqueFunction<void(const DeferredView&)>;
 
 struct ServerCounters {
   std::uint64_t connections = 0;         // HTTP connections accepted
@@ -365,7 +370,7 @@ struct ServerCounters {
 void write_metrics(const ServerCounters& c, runtime::MetricsWriter& w);
 
 // Writes some module's metrics (WorkerArena, Assets, your own) for Server::metrics.
-using MetricsSource = std::function<void(runtime::MetricsWriter&)>;
+using MetricsSource = runtime::UniqueFunction<void(runtime::MetricsWriter&)>;
 
 class Server {
  public:
@@ -388,7 +393,10 @@ class Server {
   void fallback(Handler handler, RouteOptions options = {});
   void before(Middleware m);
   void after(AfterMiddleware m);
-  void add_deferred_hook(DeferredHook hook);
+  // Adds a deferred hook (see DeferredHook); returns the handle that removes it. Reactor
+  // thread (or before run()); a hook may remove itself.
+  runtime::HookId add_deferred_hook(DeferredHook hook);
+  bool remove_deferred_hook(runtime::HookId hook) noexcept;
 
   // Serves the metrics of every module at `path` (GET, in the Prometheus text exposition
   // format): the reactor's, the stage's (actors), this server's, then each add_metrics()

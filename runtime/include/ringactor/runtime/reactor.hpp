@@ -96,8 +96,14 @@ class Reactor {
   bool cancel(TimerId id) noexcept;
 
   // Reactor thread (or before run()). `hook` runs once every loop iteration, after the
-  // invoke queue is drained. Keep it short: it delays every connection.
-  void add_tick_hook(UniqueFunction<void()> hook);
+  // invoke queue is drained, hooks in the order they were added. Keep it short: it delays
+  // every connection. A hook added by a hook first runs in the next iteration. Returns the
+  // handle that removes it.
+  HookId add_tick_hook(UniqueFunction<void()> hook);
+  // Reactor thread. Removes a tick hook; it is not called again (not even later in the
+  // current iteration), and it is destroyed once no hook is running. A hook may remove
+  // itself. Returns false for a hook already removed (or an empty handle). O(hooks).
+  bool remove_tick_hook(HookId hook) noexcept;
 
   // Reactor thread (or before run()). Runs `fn` on the reactor thread when SIGHUP arrives
   // (needs handle_signals).

@@ -28,6 +28,12 @@ struct TimerId {
   explicit operator bool() const noexcept { return generation != 0; }
 };
 
+// Names a hook (Reactor::add_tick_hook, http::Server::add_deferred_hook) for its removal.
+struct HookId {
+  std::uint64_t serial = 0;  // 0 never names a hook
+  explicit operator bool() const noexcept { return serial != 0; }
+};
+
 class TimerWheel {
  public:
   using Clock = std::chrono::steady_clock;

@@ -208,6 +208,13 @@ ActorTimer Actor::every(Clock::duration period, F&& fn) {
   return add_timer(period, period, runtime::UniqueFunction<void()>(std::forward<F>(fn)));
 }
 
+template <typename F>
+ActorTimer Actor::every_tick(Clock::duration period, F&& fn, TickOptions options) {
+  static_assert(std::is_invocable_v<std::decay_t<F>&, std::uint64_t, Clock::duration>,
+                "every_tick's callback takes (std::uint64_t tick_index, Clock::duration dt)");
+  return add_tick(period, TickFn(std::forward<F>(fn)), options);
+}
+
 template <typename T, typename... A>
 Ref<T> Actor::spawn(A&&... args) {
   return stage_->spawn<T>(std::forward<A>(args)...);
