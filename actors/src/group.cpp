@@ -7,12 +7,10 @@
 
 namespace ringactor::actors {
 
-GroupBase::GroupBase(Actor& owner) : owner_(owner), owner_id_(owner.id()) {
-  if (!owner_id_) throw std::logic_error("actors::Group: its owner actor is not spawned yet");
-  owner_id_.stage->register_group(owner_id_, this);
-}
+GroupBase::GroupBase(Actor& owner) : owner_(owner) {}
 
 GroupBase::~GroupBase() {
+  if (!owner_id_) return;  // never joined: never registered
   Stage& stage = *owner_id_.stage;
   for (const ActorId& id : order_) {
     if (id) stage.unwatch(owner_id_, id, true);
@@ -23,6 +21,13 @@ GroupBase::~GroupBase() {
 bool GroupBase::add(ActorId member) {
   if (!member) throw std::invalid_argument("actors::Group::join: an empty Ref");
   if (index_.count(member) != 0) return false;
+  if (!owner_id_) {
+    // Registered with the owner's stage entry on first use: the owner had no id yet when
+    // its members (this group among them) were constructed.
+    if (!owner_.id()) throw std::logic_error("actors::Group::join: the owner actor is not spawned yet");
+    owner_.id().stage->register_group(owner_.id(), this);
+    owner_id_ = owner_.id();
+  }
   if (visiting_ == 0 && holes_ > 16 && holes_ * 2 > order_.size()) compact();
   order_.push_back(member);
   index_.emplace(member, order_.size() - 1);
@@ -31,7 +36,7 @@ bool GroupBase::add(ActorId member) {
 }
 
 bool GroupBase::remove(ActorId member) noexcept {
-  if (index_.count(member) == 0) return false;
+  if (index_.count(member) == 0) return false;  // (so owner_id_ is set)
   erase(member);
   owner_id_.stage->unwatch(owner_id_, member, true);
   return true;

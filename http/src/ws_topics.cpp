@@ -260,6 +260,15 @@ void Server::topic(std::string_view name, TopicOptions options) {
   t.configured = true;
 }
 
+bool Server::forget_topic(std::string_view name) {
+  detail::TopicState* t = core_->find_topic(name);
+  if (t == nullptr) return false;
+  t->options = TopicOptions{};
+  t->configured = false;
+  core_->drop_if_unused(*t);
+  return true;
+}
+
 std::size_t Server::publish(std::string_view topic, std::string_view message, WsOpcode op) {
   return core_->publish(topic, message, op, nullptr);
 }

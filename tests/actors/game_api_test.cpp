@@ -196,13 +196,13 @@ class Member : public ra::Actor {
 
 class Room : public ra::Actor {
  public:
-  std::unique_ptr<ra::Group<Member>> group;
+  ra::Group<Member> members{*this};  // a plain data member: registers on its first join
+  ra::Group<Member>* group = &members;
   std::vector<ra::ActorId> downs;
   std::vector<ra::Ref<Member>> order() { return group->members(); }
 
  protected:
   void on_start() override {
-    group = std::make_unique<ra::Group<Member>>(*this);
     group->on_member_down([this](const ra::DownNotice& n) { downs.push_back(n.who); });
   }
   void on_down(const ra::DownNotice&) override { ADD_FAILURE() << "a group member's stop must not reach on_down"; }

@@ -207,3 +207,19 @@ TEST(WsTopics, BufferQueuesUpToMaxBufferedThenCloses) {
   EXPECT_TRUE(closed);
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<int>(i));  // nothing skipped before the close
 }
+
+TEST(WsTopics, AForgottenTopicKeepsItsMembersThenDisappears) {
+  HttpServerThread t(rooms);
+  auto members = [&] { return t.call([&] { return t.server().topic_counters("latest").members; }); };
+  {
+    WsClient a = join(t.port(), "latest");
+    ASSERT_TRUE(eventually([&] { return members() == 1u; }));
+    EXPECT_TRUE(t.call([&] { return t.server().forget_topic("latest"); }));
+    EXPECT_FALSE(t.call([&] { return t.server().forget_topic("no-such-topic"); }));
+    ASSERT_TRUE(a.text("still here"));
+    EXPECT_EQ(a.message(), "still here") << "members stay subscribed";
+  }
+  // With no members and no configuration the topic is gone: its counters read zero.
+  EXPECT_TRUE(eventually([&] { return t.call([&] { return t.server().topic_counters("latest").published; }) == 0u; }));
+  EXPECT_EQ(members(), 0u);
+}

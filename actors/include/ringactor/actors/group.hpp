@@ -46,8 +46,7 @@ class GroupBase {
   void on_member_down(DownHook hook) { down_hook_ = std::move(hook); }
 
  protected:
-  // `owner` must be the actor this group is a member of (it must be spawned: construct the
-  // group in on_start or later, or as a member of an actor made by Stage::spawn).
+  // `owner` is the actor this group is a member of (a data member: `Group<T> g_{*this};`).
   explicit GroupBase(Actor& owner);
   ~GroupBase();
 

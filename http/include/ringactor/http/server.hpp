@@ -431,6 +431,9 @@ class Server {
   // Topics of this server's WebSocket connections (WebSocket::subscribe). A topic exists
   // while it has members or was configured here; reactor thread (or before run()).
   void topic(std::string_view name, TopicOptions options);
+  // Forgets what topic() configured (a room that ended): the topic goes back to the default
+  // options and disappears once it has no members. Reactor thread. False for an unknown name.
+  bool forget_topic(std::string_view name);
   // Sends `message` to every member of `topic`: framed (and compressed, for members with
   // permessage-deflate) once, each member's output referencing the one frame. Each member
   // gets a publisher's messages in order; members that are behind get the topic's

@@ -1,0 +1,50 @@
+// The arena's simulation: units of each seat move and fight on a square map. Pure and
+// deterministic (no clock, no global state): step() is what a room offloads to the worker
+// arena every tick, on a copy of the world, and what the GPU path is checked against.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace arena {
+
+inline constexpr float kMapSize = 1000.0f;   // the map is kMapSize x kMapSize
+inline constexpr float kUnitHp = 100.0f;
+
+struct Unit {
+  std::uint16_t id = 0;
+  std::uint8_t seat = 0;
+  std::uint8_t cooldown = 0;  // ticks until it may strike again
+  float x = 0, y = 0;
+  float hp = kUnitHp;
+  bool alive() const noexcept { return hp > 0; }
+};
+
+// Where a seat sends its units (a click on the map); none: they hold and defend.
+struct Command {
+  bool active = false;
+  float x = 0, y = 0;
+};
+
+struct World {
+  std::uint32_t tick = 0;
+  std::vector<Unit> units;              // by id (index == id); dead units stay, hp 0
+  std::vector<Command> commands;        // by seat
+  std::vector<std::uint32_t> kills;     // by seat
+};
+
+// A world of `seats` armies of `units_per_seat` units, each army in its own corner region.
+World make_world(unsigned seats, unsigned units_per_seat);
+
+// One tick of `dt` seconds: targeting (nearest enemy in sight, through a uniform grid),
+// movement (towards the enemy, else the seat's command point), separation of overlapping
+// units, and damage (applied after every unit chose, so the result does not depend on the
+// order units are visited). O(units x neighbours).
+void step(World& w, float dt);
+
+// Seats that still have a living unit.
+unsigned seats_alive(const World& w);
+// Living units of one seat.
+unsigned units_alive(const World& w, unsigned seat);
+
+}  // namespace arena
