@@ -2,7 +2,7 @@
 # Installs what ringactor needs on Debian 12, skipping what is already there. Run as root.
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config liburing-dev libtbb-dev libconcurrentqueue-dev
-          libgtest-dev libbenchmark-dev clang libclang-rt-14-dev nlohmann-json3-dev curl libssl-dev zlib1g-dev
+          libgtest-dev libbenchmark-dev clang libclang-rt-14-dev nlohmann-json3-dev curl libssl-dev zlib1g-dev libsqlite3-dev
           nodejs node-ws  # the WebSocket interop test's client (tests/interop/ws_client.js)
           prometheus)  # prometheus: promtool checks what /metrics serves
 missing=()

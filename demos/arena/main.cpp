@@ -1,0 +1,172 @@
+// demos/arena: a real-time arena game served by ringactor, played in a browser.
+//
+//   ./build/release/bin/arena --port 8080        then open http://127.0.0.1:8080/
+//
+// Players pick a name and join a lobby over WebSocket; the matchmaker fills rooms of four
+// (bots take the empty seats after a short wait); a room counts down, then plays a round at
+// 20 Hz: the simulation step of hundreds of units runs on the worker arena and comes back to
+// the room on the IO thread, which broadcasts a compact binary state frame to the room's
+// topic. Scores go to a leaderboard in SQLite, written on the worker arena.
+//
+//   GET /                  the browser client (static files, demos/arena/web)
+//   GET /ws                the game's WebSocket (protocol.hpp)
+//   GET /api/rooms         the rooms and the queue, as JSON
+//   GET /api/leaderboard   the best players, as JSON (read from SQLite on a worker)
+//   GET /metrics           every module's counters plus the game's, for Prometheus
+//
+// SIGTERM or Ctrl-C: rounds in play end (aborted, scores saved), players get close 1001,
+// the leaderboard is flushed, exit 0.
+#include <cstdio>
+#include <exception>
+#include <optional>
+#include <string>
+
+#include <ringactor/actors/stage.hpp>
+#include <ringactor/assets/assets.hpp>
+#include <ringactor/http/server.hpp>
+#include <ringactor/offload/worker_arena.hpp>
+#include <ringactor/runtime/reactor.hpp>
+
+#include "../common/cli.hpp"
+#include "game.hpp"
+#include "leaderboard.hpp"
+#include "matchmaker.hpp"
+#include "player.hpp"
+
+namespace rt = ringactor::runtime;
+namespace ra = ringactor::actors;
+namespace http = ringactor::http;
+namespace off = ringactor::offload;
+namespace assets = ringactor::assets;
+
+#ifndef RINGACTOR_ARENA_WEB
+#define RINGACTOR_ARENA_WEB "demos/arena/web"
+#endif
+
+namespace {
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: arena [options]\n"
+               "  --port N              TCP port (0 picks a free one; default 8080)\n"
+               "  --address A           address to bind (default 127.0.0.1; 0.0.0.0 for every interface)\n"
+               "  --web DIR             the browser client's files (default: the source tree's demos/arena/web)\n"
+               "  --db PATH             the leaderboard's SQLite file (default arena.db)\n"
+               "  --seats N             players per room (default 4)\n"
+               "  --units N             units per player (default 48)\n"
+               "  --countdown-ms N      countdown before a round (default 5000)\n"
+               "  --round-ms N          a round's length at most (default 60000)\n"
+               "  --bot-wait-ms N       how long a queued player waits before bots fill (default 5000)\n"
+               "  --grace-ms N          how long a dropped player's seat waits for a rejoin (default 15000)\n"
+               "  --max-connections N   connection slots (default: from the descriptor limit)\n"
+               "  --help                this text\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rt::ReactorOptions options{.handle_signals = true};
+  rt::ListenOptions listen{.port = 8080};
+  arena::Config config;
+  std::string web = RINGACTOR_ARENA_WEB;
+  std::string db = "arena.db";
+  ringactor::demo::Args args("arena", argc, argv);
+  using ms = std::chrono::milliseconds;
+  while (args.next()) {
+    if (args.is("--help") || args.is("-h")) {
+      usage(stdout);
+      return 0;
+    } else if (args.server_flag(options, listen)) {
+    } else if (args.is("--web")) {
+      web = args.value();
+    } else if (args.is("--db")) {
+      db = args.value();
+    } else if (args.is("--seats")) {
+      config.seats = static_cast<unsigned>(args.number(64));
+    } else if (args.is("--units")) {
+      config.units_per_seat = static_cast<unsigned>(args.number(1024));
+    } else if (args.is("--countdown-ms")) {
+      config.countdown = ms(args.number(600'000));
+    } else if (args.is("--round-ms")) {
+      config.round = ms(args.number(3'600'000));
+    } else if (args.is("--bot-wait-ms")) {
+      config.bot_wait = ms(args.number(3'600'000));
+    } else if (args.is("--grace-ms")) {
+      config.grace = ms(args.number(3'600'000));
+    } else {
+      return args.unknown(usage);
+    }
+  }
+  if (config.seats < 2 || config.units_per_seat == 0 || config.seats * config.units_per_seat > 65535) {
+    std::fprintf(stderr, "arena: need 2..64 seats, at least 1 unit each, and at most 65535 units per room\n");
+    return 2;
+  }
+  if (config.round < config.tick) {
+    std::fprintf(stderr, "arena: --round-ms must be at least one tick (%lld ms)\n",
+                 static_cast<long long>(config.tick.count()));
+    return 2;
+  }
+
+  try {
+    rt::Reactor::block_stop_signals();  // before any thread exists: only the signalfd sees them
+    arena::Leaderboard leaderboard(db);
+    rt::Reactor reactor(options);
+    ra::Stage stage(reactor);
+    off::WorkerArena workers({.reactors = 1});  // simulation steps and SQLite run here
+    http::Server server(stage);
+    arena::Game game{.config = config, .server = &server, .workers = &workers, .leaderboard = &leaderboard};
+    game.matchmaker = stage.spawn<arena::Matchmaker>(game);
+
+    // The game's WebSocket: one PlayerSocket actor per player.
+    http::WsOptions ws{.max_message = 4096, .idle_timeout = ms(30'000), .pong_timeout = ms(10'000)};
+    server.ws("/ws", ws, [&game](http::Request&, http::WsUpgrade&) { return std::make_unique<arena::PlayerSocket>(game); });
+
+    server.get("/api/rooms", [&game](http::Request&, http::Response& res) {
+      game.matchmaker.ask(&arena::Matchmaker::rooms_json, [answer = res.defer()](ra::Reply<std::string> r) mutable {
+        if (r) {
+          answer.json(std::move(*r));
+        } else {
+          answer.status(503).text(r.message() + "\n");
+        }
+      });
+    });
+    server.get("/api/leaderboard", [&workers, &leaderboard](http::Request&, http::Response& res) {
+      workers.offload(
+          res.defer(), [&leaderboard] { return leaderboard.top_json(20); },
+          [](off::Result<std::string> r, http::DeferredResponse& answer) {
+            if (r) {
+              answer.json(std::move(*r));
+            } else {
+              answer.status(503).text("leaderboard unavailable: " + r.message() + "\n");
+            }
+          });
+    });
+
+    server.metrics("/metrics");
+    server.add_metrics([&workers](rt::MetricsWriter& w) { workers.write_metrics(w); });
+    server.add_metrics([&game](rt::MetricsWriter& w) { game.stats.write(w); });
+
+    // The browser client: static files, baked into memory, revalidated on change.
+    assets::AssetOptions files;
+    files.root = web;
+    assets::Assets site(stage, workers, std::move(files));
+    server.fallback(site.handler());
+    server.add_metrics([&site](rt::MetricsWriter& w) { site.write_metrics(w); });
+
+    const std::uint16_t port = server.listen(listen);
+    std::printf("arena: listening on http://%s:%u/ (open it in a browser)\n", listen.address.c_str(),
+                static_cast<unsigned>(port));
+    std::fflush(stdout);
+    reactor.run();
+    // The loop has ended: nothing waits on this thread any more. Save what the rounds of the
+    // last moments queued (their worker writes may have been skipped by the stop).
+    workers.shutdown();
+    const std::size_t rows = leaderboard.flush();
+    std::printf("arena: stopped after %llu rounds; leaderboard rows written at exit: %zu\n",
+                static_cast<unsigned long long>(game.stats.rounds), rows);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "arena: %s\n", e.what());
+    return 1;
+  }
+}

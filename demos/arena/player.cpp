@@ -1,0 +1,92 @@
+// A player's WebSocket connection (see player.hpp).
+#include "player.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "matchmaker.hpp"
+#include "protocol.hpp"
+#include "room.hpp"
+
+namespace arena {
+
+namespace http = ringactor::http;
+
+void PlayerSocket::on_open() {
+  ++game_.stats.players;
+  send(R"({"t":"welcome","version":1})");
+}
+
+void PlayerSocket::on_close(std::uint16_t, std::string_view) {
+  --game_.stats.players;
+  // The room and the matchmaker hold this connection in Groups: they see it stop.
+}
+
+void PlayerSocket::refuse(std::uint16_t code, const std::string& why) {
+  ++game_.stats.bad_messages;
+  close(code, why.substr(0, 120));
+}
+
+void PlayerSocket::on_message(std::string_view message, http::WsOpcode op) {
+  if (op != http::WsOpcode::kText) {
+    refuse(http::ws_close::kUnsupported, "binary messages are not part of the protocol");
+    return;
+  }
+  std::string error;
+  const std::optional<ClientMessage> m = parse_client_message(message, error);
+  if (!m) {
+    refuse(http::ws_close::kPolicy, error);
+    return;
+  }
+  const auto me = self<PlayerSocket>();
+  switch (m->type) {
+    case ClientMessage::Type::kJoin:
+      if (room_ || queued_) {
+        send(R"({"t":"error","error":"already queued or seated"})");
+        return;
+      }
+      queued_ = true;
+      game_.matchmaker.tell(&Matchmaker::enqueue, me, m->name);
+      return;
+    case ClientMessage::Type::kRejoin:
+      if (room_ || queued_) {
+        send(R"({"t":"error","error":"already queued or seated"})");
+        return;
+      }
+      game_.matchmaker.tell(&Matchmaker::rejoin, me, m->token);
+      return;
+    case ClientMessage::Type::kInput:
+      if (room_) room_.tell(&Room::input, me, m->seq, m->x, m->y);
+      return;
+    case ClientMessage::Type::kLeave:
+      if (room_) room_.tell(&Room::leave, me);
+      if (queued_) game_.matchmaker.tell(&Matchmaker::dequeue, me);
+      if (!topic_.empty()) unsubscribe(topic_);
+      room_ = {};
+      topic_.clear();
+      queued_ = false;
+      send(R"({"t":"left"})");
+      return;
+  }
+}
+
+void PlayerSocket::seated(ringactor::actors::Ref<Room> room, std::uint32_t seat, std::string topic, std::string hello,
+                          std::string frame) {
+  if (!topic_.empty() && topic_ != topic) unsubscribe(topic_);
+  room_ = room;
+  seat_ = seat;
+  topic_ = std::move(topic);
+  queued_ = false;
+  subscribe(topic_);
+  send(hello);
+  send(frame, http::WsOpcode::kBinary);
+}
+
+void PlayerSocket::unseated(std::string json) {
+  if (!topic_.empty()) unsubscribe(topic_);
+  room_ = {};
+  topic_.clear();
+  queued_ = false;
+  send(json);
+}
+
+}  // namespace arena

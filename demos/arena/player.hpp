@@ -1,0 +1,45 @@
+// A player's WebSocket connection: an actor on the reactor thread. It parses the client's
+// messages (protocol.hpp), talks to the matchmaker and to its room through Refs, and is a
+// member of its room's topic, which carries the room's state frames.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <ringactor/actors/ref.hpp>
+#include <ringactor/http/websocket.hpp>
+
+#include "game.hpp"
+
+namespace arena {
+
+class Room;
+
+class PlayerSocket : public ringactor::http::WebSocket {
+ public:
+  explicit PlayerSocket(Game& game) : game_(game) {}
+
+  // From the room: this connection holds `seat` of `room`; `hello` (JSON) and `frame` (a
+  // full state frame) are sent, and the room's topic joined.
+  void seated(ringactor::actors::Ref<Room> room, std::uint32_t seat, std::string topic, std::string hello,
+              std::string frame);
+  // From the room or the matchmaker: the seat is gone (the room ended, a rejoin failed).
+  void unseated(std::string json);
+  // A text message (JSON) from the matchmaker or a room.
+  void notify(std::string json) { send(json); }
+
+ protected:
+  void on_open() override;
+  void on_message(std::string_view message, ringactor::http::WsOpcode op) override;
+  void on_close(std::uint16_t code, std::string_view reason) override;
+
+ private:
+  void refuse(std::uint16_t code, const std::string& why);
+  Game& game_;
+  ringactor::actors::Ref<Room> room_;
+  std::string topic_;
+  std::uint32_t seat_ = 0;
+  bool queued_ = false;
+};
+
+}  // namespace arena

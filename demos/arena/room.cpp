@@ -1,0 +1,339 @@
+// A room of the arena (see room.hpp).
+#include "room.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "leaderboard.hpp"
+#include "matchmaker.hpp"
+#include "player.hpp"
+
+namespace arena {
+
+namespace ra = ringactor::actors;
+namespace http = ringactor::http;
+namespace off = ringactor::offload;
+using Clock = std::chrono::steady_clock;
+
+Room::Room(Game& game, std::uint32_t id, std::vector<SeatInit> seats)
+    : game_(game), id_(id), topic_("room/" + std::to_string(id)), rng_(id * 2654435761u) {
+  for (SeatInit& init : seats) {
+    Seat s;
+    s.name = std::move(init.name);
+    s.token = std::move(init.token);
+    s.bot = !init.conn;
+    s.conn = init.conn;
+    seats_.push_back(std::move(s));
+  }
+  world_ = make_world(static_cast<unsigned>(seats_.size()), game_.config.units_per_seat);
+  countdown_ticks_ = static_cast<std::uint64_t>(game_.config.countdown / game_.config.tick);
+  round_ticks_ = static_cast<std::uint64_t>(game_.config.round / game_.config.tick);
+}
+
+void Room::on_start() {
+  ++game_.stats.rooms;
+  // State frames: a member that falls behind gets only the newest one (each frame says its
+  // seq; full frames every second resynchronise it).
+  game_.server->topic(topic_, {.policy = http::SlowConsumer::kKeepLatest, .behind_bytes = 32 * 1024});
+  players_.on_member_down([this](const ra::DownNotice& n) { member_down(n); });
+  for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+    if (seats_[i].conn) seat_connection(i, seats_[i].conn);
+  }
+  ticker_ = every_tick(game_.config.tick, [this](std::uint64_t index, Clock::duration) { tick(index); },
+                       {.catch_up = ra::CatchUp::kSkip});
+  game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+}
+
+void Room::on_stop() {
+  closing_ = true;
+  if (phase_ != Phase::kOver) finish("the server is stopping");
+  const bool shutting_down = reactor().lifeline().is_cut();
+  if (!shutting_down) {
+    players_.for_each([](const ra::Ref<PlayerSocket>& p) { p.tell(&PlayerSocket::unseated, std::string(R"({"t":"closed"})")); });
+  }
+  game_.server->forget_topic(topic_);
+  --game_.stats.rooms;
+}
+
+// ---- the clock ------------------------------------------------------------------------------
+
+void Room::tick(std::uint64_t) {
+  ++game_.stats.ticks;
+  const std::uint64_t per_second = std::max<std::uint64_t>(1, std::chrono::seconds(1) / game_.config.tick);
+  switch (phase_) {
+    case Phase::kCountdown:
+      if (reactor().lifeline().is_cut()) {
+        finish("the server is stopping");
+        return;
+      }
+      if (countdown_ticks_ % per_second == 0 || !announced_) {
+        announced_ = true;
+        const std::uint64_t secs = (countdown_ticks_ + per_second - 1) / per_second;
+        broadcast_text(R"({"t":"countdown","n":)" + std::to_string(secs) + "}");
+        const std::string frame = frames_.next(world_, phase_, ticks_left(), seat_lines());
+        game_.server->publish(topic_, frame, http::WsOpcode::kBinary);
+      }
+      if (countdown_ticks_ == 0 || --countdown_ticks_ == 0) start_round();
+      return;
+    case Phase::kPlaying:
+      if (reactor().lifeline().is_cut()) {
+        finish("the server is stopping");
+        return;
+      }
+      if (stepping_) {
+        ++game_.stats.tick_overruns;  // the last step is late: skip this tick, never wait
+        return;
+      }
+      bot_inputs();
+      run_step();
+      return;
+    case Phase::kOver:
+      return;
+  }
+}
+
+void Room::start_round() {
+  phase_ = Phase::kPlaying;
+  broadcast_text(R"({"t":"start","ticks":)" + std::to_string(round_ticks_) + "}");
+  game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+}
+
+void Room::run_step() {
+  for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+    Seat& s = seats_[i];
+    if (!s.pending) continue;
+    world_.commands[i] = *s.pending;
+    s.last_input_seq = s.pending_seq;
+    s.pending.reset();
+  }
+  stepping_ = true;
+  const float dt = std::chrono::duration<float>(game_.config.tick).count();
+  // The step runs on a worker, on a copy; its result comes back here, on the IO thread.
+  game_.workers->offload(
+      *this,
+      [w = world_, dt]() mutable {
+        const auto t0 = Clock::now();
+        step(w, dt);
+        return StepResult{std::move(w), static_cast<std::uint64_t>((Clock::now() - t0).count())};
+      },
+      [this](off::Result<StepResult> r) {
+        stepping_ = false;
+        if (!r) {
+          if (r.failure() != off::Failure::kCancelled && r.failure() != off::Failure::kShutdown) {
+            std::fprintf(stderr, "arena: room %u: step failed: %s\n", id_, r.message().c_str());
+          }
+          return;
+        }
+        applied(std::move(*r));
+      });
+}
+
+void Room::applied(StepResult r) {
+  if (phase_ != Phase::kPlaying) return;  // a step that finished after the round did
+  world_ = std::move(r.world);
+  ++game_.stats.steps;
+  game_.stats.step_ns_total += r.ns;
+  game_.stats.step_ns_last = r.ns;
+  const std::string frame = frames_.next(world_, phase_, ticks_left(), seat_lines());
+  game_.server->publish(topic_, frame, http::WsOpcode::kBinary);
+  ++game_.stats.frames;
+  game_.stats.frame_bytes += frame.size();
+  if (seats_alive(world_) <= 1) {
+    finish("last army standing");
+  } else if (world_.tick >= round_ticks_) {
+    finish("time is up");
+  }
+}
+
+// ---- the end of a round ------------------------------------------------------------------------
+
+void Room::finish(const char* why) {
+  if (phase_ == Phase::kOver) return;
+  const bool played = phase_ == Phase::kPlaying;
+  phase_ = Phase::kOver;
+  // The winner: the last army standing, else the most units left, then the most kills.
+  int winner = -1;
+  unsigned best_alive = 0, best_kills = 0;
+  nlohmann::json scores = nlohmann::json::array();
+  std::vector<Score> record;
+  for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+    const unsigned alive = units_alive(world_, i);
+    const unsigned kills = world_.kills[i];
+    if (alive > best_alive || (alive == best_alive && alive > 0 && kills > best_kills)) {
+      winner = static_cast<int>(i);
+      best_alive = alive;
+      best_kills = kills;
+    }
+    scores.push_back({{"name", seats_[i].name}, {"bot", seats_[i].bot}, {"kills", kills}, {"alive", alive}});
+  }
+  for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+    if (!seats_[i].bot) record.push_back(Score{seats_[i].name, world_.kills[i], static_cast<int>(i) == winner});
+  }
+  broadcast_text(nlohmann::json{{"t", "result"}, {"why", why}, {"winner", winner}, {"scores", scores}}.dump());
+  const std::string frame = frames_.next(world_, phase_, 0, seat_lines());
+  game_.server->publish(topic_, frame, http::WsOpcode::kBinary);
+  ++game_.stats.rounds;
+  if (played && !record.empty()) {
+    // Queued here (cheap); written to SQLite on a worker. If the server is stopping, the
+    // write may be skipped here: main() flushes what is still queued after the loop.
+    game_.leaderboard->record(std::move(record));
+    Leaderboard* lb = game_.leaderboard;
+    game_.workers->offload(*this, [lb] { return lb->flush(); }, [id = id_](off::Result<std::size_t> r) {
+      if (!r && r.failure() == off::Failure::kException) {
+        std::fprintf(stderr, "arena: room %u: leaderboard: %s\n", id, r.message().c_str());
+      }
+    });
+  }
+  cancel(ticker_);
+  if (!closing_) after(game_.config.linger, [this] { stop(); });
+  game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+}
+
+// ---- players -----------------------------------------------------------------------------------
+
+void Room::seat_connection(std::uint32_t seat, const ra::Ref<PlayerSocket>& conn) {
+  seats_[seat].conn = conn;
+  players_.join(conn);
+  conn.tell(&PlayerSocket::seated, self<Room>(), seat, topic_, hello_json(seat),
+            frames_.full(world_, phase_, ticks_left(), seat_lines()));
+}
+
+int Room::seat_of(const ra::Ref<PlayerSocket>& conn) const {
+  for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+    if (seats_[i].conn == conn) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void Room::member_down(const ra::DownNotice& n) {
+  for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+    Seat& s = seats_[i];
+    if (s.conn.id() != n.who) continue;
+    s.conn = {};
+    if (phase_ == Phase::kOver) return;
+    // The seat waits for a rejoin with its token; then a bot plays it.
+    s.grace = after(game_.config.grace, [this, i] {
+      seats_[i].bot = true;
+      seats_[i].token.clear();
+      game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+    });
+    game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+    return;
+  }
+}
+
+void Room::input(ra::Ref<PlayerSocket> from, std::uint32_t seq, float x, float y) {
+  const int i = seat_of(from);
+  if (i < 0 || phase_ == Phase::kOver) return;
+  Seat& s = seats_[static_cast<std::size_t>(i)];
+  s.pending = Command{true, x, y};  // the newest input of a tick wins
+  s.pending_seq = seq;
+}
+
+void Room::rejoin(ra::Ref<PlayerSocket> from, std::string token) {
+  for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+    Seat& s = seats_[i];
+    if (s.bot || s.conn || s.token != token || phase_ == Phase::kOver) continue;
+    cancel(s.grace);
+    seat_connection(i, from);
+    game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+    return;
+  }
+  from.tell(&PlayerSocket::unseated,
+            std::string(R"({"t":"error","error":"rejoin refused: unknown token, seat taken or grace period over"})"));
+}
+
+void Room::leave(ra::Ref<PlayerSocket> from) {
+  const int i = seat_of(from);
+  if (i < 0) return;
+  players_.leave(from);
+  Seat& s = seats_[static_cast<std::size_t>(i)];
+  s.conn = {};
+  s.bot = true;  // a player who leaves forfeits the seat at once
+  s.token.clear();
+  game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+}
+
+// Bots (and nobody else) decide every one to three seconds: towards the nearest enemy
+// army's centre, with some noise.
+void Room::bot_inputs() {
+  for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+    Seat& s = seats_[i];
+    if (!s.bot || world_.tick < s.bot_next) continue;
+    s.bot_next = world_.tick + 20 + rng_() % 40;
+    float cx = 0, cy = 0, n = 0, ex = 0, ey = 0, best = 1e12f;
+    for (const Unit& u : world_.units) {
+      if (u.alive() && u.seat == i) {
+        cx += u.x;
+        cy += u.y;
+        ++n;
+      }
+    }
+    if (n == 0) continue;
+    cx /= n;
+    cy /= n;
+    for (const Unit& u : world_.units) {
+      if (!u.alive() || u.seat == i) continue;
+      const float d = (u.x - cx) * (u.x - cx) + (u.y - cy) * (u.y - cy);
+      if (d < best) {
+        best = d;
+        ex = u.x;
+        ey = u.y;
+      }
+    }
+    std::uniform_real_distribution<float> noise(-60.0f, 60.0f);
+    s.pending = Command{true, std::clamp(ex + noise(rng_), 0.0f, kMapSize), std::clamp(ey + noise(rng_), 0.0f, kMapSize)};
+  }
+}
+
+// ---- what clients see ----------------------------------------------------------------------------
+
+std::vector<SeatLine> Room::seat_lines() const {
+  std::vector<SeatLine> out;
+  out.reserve(seats_.size());
+  for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+    out.push_back(SeatLine{static_cast<std::uint16_t>(std::min<std::uint32_t>(world_.kills[i], 0xFFFF)),
+                           static_cast<std::uint16_t>(units_alive(world_, i)), seats_[i].last_input_seq});
+  }
+  return out;
+}
+
+std::uint16_t Room::ticks_left() const {
+  if (phase_ == Phase::kCountdown) return static_cast<std::uint16_t>(std::min<std::uint64_t>(round_ticks_, 0xFFFF));
+  return static_cast<std::uint16_t>(std::min<std::uint64_t>(round_ticks_ > world_.tick ? round_ticks_ - world_.tick : 0, 0xFFFF));
+}
+
+std::string Room::hello_json(std::uint32_t seat) const {
+  nlohmann::json players = nlohmann::json::array();
+  for (const Seat& s : seats_) players.push_back({{"name", s.name}, {"bot", s.bot}});
+  return nlohmann::json{{"t", "seat"},
+                        {"room", id_},
+                        {"seat", seat},
+                        {"token", seats_[seat].token},
+                        {"players", players},
+                        {"map", kMapSize},
+                        {"tick_ms", game_.config.tick.count()},
+                        {"units_per_seat", game_.config.units_per_seat}}
+      .dump();
+}
+
+void Room::broadcast_text(const std::string& json) { players_.tell_all(&PlayerSocket::notify, json); }
+
+std::string Room::describe() const {
+  static constexpr const char* kPhases[] = {"countdown", "playing", "over"};
+  nlohmann::json seats = nlohmann::json::array();
+  for (const Seat& s : seats_) {
+    seats.push_back({{"name", s.name}, {"bot", s.bot}, {"connected", static_cast<bool>(s.conn)}});
+  }
+  return nlohmann::json{{"id", id_},
+                        {"phase", kPhases[static_cast<int>(phase_)]},
+                        {"tick", world_.tick},
+                        {"ticks_left", ticks_left()},
+                        {"seats", seats}}
+      .dump();
+}
+
+}  // namespace arena

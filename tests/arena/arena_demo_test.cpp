@@ -1,0 +1,324 @@
+// Covers demos/arena as a process over real sockets: a player joins, is seated beside a
+// bot, sees the countdown and the state frames, sends input and sees its units obey, gets
+// the result and a leaderboard row; bad input is closed with its code while others play on;
+// a dropped player rejoins with its token and gets a full snapshot, and after the grace
+// period a bot holds the seat; SIGTERM mid-round closes players with 1001, saves the round,
+// exits 0, and the leaderboard survives a restart.
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "arena_frame.hpp"
+#include "process_support.hpp"
+#include "ws_test_support.hpp"
+
+using namespace ringactor::test;
+using json = nlohmann::json;
+
+namespace {
+
+struct ArenaProcess {
+  Child child;
+  std::uint16_t port = 0;
+  ArenaProcess() = default;
+  ArenaProcess(ArenaProcess&&) = default;
+  ~ArenaProcess() {
+    if (child.pid > 0 && ::kill(child.pid, 0) == 0) {
+      ::kill(child.pid, SIGKILL);
+      wait_exit(child.pid, std::chrono::seconds(10));
+    }
+    if (child.out >= 0) ::close(child.out);
+  }
+};
+
+std::string temp_db() {
+  static std::atomic<int> n{0};
+  const auto p = std::filesystem::temp_directory_path() /
+                 ("arena-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".db");
+  std::filesystem::remove(p);
+  return p.string();
+}
+
+ArenaProcess start_arena(const std::string& db, std::vector<std::string> extra = {}) {
+  ArenaProcess a;
+  std::vector<std::string> args = {"--port", "0", "--db", db, "--seats", "2", "--countdown-ms", "300",
+                                   "--round-ms", "3000", "--bot-wait-ms", "200", "--grace-ms", "600"};
+  args.insert(args.end(), extra.begin(), extra.end());  // later flags win
+  a.child = spawn_program(RINGACTOR_ARENA_BIN, args);
+  const std::string line = read_line(a.child.out, std::chrono::seconds(10));
+  const std::string prefix = "arena: listening on http://127.0.0.1:";
+  EXPECT_EQ(line.rfind(prefix, 0), 0u) << line;
+  if (line.rfind(prefix, 0) == 0) a.port = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+  return a;
+}
+
+std::string http_get(std::uint16_t port, const std::string& path, int* status = nullptr) {
+  HttpClient c(port);
+  std::string req = "GET ";
+  req.append(path).append(" HTTP/1.1\r\nHost: t\r\n\r\n");
+  c.send_all(req);
+  auto r = c.read();
+  if (!r) return "<no answer>";
+  if (status != nullptr) *status = r->status;
+  return r->body;
+}
+
+// A player: a WebSocket client that keeps every event and the state the frames describe.
+struct Player {
+  WsClient ws;
+  std::vector<json> events;
+  std::vector<arena_test::Frame> frames;
+  std::map<std::uint16_t, arena_test::FrameUnit> units;
+  unsigned close_code = 0;
+  bool ended = false;
+
+  explicit Player(std::uint16_t port) : ws(port) {
+    EXPECT_EQ(ws.handshake("/ws"), 101);
+    EXPECT_TRUE(until([&] { return has("welcome"); }));
+  }
+  void say(const json& j) { ASSERT_TRUE(ws.text(j.dump())); }
+  bool has(const std::string& type) const {
+    return std::any_of(events.begin(), events.end(), [&](const json& e) { return e["t"] == type; });
+  }
+  const json& last(const std::string& type) const {
+    for (auto it = events.rbegin(); it != events.rend(); ++it) {
+      if ((*it)["t"] == type) return *it;
+    }
+    static const json none;
+    return none;
+  }
+  // Reads frames until pred() holds; false on close, EOF or after `limit` frames.
+  template <typename Pred>
+  bool until(Pred&& pred, int limit = 2000) {
+    while (!pred()) {
+      if (ended || limit-- == 0) return false;
+      auto f = ws.next();
+      if (!f) {
+        ended = true;
+        return false;
+      }
+      if (f->opcode == 1) {
+        events.push_back(json::parse(f->payload));
+      } else if (f->opcode == 2) {
+        auto fr = arena_test::decode(f->payload);
+        EXPECT_TRUE(fr) << "a malformed state frame";
+        if (!fr) return false;
+        if (fr->full) units.clear();
+        for (const auto& u : fr->units) {
+          if (u.hp == 0) {
+            units.erase(u.id);
+          } else {
+            units[u.id] = u;
+          }
+        }
+        frames.push_back(std::move(*fr));
+      } else if (f->opcode == 8) {
+        close_code = f->code();
+        ended = true;
+        ws.send(kFinClose, close_payload(close_code));  // answer, then end the TCP side as clients do
+        ::shutdown(ws.tcp().fd(), SHUT_WR);
+        return pred();
+      }
+    }
+    return true;
+  }
+  // The distance from the centre of `seat`'s living units to (x, y), in map units.
+  double distance(unsigned seat, double x, double y) const {
+    double sx = 0, sy = 0, n = 0;
+    for (const auto& [id, u] : units) {
+      if (u.seat != seat) continue;
+      sx += u.x / 65535.0 * 1000;
+      sy += u.y / 65535.0 * 1000;
+      ++n;
+    }
+    return n == 0 ? -1 : std::hypot(sx / n - x, sy / n - y);
+  }
+};
+
+// SIGTERM; the players still connected read on (answering the server's 1001), then the exit
+// status.
+int stop(ArenaProcess& a, std::vector<Player*> players = {}) {
+  ::kill(a.child.pid, SIGTERM);
+  for (Player* p : players) {
+    p->until([] { return false; });
+    EXPECT_EQ(p->close_code, 1001u);
+  }
+  const int rc = wait_exit(a.child.pid, std::chrono::seconds(15));
+  a.child.pid = -1;
+  return rc;
+}
+
+}  // namespace
+
+TEST(ArenaDemo, APlayerJoinsPlaysSendsInputAndIsScored) {
+  const std::string db = temp_db();
+  ArenaProcess a = start_arena(db);
+  ASSERT_NE(a.port, 0);
+  int status = 0;
+  EXPECT_NE(http_get(a.port, "/", &status).find("<canvas"), std::string::npos);
+  EXPECT_EQ(status, 200);
+  EXPECT_NE(http_get(a.port, "/app.js").find("WebSocket"), std::string::npos);
+
+  Player p(a.port);
+  p.say({{"t", "join"}, {"name", "ada"}});
+  ASSERT_TRUE(p.until([&] { return p.has("seat"); }));
+  const json seat = p.last("seat");
+  EXPECT_EQ(seat["token"].get<std::string>().size(), 32u);
+  ASSERT_EQ(seat["players"].size(), 2u);
+  EXPECT_EQ(seat["players"][0]["name"], "ada");
+  EXPECT_TRUE(seat["players"][1]["bot"].get<bool>()) << "a bot took the empty seat";
+  const unsigned me = seat["seat"].get<unsigned>();
+  ASSERT_TRUE(p.until([&] { return !p.frames.empty(); }));
+  EXPECT_TRUE(p.frames.front().full) << "a seated player starts from a full snapshot";
+  EXPECT_EQ(p.units.size(), 96u);
+  ASSERT_TRUE(p.until([&] { return p.has("start"); }));
+  EXPECT_TRUE(p.has("countdown"));
+
+  // Input: send the army to a corner; a frame acknowledges it, and the army moves there.
+  const std::size_t seen = p.frames.size();
+  p.say({{"t", "input"}, {"seq", 1}, {"x", 120}, {"y", 880}});
+  ASSERT_TRUE(p.until([&] { return p.frames.size() > seen && p.frames.back().seats[me].ack == 1; }, 200))
+      << "frames " << p.frames.size() - seen << ", ack " << p.frames.back().seats[me].ack << ", result " << p.has("result");
+  const double before = p.distance(me, 120, 880);
+  const std::size_t acked = p.frames.size();
+  ASSERT_TRUE(p.until([&] { return p.frames.size() >= acked + 20; }));
+  EXPECT_LT(p.distance(me, 120, 880), before - 30) << "a second of marching towards the command";
+  // The broadcast's frames come in order (the first was the seat's own full snapshot).
+  for (std::size_t i = 2; i < p.frames.size(); ++i) {
+    EXPECT_GT(p.frames[i].seq, p.frames[i - 1].seq);
+  }
+
+  ASSERT_TRUE(p.until([&] { return p.has("result"); }));
+  const json result = p.last("result");
+  EXPECT_EQ(result["scores"].size(), 2u);
+  EXPECT_TRUE(p.until([&] { return p.frames.back().phase == 2; }));
+  // The round reached SQLite through a worker.
+  json board;
+  ASSERT_TRUE(eventually([&] {
+    board = json::parse(http_get(a.port, "/api/leaderboard"));
+    return board.size() == 1;
+  }));
+  EXPECT_EQ(board[0]["name"], "ada");
+  EXPECT_EQ(board[0]["rounds"], 1);
+  const json rooms = json::parse(http_get(a.port, "/api/rooms"));
+  ASSERT_TRUE(rooms["rooms"].is_array());
+  const std::string metrics = http_get(a.port, "/metrics");
+  EXPECT_NE(metrics.find("\narena_rounds_total 1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("\narena_players 1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("\narena_tick_overruns_total "), std::string::npos);
+  EXPECT_NE(metrics.find("\narena_step_microseconds_last "), std::string::npos);
+  EXPECT_NE(metrics.find("\nringactor_actor_ticks_total "), std::string::npos);
+  EXPECT_EQ(stop(a, {&p}), 0);
+}
+
+TEST(ArenaDemo, BadInputIsClosedWithItsCodeWhileOthersPlayOn) {
+  const std::string db = temp_db();
+  ArenaProcess a = start_arena(db, {"--round-ms", "20000"});
+  Player good(a.port);
+  good.say({{"t", "join"}, {"name", "bea"}});
+  ASSERT_TRUE(good.until([&] { return good.has("seat"); }));
+  struct Case {
+    std::string what;
+    bool binary;
+    unsigned code;
+  };
+  const std::vector<Case> cases = {{"not json", false, 1008},
+                                   {R"({"t":"dance"})", false, 1008},
+                                   {R"({"t":"join","name":""})", false, 1008},
+                                   {R"({"t":"input","seq":1,"x":-5,"y":3})", false, 1008},
+                                   {"\x01\x02", true, 1003},
+                                   {std::string(5000, 'x'), false, 1009}};
+  for (const Case& c : cases) {
+    WsClient bad(a.port);
+    ASSERT_EQ(bad.handshake("/ws"), 101);
+    EXPECT_EQ(bad.message(), R"({"t":"welcome","version":1})");
+    ASSERT_TRUE(c.binary ? bad.binary(c.what) : bad.text(c.what));
+    auto f = bad.next();
+    ASSERT_TRUE(f) << c.what.substr(0, 40);
+    EXPECT_EQ(f->opcode, 8);
+    EXPECT_EQ(f->code(), c.code) << c.what.substr(0, 40) << ": " << f->reason();
+    bad.send(kFinClose, close_payload(c.code));  // the closing handshake, answered
+    EXPECT_TRUE(bad.tcp().closed_by_peer());
+  }
+  // The good player's round goes on: frames keep coming.
+  const std::size_t n = good.frames.size();
+  EXPECT_TRUE(good.until([&] { return good.frames.size() >= n + 10; }));
+  EXPECT_FALSE(good.ended);
+  EXPECT_NE(http_get(a.port, "/metrics").find("\narena_bad_messages_total 5\n"), std::string::npos)
+      << "five closed by the arena (1009 is the server's own limit)";
+  EXPECT_EQ(stop(a, {&good}), 0);
+}
+
+TEST(ArenaDemo, ADroppedPlayerRejoinsWithItsTokenThenABotTakesTheSeat) {
+  const std::string db = temp_db();
+  ArenaProcess a = start_arena(db, {"--round-ms", "30000", "--grace-ms", "1500"});
+  std::string token;
+  unsigned seat = 0;
+  {
+    Player p(a.port);
+    p.say({{"t", "join"}, {"name", "cy"}});
+    ASSERT_TRUE(p.until([&] { return p.has("seat"); }));
+    token = p.last("seat")["token"].get<std::string>();
+    seat = p.last("seat")["seat"].get<unsigned>();
+    ASSERT_TRUE(p.until([&] { return p.frames.size() >= 3; }));
+    p.ws.tcp().reset();  // vanishes without a close frame
+  }
+  {
+    Player back(a.port);
+    back.say({{"t", "rejoin"}, {"token", "0123456789abcdef0123456789abcdef"}});
+    ASSERT_TRUE(back.until([&] { return back.has("error"); })) << "an unknown token is refused";
+    Player again(a.port);
+    again.say({{"t", "rejoin"}, {"token", token}});
+    ASSERT_TRUE(again.until([&] { return again.has("seat"); }));
+    EXPECT_EQ(again.last("seat")["seat"].get<unsigned>(), seat);
+    ASSERT_TRUE(again.until([&] { return !again.frames.empty(); }));
+    EXPECT_TRUE(again.frames.front().full) << "a rejoining player gets a full snapshot";
+    EXPECT_EQ(again.units.size(), 96u);
+    again.ws.tcp().reset();
+  }
+  // After the grace period the seat is a bot's and the token is worthless.
+  ASSERT_TRUE(eventually(
+      [&] {
+        const json rooms = json::parse(http_get(a.port, "/api/rooms"));
+        return rooms["rooms"].size() == 1 && rooms["rooms"][0]["seats"][seat]["bot"] == true;
+      },
+      10s));
+  Player late(a.port);
+  late.say({{"t", "rejoin"}, {"token", token}});
+  EXPECT_TRUE(late.until([&] { return late.has("error"); }));
+  EXPECT_EQ(stop(a, {&late}), 0);
+}
+
+TEST(ArenaDemo, SigtermMidRoundClosesWith1001SavesTheRoundAndTheBoardSurvivesARestart) {
+  const std::string db = temp_db();
+  {
+    ArenaProcess a = start_arena(db, {"--round-ms", "60000"});
+    Player p(a.port);
+    p.say({{"t", "join"}, {"name", "dee"}});
+    ASSERT_TRUE(p.until([&] { return p.has("start"); }));
+    ASSERT_TRUE(p.until([&] { return p.frames.size() >= 10; }));
+    ASSERT_EQ(::kill(a.child.pid, SIGTERM), 0);
+    EXPECT_FALSE(p.until([] { return false; })) << "reads until the close";
+    EXPECT_EQ(p.close_code, 1001u);
+    EXPECT_EQ(wait_exit(a.child.pid, std::chrono::seconds(15)), 0);
+    a.child.pid = -1;
+  }
+  ArenaProcess b = start_arena(db);
+  const json board = json::parse(http_get(b.port, "/api/leaderboard"));
+  ASSERT_EQ(board.size(), 1u);
+  EXPECT_EQ(board[0]["name"], "dee");
+  EXPECT_EQ(board[0]["rounds"], 1);
+  EXPECT_EQ(stop(b), 0);
+}

@@ -1,0 +1,131 @@
+// Covers demos/arena's simulation (deterministic, armies meet and fight, units stay on the
+// map) and wire format (full and delta frames, deaths sent once, client messages checked).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "arena_frame.hpp"
+#include "protocol.hpp"
+#include "sim.hpp"
+
+using namespace arena;
+
+namespace {
+World battle(int steps) {
+  World w = make_world(4, 48);
+  for (auto& c : w.commands) c = Command{true, kMapSize / 2, kMapSize / 2};  // everyone to the centre
+  for (int i = 0; i < steps; ++i) step(w, 0.05f);
+  return w;
+}
+}  // namespace
+
+TEST(ArenaSim, StepsAreDeterministicAndArmiesFight) {
+  const World a = battle(300);
+  const World b = battle(300);
+  ASSERT_EQ(a.units.size(), 192u);
+  for (std::size_t i = 0; i < a.units.size(); ++i) {
+    EXPECT_EQ(a.units[i].x, b.units[i].x);
+    EXPECT_EQ(a.units[i].hp, b.units[i].hp);
+  }
+  EXPECT_EQ(a.kills, b.kills);
+  std::uint32_t kills = 0;
+  for (auto k : a.kills) kills += k;
+  EXPECT_GT(kills, 20u) << "armies sent to the centre meet and fight";
+  unsigned dead = 0;
+  for (const Unit& u : a.units) {
+    EXPECT_GE(u.x, 0.0f);
+    EXPECT_LT(u.x, kMapSize);
+    EXPECT_GE(u.y, 0.0f);
+    EXPECT_LT(u.y, kMapSize);
+    dead += u.alive() ? 0 : 1;
+  }
+  EXPECT_EQ(dead, kills) << "every death is credited to one seat";
+}
+
+TEST(ArenaSim, UnitsHeadForTheirSeatsCommand) {
+  World w = make_world(2, 16);
+  w.commands[0] = Command{true, 100, 100};
+  auto centroid = [&](unsigned seat) {
+    float x = 0, y = 0, n = 0;
+    for (const Unit& u : w.units) {
+      if (u.seat == seat) {
+        x += u.x;
+        y += u.y;
+        ++n;
+      }
+    }
+    return std::hypot(x / n - 100, y / n - 100);
+  };
+  const float before = centroid(0);
+  const World other_before = w;
+  for (int i = 0; i < 20; ++i) step(w, 0.05f);
+  EXPECT_LT(centroid(0), before - 50) << "a second of marching at 70 units/s";
+  EXPECT_EQ(w.units[20].x, other_before.units[20].x) << "seat 1 had no command and no enemy in sight";
+}
+
+TEST(ArenaProtocol, FullThenDeltaFramesCarryOnlyWhatChanged) {
+  World w = make_world(2, 8);
+  FrameEncoder enc;
+  std::vector<SeatLine> seats(2);
+  auto f0 = arena_test::decode(enc.next(w, Phase::kPlaying, 100, seats));
+  ASSERT_TRUE(f0);
+  EXPECT_TRUE(f0->full);
+  EXPECT_EQ(f0->seq, 0u);
+  EXPECT_EQ(f0->units.size(), 16u);
+  EXPECT_EQ(f0->ticks_left, 100);
+  // Nothing changed: an empty delta.
+  auto f1 = arena_test::decode(enc.next(w, Phase::kPlaying, 99, seats));
+  ASSERT_TRUE(f1);
+  EXPECT_FALSE(f1->full);
+  EXPECT_EQ(f1->seq, 1u);
+  EXPECT_TRUE(f1->units.empty());
+  // One unit moves, one dies: both appear, the dead one with hp 0, once.
+  w.units[3].x += 5;
+  w.units[9].hp = 0;
+  seats[0].last_input_seq = 42;
+  auto f2 = arena_test::decode(enc.next(w, Phase::kPlaying, 98, seats));
+  ASSERT_TRUE(f2);
+  ASSERT_EQ(f2->units.size(), 2u);
+  EXPECT_EQ(f2->units[0].id, 3);
+  EXPECT_EQ(f2->units[1].id, 9);
+  EXPECT_EQ(f2->units[1].hp, 0);
+  EXPECT_EQ(f2->seats[0].ack, 42u);
+  auto f3 = arena_test::decode(enc.next(w, Phase::kPlaying, 97, seats));
+  ASSERT_TRUE(f3);
+  EXPECT_TRUE(f3->units.empty()) << "a death is sent once";
+  // A full frame for a joining client lists the living units and keeps the broadcast's seq.
+  auto j = arena_test::decode(enc.full(w, Phase::kPlaying, 97, seats));
+  ASSERT_TRUE(j);
+  EXPECT_TRUE(j->full);
+  EXPECT_EQ(j->units.size(), 15u);
+  EXPECT_EQ(j->seq, 3u);
+  // Every kFullEvery-th broadcast frame is full again.
+  for (std::uint32_t i = 4; i < kFullEvery; ++i) enc.next(w, Phase::kPlaying, 0, seats);
+  auto again = arena_test::decode(enc.next(w, Phase::kPlaying, 0, seats));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->full);
+  EXPECT_EQ(again->seq, kFullEvery);
+  // Quantisation spans the map.
+  EXPECT_LE(std::abs(f0->units[0].x / 65535.0 * kMapSize - w.units[0].x), kMapSize / 65535.0);
+}
+
+TEST(ArenaProtocol, ClientMessagesAreChecked) {
+  std::string error;
+  auto ok = parse_client_message(R"({"t":"join","name":"ada"})", error);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->name, "ada");
+  ok = parse_client_message(R"({"t":"input","seq":3,"x":10.5,"y":999})", error);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->seq, 3u);
+  EXPECT_FLOAT_EQ(ok->x, 10.5f);
+  for (const char* bad : {"", "nope", "[]", R"({"t":1})", R"({"t":"dance"})", R"({"t":"join"})",
+                          R"({"t":"join","name":""})", R"({"t":"join","name":"seventeen chars!!"})",
+                          "{\"t\":\"join\",\"name\":\"a\\u0001\"}", R"({"t":"input","seq":-1,"x":1,"y":1})",
+                          R"({"t":"input","seq":1,"x":1e9,"y":1})", R"({"t":"input","seq":1,"x":"1","y":1})",
+                          R"({"t":"input","seq":99999999999,"x":1,"y":1})", R"({"t":"rejoin","token":"short"})"}) {
+    error.clear();
+    EXPECT_FALSE(parse_client_message(bad, error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
