@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config liburing-dev libtbb-dev libconcurrentqueue-dev
           libgtest-dev libbenchmark-dev clang libclang-rt-14-dev nlohmann-json3-dev curl libssl-dev zlib1g-dev libsqlite3-dev
           nodejs node-ws  # the WebSocket interop test's client (tests/interop/ws_client.js)
+          chromium  # the arena's browser test (tests/arena/browser_test.js), headless
           prometheus)  # prometheus: promtool checks what /metrics serves
 missing=()
 for p in "${packages[@]}"; do
