@@ -29,7 +29,9 @@ function fail(why) {
 }
 function cleanup() {
   for (const c of children) { try { c.kill('SIGKILL'); } catch (e) { /* gone */ } }
-  fs.rmSync(work, { recursive: true, force: true });
+  try {
+    fs.rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  } catch (e) { /* a browser still writing its profile: leave the scratch directory */ }
 }
 setTimeout(() => fail('did not finish within 90 s'), 90000).unref();
 
@@ -144,7 +146,9 @@ async function main() {
   console.log(`browser test: passed (army ${dist(before).toFixed(0)} -> ${dist(after).toFixed(0)} from the click; screenshot ${file})`);
 
   cdp.ws.close();
+  const chromeGone = new Promise((resolve) => chrome.on('exit', resolve));
   chrome.kill('SIGTERM');
+  await chromeGone;
   arena.kill('SIGTERM');
   const code = await new Promise((resolve) => arena.on('exit', resolve));
   if (code !== 0) throw new Error('the arena exited with ' + code + ' after SIGTERM');
