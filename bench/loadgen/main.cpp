@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
     for (const WorkerResult& r : results) {
       s.counters.merge(r.counters);
       s.latency.merge(r.latency);
+      s.jitter.merge(r.jitter);
       if (s.first_error.empty()) s.first_error = !r.fatal.empty() ? r.fatal : r.first_error;
       if (r.ring_setup[0] != '\0') s.ring = r.ring_setup;
     }
@@ -176,7 +177,7 @@ int main(int argc, char** argv) {
       }
       std::printf("\r  %5.0f s  %12.0f %s/s  %14llu total  %llu errors   ",
                   static_cast<double>(now - go) / 1e9, static_cast<double>(answers - last_answers),
-                  o.mode == Mode::Http ? "req" : "msg", static_cast<unsigned long long>(answers),
+                  o.mode == Mode::Http ? "req" : o.mode == Mode::Arena ? "frames" : "msg", static_cast<unsigned long long>(answers),
                   static_cast<unsigned long long>(errors));
       std::fflush(stdout);
       last_answers = answers;

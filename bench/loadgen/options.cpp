@@ -21,6 +21,8 @@ const char* mode_name(Mode m) {
       return "ws-echo";
     case Mode::WsRooms:
       return "ws-rooms";
+    case Mode::Arena:
+      return "arena";
   }
   return "?";
 }
@@ -29,7 +31,7 @@ const char* usage_text() {
   return R"(loadgen: an io_uring load generator for HTTP/1.1 and WebSocket servers.
 
 usage: loadgen [MODE] [options] URL
-  MODE: http (default), ws-echo, ws-rooms
+  MODE: http (default), ws-echo, ws-rooms, arena (the same program as arena_bots)
   URL:  http://host[:port]/path or ws://host[:port]/path (no TLS)
 
 common:
@@ -63,6 +65,14 @@ ws-rooms (URL path default /ws/room/; room k is at PATH<prefix>k):
       --rate X          messages per second each client publishes (default 10)
       --size B          payload bytes per message (default 64, at least 16)
       --room-prefix S   room name prefix (default r)
+
+arena (demos/arena's bots; URL path default /ws; arena_bots is this mode):
+                        each connection is a bot: it joins the lobby, plays every round it is
+                        seated in and queues again after each; it measures input-to-visible-
+                        effect latency (an input until the first state frame that acknowledges
+                        it), state frames per second, tick jitter (frame gaps minus the tick)
+                        and bytes per player per second; protocol errors make the exit status 1
+      --input-interval D  how often each bot sends an input (default 1s, +-25%)
 
 Output: a summary, then exactly one JSON line (the last line on stdout).
 Exit status: 0 ok; 1 the run finished with errors (transport, protocol, timeouts or 4xx/5xx
@@ -164,7 +174,12 @@ Options parse_options(int argc, char** argv) {
       o.mode = Mode::WsEcho, ++i;
     else if (m == "ws-rooms")
       o.mode = Mode::WsRooms, ++i;
+    else if (m == "arena")
+      o.mode = Mode::Arena, ++i;
   }
+#ifdef LOADGEN_ARENA_BOTS
+  if (i == 1) o.mode = Mode::Arena;  // arena_bots: the arena mode unless told otherwise
+#endif
   for (; i < argc; ++i) {
     std::string a = argv[i];
     std::string val;
@@ -192,8 +207,10 @@ Options parse_options(int argc, char** argv) {
         o.mode = Mode::WsEcho;
       else if (m == "ws-rooms")
         o.mode = Mode::WsRooms;
+      else if (m == "arena")
+        o.mode = Mode::Arena;
       else
-        throw UsageError("--mode: expected http, ws-echo or ws-rooms, got '" + m + "'");
+        throw UsageError("--mode: expected http, ws-echo, ws-rooms or arena, got '" + m + "'");
     } else if (a == "-c" || a == "--connections")
       o.connections = static_cast<unsigned>(parse_count(a, value(), 1, 1000000));
     else if (a == "-t" || a == "--threads")
@@ -226,6 +243,8 @@ Options parse_options(int argc, char** argv) {
       o.inflight = static_cast<unsigned>(parse_count(a, value(), 1, 65536));
     else if (a == "--rooms")
       o.rooms = static_cast<unsigned>(parse_count(a, value(), 1, 1000000));
+    else if (a == "--input-interval")
+      o.input_interval_s = parse_duration(a, value());
     else if (a == "--rate") {
       const std::string v = value();
       char* end = nullptr;
@@ -258,6 +277,8 @@ Options parse_options(int argc, char** argv) {
   parse_url(o);
   if (o.path == "/" && o.mode == Mode::WsEcho) o.path = "/ws/echo";
   if (o.path == "/" && o.mode == Mode::WsRooms) o.path = "/ws/room/";
+  if (o.path == "/" && o.mode == Mode::Arena) o.path = "/ws";
+  if (o.mode == Mode::Arena && !(o.input_interval_s >= 0.01)) throw UsageError("--input-interval: at least 10ms");
   if (o.max_time_s == 0) o.max_time_s = o.count != 0 ? 300 : o.duration_s + o.timeout_s + 3;
   return o;
 }

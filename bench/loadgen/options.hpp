@@ -12,7 +12,7 @@
 
 namespace loadgen {
 
-enum class Mode : std::uint8_t { Http, WsEcho, WsRooms };
+enum class Mode : std::uint8_t { Http, WsEcho, WsRooms, Arena };
 const char* mode_name(Mode m);
 
 // Bad flags or a bad URL: main prints the message and exits with status 2.
@@ -48,6 +48,7 @@ struct Options {
   unsigned rooms = 1;             // ws-rooms: clients are spread over this many rooms
   double rate = 10;               // ws-rooms: messages per second each client publishes
   std::string room_prefix = "r";  // ws-rooms: room k is at <path><prefix><k>
+  double input_interval_s = 1.0;  // arena: each bot sends an input this often (+-25% jitter)
 
   // Receive buffers per thread (0: twice the connections, at least 256, a power of two).
   unsigned buf_count = 0;

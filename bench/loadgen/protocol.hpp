@@ -69,5 +69,6 @@ std::vector<std::string> split_raw_requests(std::string text);
 std::unique_ptr<Protocol> make_http_load(Worker& w, const Options& o, const RequestSet& rs,
                                          std::uint64_t budget);
 std::unique_ptr<Protocol> make_ws_load(Worker& w, const Options& o, std::uint64_t budget);
+std::unique_ptr<Protocol> make_arena_load(Worker& w, const Options& o);
 
 }  // namespace loadgen

@@ -46,7 +46,10 @@ void print_summary(const Options& o, const Summary& s) {
   const Histogram& h = s.latency;
   const double rate = s.duration_s > 0 ? static_cast<double>(c.answers) / s.duration_s : 0;
   const bool rooms = o.mode == Mode::WsRooms;
-  const char* what = o.mode == Mode::Http ? "requests" : rooms ? "deliveries" : "messages";
+  const bool arena = o.mode == Mode::Arena;
+  const char* what = o.mode == Mode::Http ? "requests" : rooms ? "deliveries" : arena ? "frames" : "messages";
+  const double per_player_s = s.duration_s > 0 ? s.duration_s * o.connections : 0;
+  const Histogram& jit = s.jitter;
 
   // Human summary.
   std::printf("loadgen %s %s: %u connections", mode_name(o.mode), o.url.c_str(), o.connections);
@@ -61,6 +64,16 @@ void print_summary(const Options& o, const Summary& s) {
                 static_cast<unsigned long long>(c.sent),
                 c.sent != 0 ? static_cast<double>(c.answers) / static_cast<double>(c.sent) : 0.0,
                 static_cast<double>(o.connections) / o.rooms, static_cast<unsigned long long>(c.skipped));
+  if (arena) {
+    std::printf("  per player  %.1f frames/s, %.0f bytes/s in; %llu inputs sent, %llu acknowledged; %llu round results\n",
+                per_player_s > 0 ? static_cast<double>(c.answers) / per_player_s : 0.0,
+                per_player_s > 0 ? static_cast<double>(c.bytes_in) / per_player_s : 0.0,
+                static_cast<unsigned long long>(c.sent), static_cast<unsigned long long>(c.acked),
+                static_cast<unsigned long long>(c.rounds));
+    std::printf("  tick jitter us  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f (|frame gap - tick|)\n", us(jit.quantile(0.5)),
+                us(jit.quantile(0.99)), us(jit.quantile(0.999)), us(jit.max()));
+    std::printf("  (latency: an input until the first state frame that acknowledges it)\n");
+  }
   std::printf("  latency us  min %.1f  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
               us(h.min()), us(h.quantile(0.5)), us(h.quantile(0.9)), us(h.quantile(0.99)),
               us(h.quantile(0.999)), us(h.max()), h.mean() / 1000.0);
@@ -104,6 +117,14 @@ void print_summary(const Options& o, const Summary& s) {
          fmt("%.3f", c.sent != 0 ? static_cast<double>(c.answers) / static_cast<double>(c.sent) : 0.0);
     j += ",\"members_per_room\":" + fmt("%.2f", static_cast<double>(o.connections) / o.rooms);
     j += ",\"self_deliveries\":" + num(c.self_deliveries) + ",\"skipped\":" + num(c.skipped);
+  }
+  if (arena) {
+    j += ",\"frames\":" + num(c.answers) + ",\"inputs\":" + num(c.sent) + ",\"acked\":" + num(c.acked) +
+         ",\"rounds\":" + num(c.rounds);
+    j += ",\"frames_per_player_s\":" + fmt("%.2f", per_player_s > 0 ? static_cast<double>(c.answers) / per_player_s : 0.0);
+    j += ",\"bytes_per_player_s\":" + fmt("%.1f", per_player_s > 0 ? static_cast<double>(c.bytes_in) / per_player_s : 0.0);
+    j += ",\"jitter_us\":{\"p50\":" + fmt("%.2f", us(jit.quantile(0.5))) + ",\"p99\":" + fmt("%.2f", us(jit.quantile(0.99))) +
+         ",\"p999\":" + fmt("%.2f", us(jit.quantile(0.999))) + ",\"max\":" + fmt("%.2f", us(jit.max())) + "}";
   }
   j += ",\"bytes_in\":" + num(c.bytes_in) + ",\"bytes_out\":" + num(c.bytes_out);
   j += ",\"errors\":{\"total\":" + num(c.error_total());

@@ -13,6 +13,7 @@ namespace loadgen {
 struct Summary {
   Counters counters;
   Histogram latency;
+  Histogram jitter;  // arena
   double duration_s = 0;  // the measured phase: from the common start to the last worker's end
   double cpu_s = -1;      // loadgen's own user+system CPU over it (all threads); -1: not measured
   const char* ring = "";  // how the rings were set up

@@ -44,6 +44,8 @@ struct Counters {
   std::uint64_t enobufs = 0;          // multishot receives re-armed after the buffer ring ran dry
   std::uint64_t self_deliveries = 0;  // ws-rooms: own messages delivered back
   std::uint64_t skipped = 0;          // ws-rooms: publishes skipped (connection down or backlogged)
+  std::uint64_t rounds = 0;           // arena: round results seen by bots
+  std::uint64_t acked = 0;            // arena: inputs acknowledged by a state frame
 
   std::uint64_t error_total() const {
     std::uint64_t n = 0;
@@ -61,6 +63,8 @@ struct Counters {
     enobufs += o.enobufs;
     self_deliveries += o.self_deliveries;
     skipped += o.skipped;
+    rounds += o.rounds;
+    acked += o.acked;
   }
 };
 
@@ -68,6 +72,7 @@ struct Counters {
 struct WorkerResult {
   Counters counters;
   Histogram latency;
+  Histogram jitter;         // arena: |gap between state frames - the tick|
   std::string first_error;  // the first error's detail, for the message on stderr
   std::string fatal;        // set-up failed (ring, sockets): the worker did nothing
   const char* ring_setup = "";

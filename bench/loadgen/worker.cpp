@@ -59,8 +59,9 @@ void Worker::run() {
     ro.cq_entries = std::clamp(std::bit_ceil(8 * n), 4096u, 65536u);
     ring_ = std::make_unique<Ring>(ro);
     out_.ring_setup = ring_->setup();
-    proto_ =
-        o_.mode == Mode::Http ? make_http_load(*this, o_, *rs_, budget_) : make_ws_load(*this, o_, budget_);
+    proto_ = o_.mode == Mode::Http    ? make_http_load(*this, o_, *rs_, budget_)
+             : o_.mode == Mode::Arena ? make_arena_load(*this, o_)
+                                      : make_ws_load(*this, o_, budget_);
   } catch (const std::exception& e) {
     out_.fatal = e.what();
     pub_.done.store(true, std::memory_order_release);

@@ -50,6 +50,7 @@ class Worker {
   void fail(std::uint32_t c, ErrorKind k, const std::string& detail);
   Counters& counters() { return out_.counters; }
   Histogram& latency() { return out_.latency; }
+  Histogram& jitter() { return out_.jitter; }
   bool started() const { return started_; }
   // The measured phase is over; only receiving goes on (ws-rooms deliveries).
   bool draining() const { return drain_from_ != 0; }

@@ -27,9 +27,14 @@ enum WsOpcode : std::uint8_t {
   kWsPong = 10
 };
 
-class WsFrameParser {
+// Head: how many leading bytes of each data message are kept (16 for loadgen's echo and
+// rooms modes; the arena bots keep a whole state frame's header and seat lines, and whole
+// small text events).
+template <std::size_t Head>
+class BasicWsFrameParser {
  public:
-  static constexpr std::size_t kHead = 16;
+  static constexpr std::size_t kHead = Head;
+  static_assert(Head <= 65535);
   // What feed() found wrong, one line each:
   enum class Error : std::uint8_t {
     Ok,          // no error
@@ -68,7 +73,7 @@ class WsFrameParser {
         if (head_len_ < kHead) {
           const std::size_t k = take < kHead - head_len_ ? take : kHead - head_len_;
           std::memcpy(head_ + head_len_, p, k);
-          head_len_ = static_cast<std::uint8_t>(head_len_ + k);
+          head_len_ = static_cast<std::uint16_t>(head_len_ + k);
         }
         msg_len_ += take;
       }
@@ -79,7 +84,7 @@ class WsFrameParser {
     return Error::Ok;
   }
 
-  void reset() { *this = WsFrameParser{}; }
+  void reset() { *this = BasicWsFrameParser{}; }
 
  private:
   Error start_frame() {
@@ -138,12 +143,14 @@ class WsFrameParser {
   std::uint8_t msg_opcode_ = 0;  // of the current message (text or binary)
   std::uint8_t hdr_len_ = 0;
   std::uint8_t need_ = 2;  // header bytes needed so far (2, then the full length)
-  std::uint8_t head_len_ = 0;
+  std::uint16_t head_len_ = 0;
   std::uint8_t ctl_len_ = 0;
   unsigned char hdr_[14];
   unsigned char head_[kHead];
   unsigned char ctl_[125];
 };
+
+using WsFrameParser = BasicWsFrameParser<16>;
 
 // Writes a final, masked client frame header for `len` payload bytes; returns its size
 // (6, 8 or 14 bytes). The payload must follow, masked with ws_mask() and the same key.
