@@ -98,16 +98,7 @@ void Stage::groups_down(ActorId owner, const DownNotice& notice) {
   }
 }
 
-void Stage::watch_for_group(ActorId owner, ActorId target) {
-  const Watcher w{owner, true};
-  Stage* ts = target.stage;
-  if (ts->reactor_.in_reactor_thread()) {
-    ts->add_watcher(target, w);
-    return;
-  }
-  const bool queued = ts->reactor_.post([ts, target, w] { ts->add_watcher(target, w); });
-  if (!queued) send_down(w, DownNotice{target, StopReason::kShutdown, {}});
-}
+void Stage::watch_for_group(ActorId owner, ActorId target) { watch(Watcher{owner, true}, target); }
 
 void Stage::unwatch(ActorId watcher, ActorId target, bool group) noexcept {
   const Watcher w{watcher, group};

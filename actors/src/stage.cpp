@@ -268,6 +268,10 @@ void Stage::monitor(ActorId watcher, ActorId target) {
     send_down(w, DownNotice{target, StopReason::kUnknown, {}});
     return;
   }
+  watch(w, target);
+}
+
+void Stage::watch(Watcher w, ActorId target) {
   Stage* ts = target.stage;
   if (ts->reactor_.in_reactor_thread()) {
     ts->add_watcher(target, w);

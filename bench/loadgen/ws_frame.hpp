@@ -190,4 +190,15 @@ inline void ws_mask(char* p, std::size_t n, std::uint32_t key) {
   for (; i < n; ++i) p[i] = static_cast<char>(p[i] ^ kb[i & 3]);
 }
 
+// Appends one final masked client frame (opcode, payload [p, p + n)) to `out`.
+template <class Buffer>
+void ws_append_frame(Buffer& out, std::uint8_t opcode, const char* p, std::size_t n, std::uint32_t key) {
+  const std::size_t old = out.size();
+  out.resize(old + 14 + n);
+  const std::size_t h = ws_frame_header(out.data() + old, opcode, n, key);
+  if (n != 0) std::memcpy(out.data() + old + h, p, n);
+  ws_mask(out.data() + old + h, n, key);
+  out.resize(old + h + n);
+}
+
 }  // namespace loadgen

@@ -102,4 +102,21 @@ bool ws_check_answer(std::string_view head, std::string_view expected_accept, st
   return true;
 }
 
+UpgradeStep ws_take_answer(std::string& hs, std::string_view expected_accept, const char* p, std::size_t n,
+                           std::size_t& used, std::string& why) {
+  constexpr std::size_t kMaxAnswer = 16384;
+  const std::size_t before = hs.size();
+  hs.append(p, n);
+  const std::size_t end = hs.find("\r\n\r\n", before >= 3 ? before - 3 : 0);
+  if (end == std::string::npos) {
+    if (hs.size() <= kMaxAnswer) return UpgradeStep::kNeedMore;
+    why = "no end of the upgrade answer within 16 KiB";
+    return UpgradeStep::kFailed;
+  }
+  if (!ws_check_answer(std::string_view(hs).substr(0, end + 4), expected_accept, why)) return UpgradeStep::kFailed;
+  used = end + 4 - before;
+  std::string().swap(hs);
+  return UpgradeStep::kDone;
+}
+
 }  // namespace loadgen

@@ -24,4 +24,11 @@ std::string ws_upgrade_request(std::string_view path, std::string_view host, std
 // value. On failure returns false and sets `why` (the status line when it is not 101).
 bool ws_check_answer(std::string_view head, std::string_view expected_accept, std::string& why);
 
+// Gathers the upgrade answer as it arrives, for a connection that sent the upgrade request:
+// `hs` collects it (freed once done). kDone: the answer was checked and good; `used` says how
+// many of these n bytes were the answer (the rest are frames). kFailed: `why` says what.
+enum class UpgradeStep { kNeedMore, kDone, kFailed };
+UpgradeStep ws_take_answer(std::string& hs, std::string_view expected_accept, const char* p, std::size_t n,
+                           std::size_t& used, std::string& why);
+
 }  // namespace loadgen

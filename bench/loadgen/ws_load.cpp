@@ -23,7 +23,6 @@ namespace loadgen {
 namespace {
 
 constexpr std::size_t kMaxBacklog = 1u << 20;  // ws-rooms: above this, publishes are skipped
-constexpr std::size_t kMaxHandshake = 16384;
 
 class WsLoad final : public Protocol {
  public:
@@ -97,24 +96,20 @@ class WsLoad final : public Protocol {
   Verdict on_data(std::uint32_t c, const char* p, std::size_t n) override {
     State& s = st_[c];
     if (!s.open) {
-      const std::size_t before = s.hs.size();
-      s.hs.append(p, n);
-      const std::size_t end = s.hs.find("\r\n\r\n", before >= 3 ? before - 3 : 0);
-      if (end == std::string::npos) {
-        if (s.hs.size() <= kMaxHandshake) return Verdict::Keep;
-        w_.error(ErrorKind::Handshake, "no end of the upgrade answer within 16 KiB");
-        return Verdict::Close;
-      }
+      std::size_t used = 0;
       std::string why;
-      if (!ws_check_answer(std::string_view(s.hs).substr(0, end + 4), s.accept, why)) {
-        w_.error(ErrorKind::Handshake, why);
-        return Verdict::Close;
+      switch (ws_take_answer(s.hs, s.accept, p, n, used, why)) {
+        case UpgradeStep::kNeedMore:
+          return Verdict::Keep;
+        case UpgradeStep::kFailed:
+          w_.error(ErrorKind::Handshake, why);
+          return Verdict::Close;
+        case UpgradeStep::kDone:
+          break;
       }
       s.open = true;
       w_.established(c);
       if (w_.started()) begin(c);
-      const std::size_t used = end + 4 - before;  // bytes of this read that were the answer
-      std::string().swap(s.hs);
       if (used == n) return Verdict::Keep;
       p += used;
       n -= used;
@@ -248,14 +243,7 @@ class WsLoad final : public Protocol {
   }
 
   void append_frame(State& s, std::uint8_t op, const char* p, std::size_t n) {
-    std::vector<char>& b = s.out[s.fill];
-    const std::size_t old = b.size();
-    b.resize(old + 14 + n);
-    const auto key = static_cast<std::uint32_t>(w_.xorshift());
-    const std::size_t h = ws_frame_header(b.data() + old, op, n, key);
-    if (n != 0) std::memcpy(b.data() + old + h, p, n);
-    ws_mask(b.data() + old + h, n, key);
-    b.resize(old + h + n);
+    ws_append_frame(s.out[s.fill], op, p, n, static_cast<std::uint32_t>(w_.xorshift()));
   }
 
   void on_message(State& s, std::uint32_t c, std::int64_t now, const unsigned char* head,

@@ -172,6 +172,8 @@ class Stage {
   void deliver(std::uint32_t slot, std::uint32_t generation, Message& msg);
   void deliver_remote(std::uint32_t slot, std::uint32_t generation, Message& msg);
   void count_lost_letter() noexcept;
+  // Places a watch on `target` (on its reactor; a gone target answers at once).
+  void watch(Watcher watcher, ActorId target);
   void add_watcher(ActorId target, Watcher watcher);
   void remove_watcher(ActorId target, Watcher watcher) noexcept;
   void send_down(Watcher watcher, DownNotice notice);
