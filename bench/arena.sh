@@ -4,8 +4,12 @@
 # p99 input-to-visible-effect latency passes 100 ms, a tick overruns, or the server's core is
 # full; each step is a fresh server with long rounds, bots joining first (rooms fill with
 # bots only, no waiting), then SECONDS measured.
-#   bash bench/arena.sh [--seats "4 8 16"] [--units N] [--start P] [--max P] [seconds]
-#   (defaults: rooms of 4, 8 and 16, 48 units per player, from 64 up to 8192 players, 10 s)
+#   bash bench/arena.sh [--server ringactor|colyseus] [--seats "4 8 16"] [--units N]
+#                       [--start P] [--max P] [seconds]
+#   (defaults: ringactor, rooms of 4, 8 and 16, 48 units per player, from 64 up to 8192
+#   players, 10 s). --server colyseus runs the same rules on Colyseus 0.16
+#   (bench/peers/colyseus, npm packages installed into build/peers/colyseus) with its own
+#   bots (colyseus.js, bench/peers/colyseus/bots.js), node on the same cores.
 # Per step: players, server CPU (utime+stime from /proc/PID/stat) as % of a core and per
 # player-tick, p50/p99 latency, frames and bytes per player per second, tick jitter p99,
 # overruns (arena_tick_overruns_total from /metrics). The last step under every limit is
@@ -13,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seats_arg="4 8 16"
+server=ringactor
 units=48
 start=64
 max=8192
@@ -20,20 +25,29 @@ args=()
 while (($#)); do
   case $1 in
     --seats) seats_arg=$2; shift 2 ;;
+    --server) server=$2; shift 2 ;;
     --units) units=$2; shift 2 ;;
     --start) start=$2; shift 2 ;;
     --max) max=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "arena.sh: unknown option $1" >&2; exit 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
 secs=${args[0]:-10}
 read -ra seat_sizes <<<"$seats_arg"
+[[ $server =~ ^(ringactor|colyseus)$ ]] || { echo "arena.sh: --server is ringactor or colyseus" >&2; exit 2; }
 bash scripts/deps.sh
-cmake --preset bench >/dev/null
-cmake --build --preset bench --target arena arena_bots >/dev/null
 bin=build/bench/bin
+peer=build/peers/colyseus
+if [[ $server == ringactor ]]; then
+  cmake --preset bench >/dev/null
+  cmake --build --preset bench --target arena arena_bots >/dev/null
+else
+  mkdir -p "$peer"
+  cp bench/peers/colyseus/{package.json,sim.js,server.js,bots.js} "$peer/"
+  [[ -d $peer/node_modules/@colyseus/core ]] || (cd "$peer" && npm install --no-audit --no-fund >/dev/null)
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -41,9 +55,14 @@ port=18097
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
 jget() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
-metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+metric() {
+  local out
+  out=$(curl -s "http://127.0.0.1:$port/metrics" || true)  # (the Colyseus peer has none)
+  awk -v m="$1" '$1 == m {print $2}' <<<"$out"
+}
 
-printf '%-6s %-8s %-7s %-10s %-9s %-9s %-9s %-10s %-10s %-8s\n' seats players cpu% us/p-tick p50-ms p99-ms frames/s bytes/s jit99-ms overruns
+echo "server: $server (CPU 0); bots on CPU 1 (bots% = their CPU: near 100 means the bots, not the server, set the limit)"
+printf '%-6s %-8s %-7s %-10s %-9s %-9s %-9s %-10s %-10s %-8s %-6s\n' seats players cpu% us/p-tick p50-ms p99-ms frames/s bytes/s jit99-ms overruns bots%
 for seats in "${seat_sizes[@]}"; do
   best=0
   players=$start
@@ -51,36 +70,62 @@ for seats in "${seat_sizes[@]}"; do
     n=$(((players + seats - 1) / seats * seats))  # whole rooms
     # A fresh server; the bots run 2 s of seating and countdown (not measured), then SECONDS.
     rm -f "$tmp/board.db"*
-    taskset -c 0 $bin/arena --port $port --db "$tmp/board.db" --seats "$seats" --units "$units" \
-      --countdown-ms 1000 --round-ms 600000 --bot-wait-ms 60000 --max-connections $((n + 64)) >"$tmp/server" 2>&1 &
+    if [[ $server == ringactor ]]; then
+      taskset -c 0 $bin/arena --port $port --db "$tmp/board.db" --seats "$seats" --units "$units" \
+        --countdown-ms 1000 --round-ms 600000 --bot-wait-ms 60000 --max-connections $((n + 64)) >"$tmp/server" 2>&1 &
+    else
+      taskset -c 0 node "$peer/server.js" $port "$seats" "$units" >"$tmp/server" 2>&1 &
+    fi
     pid=$!
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-    taskset -c 1 $bin/arena_bots -c "$n" -d "$((secs + 2))s" --no-progress "ws://127.0.0.1:$port/ws" >"$tmp/bots" 2>&1 &
-    bots=$!
-    sleep 2
+    for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+    if [[ $server == ringactor ]]; then
+      taskset -c 1 $bin/arena_bots -c "$n" -d "$((secs + 2))s" --no-progress "ws://127.0.0.1:$port/ws" >"$tmp/bots" 2>&1 &
+      bots=$!
+      sleep 2
+    else
+      # colyseus.js bots measure SECONDS themselves once every bot joined and the countdowns ended.
+      taskset -c 1 node "$peer/bots.js" "ws://127.0.0.1:$port" "$n" "$secs" 1000 >"$tmp/bots" 2>"$tmp/bots.err" &
+      bots=$!
+      for _ in $(seq 1200); do grep -q measuring "$tmp/bots.err" 2>/dev/null && break; sleep 0.1; done
+    fi
     c0=$(cpu_ticks $pid)
-    o0=$(metric arena_tick_overruns_total)
+    b0=$(cpu_ticks $bots)
+    o0=0 o1=0
+    if [[ $server == ringactor ]]; then o0=$(metric arena_tick_overruns_total); fi
     t0=$(date +%s.%N)
     sleep "$secs"
     c1=$(cpu_ticks $pid)
-    o1=$(metric arena_tick_overruns_total)
+    b1=$(cpu_ticks $bots 2>/dev/null || echo "$b0")
+    if [[ $server == ringactor ]]; then o1=$(metric arena_tick_overruns_total); fi
     t1=$(date +%s.%N)
     wait $bots || true
     kill -TERM $pid; wait $pid 2>/dev/null || true
     json=$(tail -1 "$tmp/bots")
     el=$(echo "$t1 - $t0" | bc -l)
     cpu=$(echo "($c1 - $c0) / $hz / $el * 100" | bc -l)
+    bcpu=$(echo "($b1 - $b0) / $hz / $el * 100" | bc -l)
     per=$(echo "($c1 - $c0) / $hz * 1000000 / ($n * $el * 20)" | bc -l)
-    p50=$(sed -n 's/.*"latency_us":{[^}]*"p50":\([0-9.]*\).*/\1/p' <<<"$json")
-    p99=$(sed -n 's/.*"latency_us":{[^}]*"p99":\([0-9.]*\).*/\1/p' <<<"$json")
-    jit=$(sed -n 's/.*"jitter_us":{[^}]*"p99":\([0-9.]*\).*/\1/p' <<<"$json")
+    if [[ $server == ringactor ]]; then
+      p50=$(sed -n 's/.*"latency_us":{[^}]*"p50":\([0-9.]*\).*/\1/p' <<<"$json")
+      p99=$(sed -n 's/.*"latency_us":{[^}]*"p99":\([0-9.]*\).*/\1/p' <<<"$json")
+      jit=$(sed -n 's/.*"jitter_us":{[^}]*"p99":\([0-9.]*\).*/\1/p' <<<"$json")
+      bps=$(jget bytes_per_player_s "$json")
+      over=$((${o1:-0} - ${o0:-0}))
+    else
+      p50=$(echo "$(sed -n 's/.*"latency_ms":{"p50":\([0-9.]*\).*/\1/p' <<<"$json") * 1000" | bc -l)
+      p99=$(echo "$(sed -n 's/.*"latency_ms":{[^}]*"p99":\([0-9.]*\).*/\1/p' <<<"$json") * 1000" | bc -l)
+      jit=$(echo "$(sed -n 's/.*"jitter_ms":{"p99":\([0-9.]*\).*/\1/p' <<<"$json") * 1000" | bc -l)
+      bps=0
+      over=0
+    fi
     fps=$(jget frames_per_player_s "$json")
-    bps=$(jget bytes_per_player_s "$json")
-    errors=$(sed -n 's/.*"errors":{"total":\([0-9]*\).*/\1/p' <<<"$json")
-    over=$((${o1:-0} - ${o0:-0}))
-    printf '%-6s %-8s %-7.1f %-10.3f %-9.2f %-9.2f %-9.1f %-10.0f %-10.2f %-8s%s\n' "$seats" "$n" "$cpu" "$per" \
+    errors=$(sed -n 's/.*"errors":{"total":\([0-9]*\).*/\1/p; s/.*"errors":\([0-9]*\).*/\1/p' <<<"$json" | head -1)
+    printf '%-6s %-8s %-7.1f %-10.3f %-9.2f %-9.2f %-9.1f %-10.0f %-10.2f %-8s %-6.0f%s\n' "$seats" "$n" "$cpu" "$per" \
       "$(echo "${p50:-0} / 1000" | bc -l)" "$(echo "${p99:-0} / 1000" | bc -l)" "${fps:-0}" "${bps:-0}" \
-      "$(echo "${jit:-0} / 1000" | bc -l)" "$over" "$([[ ${errors:-1} != 0 ]] && echo "  ($errors bot errors)")"
+      "$(echo "${jit:-0} / 1000" | bc -l)" "$over" "$bcpu" "$([[ ${errors:-1} != 0 ]] && echo "  ($errors bot errors)")"
+    # Colyseus has no overrun counter: a late simulation shows as fewer than 19 patches a second.
+    if [[ $server == colyseus ]] && (( $(echo "${fps:-0} < 19" | bc -l) )); then over=late; fi
+    if [[ $over == late ]]; then break; fi
     if (( $(echo "${p99:-1e12} > 100000" | bc -l) )) || ((over > 0)) || (( $(echo "$cpu > 97" | bc -l) )) || [[ ${errors:-1} != 0 ]]; then
       break
     fi
