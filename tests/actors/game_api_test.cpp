@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
 #include <vector>
 
 #include <ringactor/actors/group.hpp>
@@ -60,6 +59,24 @@ class Ticking : public ra::Actor {
   Clock::duration work_;
 };
 
+// An actor whose handler keeps the loop busy: what makes a tick late in production (a long
+// handler elsewhere on the same reactor), made on purpose.
+class Hog : public ra::Actor {
+ public:
+  void busy(Clock::duration d) {
+    const auto until = Clock::now() + d;
+    while (Clock::now() < until) {
+    }
+  }
+};
+
+// A loop iteration whose handlers run for `d`: the timers of the next iteration find the
+// ticks that came due meanwhile late.
+void hog_the_loop(SteppedStage& s, Clock::duration d) {
+  s.stage().spawn<Hog>().tell(&Hog::busy, d);
+  s.step();
+}
+
 // Runs f(actor) now, as a handler of the actor (the test thread is its reactor's).
 template <typename T, typename F>
 void with(SteppedStage& s, const ra::Ref<T>& ref, F f) {
@@ -69,8 +86,8 @@ void with(SteppedStage& s, const ra::Ref<T>& ref, F f) {
 }  // namespace
 
 TEST(EveryTick, DeadlinesAdvanceByThePeriodSoTheScheduleNeverDrifts) {
+  TickLog log;  // outlives the stage (its ticks write here until it stops)
   SteppedStage s;
-  TickLog log;
   const auto period = 10ms;
   // Each call works for 6 ms: rescheduling from "now" would drift 6 ms per tick.
   auto t = s.stage().spawn<Ticking>(&log, period, ra::TickOptions{}, 6ms);
@@ -98,12 +115,12 @@ TEST(EveryTick, DeadlinesAdvanceByThePeriodSoTheScheduleNeverDrifts) {
 }
 
 TEST(EveryTick, SkipPolicyRunsOnceForTheNewestDueTickAndCountsTheRest) {
+  TickLog log;  // outlives the stage (its ticks write here until it stops)
   SteppedStage s;
-  TickLog log;
   auto t = s.stage().spawn<Ticking>(&log, 10ms, ra::TickOptions{.catch_up = ra::CatchUp::kSkip}, 0ms);
   ASSERT_TRUE(s.run_until([&] { return log.index.size() == 1; }));
-  // The loop is late (a long handler elsewhere, here: the test thread not stepping it).
-  std::this_thread::sleep_for(65ms);
+  // The loop is late: a long handler ran in the iteration before.
+  hog_the_loop(s, 65ms);
   const std::size_t before = log.index.size();
   s.step();
   ASSERT_EQ(log.index.size(), before + 1) << "one call however many ticks came due";
@@ -121,14 +138,14 @@ TEST(EveryTick, SkipPolicyRunsOnceForTheNewestDueTickAndCountsTheRest) {
 }
 
 TEST(EveryTick, BurstPolicyRunsDueTicksBackToBackUpToItsBound) {
+  TickLog log;  // outlives the stage (its ticks write here until it stops)
   SteppedStage s;
-  TickLog log;
   auto t = s.stage().spawn<Ticking>(&log, 10ms, ra::TickOptions{.catch_up = ra::CatchUp::kBurst, .max_burst = 3}, 0ms);
   ASSERT_TRUE(s.run_until([&] { return !log.index.empty(); }));
-  const std::size_t n0 = log.index.size();  // 1, or more if the first firing was late too
+  hog_the_loop(s, 65ms);
+  const std::size_t n0 = log.index.size();  // 1, or more if an earlier firing was late too
   ra::TickStats st0;
   with(s, t, [&](Ticking& a) { st0 = a.stats(); });
-  std::this_thread::sleep_for(65ms);
   s.step();
   ASSERT_EQ(log.index.size(), n0 + 3) << "three calls in one firing, no more";
   // The newest three run, in order, each one period long; the older ones were skipped.
@@ -143,13 +160,13 @@ TEST(EveryTick, BurstPolicyRunsDueTicksBackToBackUpToItsBound) {
 }
 
 TEST(EveryTick, CancellingFromInsideTheCallEndsTheBurstAndTheTimer) {
+  TickLog log;  // outlives the stage (its ticks write here until it stops)
   SteppedStage s;
-  TickLog log;
   auto t = s.stage().spawn<Ticking>(&log, 5ms, ra::TickOptions{.catch_up = ra::CatchUp::kBurst, .max_burst = 8}, 0ms);
   with(s, t, [&](Ticking& a) { a.cancel_at_ = 3; });
   ASSERT_TRUE(s.run_until([&] { return log.index.size() >= 1; }));
-  std::this_thread::sleep_for(40ms);
-  s.run_for(40ms);
+  hog_the_loop(s, 40ms);
+  s.run_for(40ms);  // the burst, then nothing more after the cancel
   ASSERT_EQ(log.index.size(), 3u) << "the third call cancelled the timer, in the middle of a burst";
   ra::TickStats st{1, 1, 1};
   with(s, t, [&](Ticking& a) { st = a.stats(); });
@@ -158,8 +175,8 @@ TEST(EveryTick, CancellingFromInsideTheCallEndsTheBurstAndTheTimer) {
 }
 
 TEST(EveryTick, OptionsAreChecked) {
+  TickLog log;  // outlives the stage (its ticks write here until it stops)
   SteppedStage s;
-  TickLog log;
   // every_tick throws std::invalid_argument; thrown in on_start, it stops that actor.
   auto a = s.stage().spawn<Ticking>(&log, 0ms, ra::TickOptions{});
   auto b = s.stage().spawn<Ticking>(&log, 1ms, ra::TickOptions{.catch_up = ra::CatchUp::kBurst, .max_burst = 0});
