@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Players per core in demos/arena: the server (reactor and its worker arena) on CPU 0,
-# arena_bots on CPU 1. For each room size, the number of players rises (doubling) until the
-# p99 input-to-visible-effect latency passes 100 ms, a tick overruns, or the server's core is
-# full; each step is a fresh server with long rounds, bots joining first (rooms fill with
-# bots only, no waiting), then SECONDS measured.
+# arena_bots on CPU 1. For each room size, the number of players doubles until a step fails
+# (p99 input-to-visible-effect latency over 100 ms, a tick overrun, the server's core full,
+# a bot error), then the steps bisect between the last pass and that failure until the gap
+# is under 1/R of the pass (at most R steps). Each step is a fresh server with long rounds,
+# bots joining first (rooms fill with bots only, no waiting), then SECONDS measured.
 #   bash bench/arena.sh [--server ringactor|colyseus] [--seats "4 8 16"] [--units N]
-#                       [--start P] [--max P] [seconds]
+#                       [--start P] [--max P] [--refine R] [seconds]
 #   (defaults: ringactor, rooms of 4, 8 and 16, 48 units per player, from 64 up to 8192
-#   players, 10 s). --server colyseus runs the same rules on Colyseus 0.16
+#   players, R = 8, 10 s). --server colyseus runs the same rules on Colyseus 0.16
 #   (bench/peers/colyseus, npm packages installed into build/peers/colyseus) with its own
 #   bots (colyseus.js, bench/peers/colyseus/bots.js), node on the same cores.
 # Per step: players, server CPU (utime+stime from /proc/PID/stat) as % of a core and per
@@ -21,6 +22,7 @@ server=ringactor
 units=48
 start=64
 max=8192
+refine=8
 args=()
 while (($#)); do
   case $1 in
@@ -29,6 +31,7 @@ while (($#)); do
     --units) units=$2; shift 2 ;;
     --start) start=$2; shift 2 ;;
     --max) max=$2; shift 2 ;;
+    --refine) refine=$2; shift 2 ;;
     -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "arena.sh: unknown option $1" >&2; exit 2 ;;
     *) args+=("$1"); shift ;;
@@ -64,9 +67,9 @@ metric() {
 echo "server: $server (CPU 0); bots on CPU 1 (bots% = their CPU: near 100 means the bots, not the server, set the limit)"
 printf '%-6s %-8s %-7s %-10s %-9s %-9s %-9s %-10s %-10s %-8s %-6s\n' seats players cpu% us/p-tick p50-ms p99-ms frames/s bytes/s jit99-ms overruns bots%
 for seats in "${seat_sizes[@]}"; do
-  best=0
+  best=0 fail=0 refined=0
   players=$start
-  while ((players <= max)); do
+  while ((players <= max || fail > 0)); do
     n=$(((players + seats - 1) / seats * seats))  # whole rooms
     # A fresh server; the bots run 2 s of seating and countdown (not measured), then SECONDS.
     rm -f "$tmp/board.db"*
@@ -124,13 +127,22 @@ for seats in "${seat_sizes[@]}"; do
       "$(echo "${p50:-0} / 1000" | bc -l)" "$(echo "${p99:-0} / 1000" | bc -l)" "${fps:-0}" "${bps:-0}" \
       "$(echo "${jit:-0} / 1000" | bc -l)" "$over" "$bcpu" "$([[ ${errors:-1} != 0 ]] && echo "  ($errors bot errors)")"
     # Colyseus has no overrun counter: a late simulation shows as fewer than 19 patches a second.
-    if [[ $server == colyseus ]] && (( $(echo "${fps:-0} < 19" | bc -l) )); then over=late; fi
-    if [[ $over == late ]]; then break; fi
-    if (( $(echo "${p99:-1e12} > 100000" | bc -l) )) || ((over > 0)) || (( $(echo "$cpu > 97" | bc -l) )) || [[ ${errors:-1} != 0 ]]; then
-      break
+    pass=1
+    if [[ $server == colyseus ]] && (( $(echo "${fps:-0} < 19" | bc -l) )); then pass=0; fi
+    if [[ $over != 0 ]] || (( $(echo "${p99:-1e12} > 100000" | bc -l) )) || (( $(echo "$cpu > 97" | bc -l) )) ||
+      [[ ${errors:-1} != 0 ]]; then
+      pass=0
     fi
-    best=$n
-    players=$((players * 2))
+    if ((pass)); then best=$n; else fail=$n; fi
+    if ((fail == 0)); then
+      players=$((players * 2))
+      continue
+    fi
+    # Between the last step that passed and the first that failed: halve the gap (whole
+    # rooms) until it is at most 1/REFINE of the pass, or REFINE steps were taken.
+    if ((best == 0 || refined >= refine || (fail - best) * refine <= best || fail - best <= seats)); then break; fi
+    players=$(((best + fail) / 2 / seats * seats))
+    refined=$((refined + 1))
   done
-  echo "rooms of $seats: $best players per core (the last step under every limit)"
+  echo "rooms of $seats: $best players per core (the last step under every limit; ${fail:-0} failed)"
 done

@@ -10,15 +10,19 @@ namespace arena {
 
 namespace {
 
-void put8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
-void put16(std::string& out, std::uint16_t v) {
-  out.push_back(static_cast<char>(v & 0xFF));
-  out.push_back(static_cast<char>(v >> 8));
-}
-void put32(std::string& out, std::uint32_t v) {
-  put16(out, static_cast<std::uint16_t>(v & 0xFFFF));
-  put16(out, static_cast<std::uint16_t>(v >> 16));
-}
+// Little-endian writes into a buffer sized beforehand (no capacity check per byte).
+struct Writer {
+  char* p;
+  void u8(std::uint8_t v) { *p++ = static_cast<char>(v); }
+  void u16(std::uint16_t v) {
+    u8(static_cast<std::uint8_t>(v & 0xFF));
+    u8(static_cast<std::uint8_t>(v >> 8));
+  }
+  void u32(std::uint32_t v) {
+    u16(static_cast<std::uint16_t>(v & 0xFFFF));
+    u16(static_cast<std::uint16_t>(v >> 16));
+  }
+};
 
 bool printable_name(std::string_view name) {
   if (name.empty() || name.size() > 16) return false;
@@ -52,22 +56,22 @@ std::string FrameEncoder::full(const World& w, Phase phase, std::uint16_t ticks_
 std::string FrameEncoder::encode(const World& w, Phase phase, std::uint16_t ticks_left,
                                  const std::vector<SeatLine>& seats, bool full, std::uint32_t seq,
                                  std::vector<Quant>* baseline) const {
-  std::string out;
-  out.reserve(kFrameHeader + seats.size() * 8 + 2 + w.units.size() * 8);
-  put8(out, kFrameVersion);
-  put8(out, full ? 0 : 1);
-  put32(out, seq);
-  put32(out, w.tick);
-  put16(out, ticks_left);
-  put8(out, static_cast<std::uint8_t>(phase));
-  put8(out, static_cast<std::uint8_t>(seats.size()));
+  std::string out(kFrameHeader + seats.size() * 8 + 2 + w.units.size() * 8, '\0');
+  Writer wr{out.data()};
+  wr.u8(kFrameVersion);
+  wr.u8(full ? 0 : 1);
+  wr.u32(seq);
+  wr.u32(w.tick);
+  wr.u16(ticks_left);
+  wr.u8(static_cast<std::uint8_t>(phase));
+  wr.u8(static_cast<std::uint8_t>(seats.size()));
   for (const SeatLine& s : seats) {
-    put16(out, s.kills);
-    put16(out, s.alive);
-    put32(out, s.last_input_seq);
+    wr.u16(s.kills);
+    wr.u16(s.alive);
+    wr.u32(s.last_input_seq);
   }
-  const std::size_t count_at = out.size();
-  put16(out, 0);
+  Writer count_at = wr;
+  wr.u16(0);
   std::uint16_t count = 0;
   for (const Unit& u : w.units) {
     const Quant q = quantise(u);
@@ -78,15 +82,15 @@ std::string FrameEncoder::encode(const World& w, Phase phase, std::uint16_t tick
       if (include || full) last = q;
     }
     if (!include) continue;
-    put16(out, u.id);
-    put8(out, u.seat);
-    put8(out, q.hp);
-    put16(out, q.x);
-    put16(out, q.y);
+    wr.u16(u.id);
+    wr.u8(u.seat);
+    wr.u8(q.hp);
+    wr.u16(q.x);
+    wr.u16(q.y);
     ++count;
   }
-  out[count_at] = static_cast<char>(count & 0xFF);
-  out[count_at + 1] = static_cast<char>(count >> 8);
+  count_at.u16(count);
+  out.resize(static_cast<std::size_t>(wr.p - out.data()));
   return out;
 }
 

@@ -33,7 +33,7 @@ namespace arena {
 
 inline constexpr std::uint8_t kFrameVersion = 1;
 inline constexpr std::uint32_t kFullEvery = 20;
-inline constexpr std::size_t kFrameHeader = 15;
+inline constexpr std::size_t kFrameHeader = 14;  // version .. seats, before the seat lines
 
 enum class Phase : std::uint8_t { kCountdown = 0, kPlaying = 1, kOver = 2 };
 

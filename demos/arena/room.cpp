@@ -112,9 +112,12 @@ void Room::run_step() {
   stepping_ = true;
   const float dt = std::chrono::duration<float>(game_.config.tick).count();
   // The step runs on a worker, on a copy; its result comes back here, on the IO thread.
+  // The copy goes into the spare world, whose buffers the last step left behind: no
+  // allocation per tick once the room runs.
+  spare_ = world_;
   game_.workers->offload(
       *this,
-      [w = world_, dt]() mutable {
+      [w = std::move(spare_), dt]() mutable {
         const auto t0 = Clock::now();
         step(w, dt);
         return StepResult{std::move(w), static_cast<std::uint64_t>((Clock::now() - t0).count())};
@@ -133,7 +136,8 @@ void Room::run_step() {
 
 void Room::applied(StepResult r) {
   if (phase_ != Phase::kPlaying) return;  // a step that finished after the round did
-  world_ = std::move(r.world);
+  std::swap(world_, r.world);
+  spare_ = std::move(r.world);
   ++game_.stats.steps;
   game_.stats.step_ns_total += r.ns;
   game_.stats.step_ns_last = r.ns;

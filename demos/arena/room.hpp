@@ -84,6 +84,7 @@ class Room : public ringactor::actors::Actor {
   std::vector<Seat> seats_;
   ringactor::actors::Group<PlayerSocket> players_{*this};
   World world_;
+  World spare_;  // the buffers of the previous world, reused by the next step's copy
   FrameEncoder frames_;
   Phase phase_ = Phase::kCountdown;
   std::uint64_t countdown_ticks_ = 0;  // ticks of countdown left

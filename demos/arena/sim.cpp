@@ -23,14 +23,14 @@ int cell_of(float v) { return std::clamp(static_cast<int>(v / kCell), 0, kCells 
 struct Grid {
   std::vector<std::uint32_t> start;  // kCells*kCells + 1 offsets into items
   std::vector<std::uint16_t> items;
-  void build(const std::vector<Unit>& units) {
+  void build(const std::vector<Unit>& units, std::vector<std::uint32_t>& fill) {
     start.assign(kCells * kCells + 1, 0);
     for (const Unit& u : units) {
       if (u.alive()) ++start[cell_of(u.y) * kCells + cell_of(u.x) + 1];
     }
     for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
     items.assign(start.back(), 0);
-    std::vector<std::uint32_t> fill(start.begin(), start.end() - 1);
+    fill.assign(start.begin(), start.end() - 1);
     for (const Unit& u : units) {
       if (u.alive()) items[fill[cell_of(u.y) * kCells + cell_of(u.x)]++] = u.id;
     }
@@ -47,12 +47,21 @@ struct Grid {
   }
 };
 
+// What one step needs besides the world, kept per thread: assign() reuses the capacity.
+struct Scratch {
+  Grid grid;
+  std::vector<std::uint32_t> fill;
+  std::vector<float> damage, nx, ny;
+  std::vector<std::int32_t> last_hit;
+};
+
 }  // namespace
 
 World make_world(unsigned seats, unsigned units_per_seat) {
   World w;
   w.commands.resize(seats);
   w.kills.assign(seats, 0);
+  w.alive.assign(seats, static_cast<std::uint16_t>(units_per_seat));
   w.units.reserve(static_cast<std::size_t>(seats) * units_per_seat);
   const float centre = kMapSize / 2;
   for (unsigned s = 0; s < seats; ++s) {
@@ -74,12 +83,18 @@ World make_world(unsigned seats, unsigned units_per_seat) {
 }
 
 void step(World& w, float dt) {
-  Grid grid;
-  grid.build(w.units);
+  thread_local Scratch scratch;
+  Grid& grid = scratch.grid;
+  grid.build(w.units, scratch.fill);
   const std::size_t n = w.units.size();
-  std::vector<float> damage(n, 0.0f);
-  std::vector<std::int32_t> last_hit(n, -1);  // the attacker with the lowest id that hit it
-  std::vector<float> nx(n), ny(n);
+  std::vector<float>& damage = scratch.damage;
+  std::vector<std::int32_t>& last_hit = scratch.last_hit;  // the attacker with the lowest id that hit it
+  std::vector<float>& nx = scratch.nx;
+  std::vector<float>& ny = scratch.ny;
+  damage.assign(n, 0.0f);
+  last_hit.assign(n, -1);
+  nx.resize(n);
+  ny.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     const Unit& u = w.units[i];
     nx[i] = u.x;
@@ -148,15 +163,18 @@ void step(World& w, float dt) {
     nx[i] = std::clamp(nx[i] + px, 0.0f, kMapSize - 1);
     ny[i] = std::clamp(ny[i] + py, 0.0f, kMapSize - 1);
   }
+  w.alive.assign(w.kills.size(), 0);
   for (std::size_t i = 0; i < n; ++i) {
     Unit& u = w.units[i];
     if (!u.alive()) continue;
+    ++w.alive[u.seat];  // counted before this tick's damage; corrected below
     u.x = nx[i];
     u.y = ny[i];
     if (damage[i] > 0) {
       u.hp -= damage[i];
       if (u.hp <= 0) {
         u.hp = 0;
+        --w.alive[u.seat];
         ++w.kills[w.units[last_hit[i]].seat];
       }
     }
@@ -165,21 +183,11 @@ void step(World& w, float dt) {
 }
 
 unsigned seats_alive(const World& w) {
-  std::vector<bool> seen(w.kills.size(), false);
   unsigned count = 0;
-  for (const Unit& u : w.units) {
-    if (u.alive() && !seen[u.seat]) {
-      seen[u.seat] = true;
-      ++count;
-    }
-  }
+  for (std::uint16_t a : w.alive) count += a > 0 ? 1 : 0;
   return count;
 }
 
-unsigned units_alive(const World& w, unsigned seat) {
-  unsigned count = 0;
-  for (const Unit& u : w.units) count += u.alive() && u.seat == seat ? 1 : 0;
-  return count;
-}
+unsigned units_alive(const World& w, unsigned seat) { return seat < w.alive.size() ? w.alive[seat] : 0; }
 
 }  // namespace arena

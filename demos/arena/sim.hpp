@@ -31,6 +31,7 @@ struct World {
   std::vector<Unit> units;              // by id (index == id); dead units stay, hp 0
   std::vector<Command> commands;        // by seat
   std::vector<std::uint32_t> kills;     // by seat
+  std::vector<std::uint16_t> alive;     // living units by seat (kept by make_world and step)
 };
 
 // A world of `seats` armies of `units_per_seat` units, each army in its own corner region.
@@ -39,12 +40,13 @@ World make_world(unsigned seats, unsigned units_per_seat);
 // One tick of `dt` seconds: targeting (nearest enemy in sight, through a uniform grid),
 // movement (towards the enemy, else the seat's command point), separation of overlapping
 // units, and damage (applied after every unit chose, so the result does not depend on the
-// order units are visited). O(units x neighbours).
+// order units are visited). O(units x neighbours). Its scratch (grid, per-unit arrays) is
+// kept per thread, so a warm worker steps without allocating.
 void step(World& w, float dt);
 
-// Seats that still have a living unit.
+// Seats that still have a living unit (from World::alive: O(seats)).
 unsigned seats_alive(const World& w);
-// Living units of one seat.
+// Living units of one seat (World::alive[seat]; 0 for a seat that does not exist).
 unsigned units_alive(const World& w, unsigned seat);
 
 }  // namespace arena

@@ -41,6 +41,15 @@ TEST(ArenaSim, StepsAreDeterministicAndArmiesFight) {
     dead += u.alive() ? 0 : 1;
   }
   EXPECT_EQ(dead, kills) << "every death is credited to one seat";
+  // The per-seat counts the step keeps agree with the units themselves.
+  unsigned seats_left = 0;
+  for (unsigned s = 0; s < 4; ++s) {
+    const auto living = std::count_if(a.units.begin(), a.units.end(), [&](const Unit& u) { return u.seat == s && u.alive(); });
+    EXPECT_EQ(units_alive(a, s), static_cast<unsigned>(living)) << "seat " << s;
+    seats_left += living > 0 ? 1 : 0;
+  }
+  EXPECT_EQ(seats_alive(a), seats_left);
+  EXPECT_EQ(units_alive(a, 9), 0u) << "a seat that does not exist";
 }
 
 TEST(ArenaSim, UnitsHeadForTheirSeatsCommand) {
