@@ -26,6 +26,9 @@ struct Config {
   std::chrono::milliseconds bot_wait{5'000};    // a queued player waits this long for humans
   std::chrono::milliseconds grace{15'000};      // a dropped player may rejoin within this
   std::chrono::milliseconds linger{5'000};      // a finished room shows its result this long
+  bool gpu = false;               // steps run on the CUDA device (built with CUDA only)
+  unsigned gpu_check_every = 20;  // with gpu: every Nth step of a room is also run on the CPU
+                                  // and compared (0: never)
 };
 
 // Gauges and counters for /metrics (reactor thread).
@@ -41,6 +44,9 @@ struct Stats {
   std::uint64_t frames = 0;          // state frames published
   std::uint64_t frame_bytes = 0;     // their payload bytes (once per publish)
   std::uint64_t bad_messages = 0;    // client messages refused (connection closed)
+  std::uint64_t gpu_steps = 0;       // steps that ran on the device
+  std::uint64_t gpu_checks = 0;      // of them, compared with the CPU step
+  std::uint64_t gpu_mismatches = 0;  // compared and different (logged)
   void write(ringactor::runtime::MetricsWriter& w) const;
 };
 

@@ -14,6 +14,8 @@
 //   GET /api/leaderboard   the best players, as JSON (read from SQLite on a worker)
 //   GET /metrics           every module's counters plus the game's, for Prometheus
 //
+// --gpu runs the steps on a CUDA device instead (the CPU step checks it; see gpu/sim_gpu.hpp).
+//
 // SIGTERM or Ctrl-C: rounds in play end (aborted, scores saved), players get close 1001,
 // the leaderboard is flushed, exit 0.
 #include <cstdio>
@@ -29,6 +31,9 @@
 
 #include "../common/cli.hpp"
 #include "game.hpp"
+#if defined(RINGACTOR_ARENA_GPU)
+#include "gpu/sim_gpu.hpp"
+#endif
 #include "leaderboard.hpp"
 #include "matchmaker.hpp"
 #include "player.hpp"
@@ -59,6 +64,11 @@ void usage(std::FILE* out) {
                "  --bot-wait-ms N       how long a queued player waits before bots fill (default 5000)\n"
                "  --grace-ms N          how long a dropped player's seat waits for a rejoin (default 15000)\n"
                "  --max-connections N   connection slots (default: from the descriptor limit)\n"
+               "  --gpu                 run the simulation steps on the CUDA device, after a self-test\n"
+               "                        against the CPU step (builds with a CUDA compiler only)\n"
+               "  --gpu-check N         with --gpu: also run every Nth step of a room on the CPU and\n"
+               "                        compare (arena_gpu_mismatches_total; default 20, 0: never)\n"
+               "  --gpu-self-test       run the self-test of --gpu, print its verdict and exit (0: match)\n"
                "  --help                this text\n");
 }
 
@@ -70,6 +80,7 @@ int main(int argc, char** argv) {
   arena::Config config;
   std::string web = RINGACTOR_ARENA_WEB;
   std::string db = "arena.db";
+  bool gpu_self_test = false;
   ringactor::demo::Args args("arena", argc, argv);
   using ms = std::chrono::milliseconds;
   while (args.next()) {
@@ -93,6 +104,12 @@ int main(int argc, char** argv) {
       config.bot_wait = ms(args.number(3'600'000));
     } else if (args.is("--grace-ms")) {
       config.grace = ms(args.number(3'600'000));
+    } else if (args.is("--gpu")) {
+      config.gpu = true;
+    } else if (args.is("--gpu-check")) {
+      config.gpu_check_every = static_cast<unsigned>(args.number(1'000'000));
+    } else if (args.is("--gpu-self-test")) {
+      gpu_self_test = true;
     } else {
       return args.unknown(usage);
     }
@@ -105,6 +122,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "arena: --round-ms must be at least one tick (%lld ms)\n",
                  static_cast<long long>(config.tick.count()));
     return 2;
+  }
+
+  if (config.gpu || gpu_self_test) {
+    // The device step must compute what the CPU step computes before it serves a game.
+#if defined(RINGACTOR_ARENA_GPU)
+    try {
+      std::printf("arena: GPU self-test on %s\n", arena::gpu::self_test(config.seats, config.units_per_seat, 200).c_str());
+      std::fflush(stdout);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "arena: --gpu: %s\n", e.what());
+      return 1;
+    }
+    if (gpu_self_test) return 0;
+#else
+    std::fprintf(stderr, "arena: --gpu: this build has no CUDA support (no CUDA compiler was found when it was configured)\n");
+    return 2;
+#endif
   }
 
   try {

@@ -4,9 +4,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
+#if defined(RINGACTOR_ARENA_GPU)
+#include "gpu/sim_gpu.hpp"
+#endif
 #include "leaderboard.hpp"
 #include "matchmaker.hpp"
 #include "player.hpp"
@@ -111,6 +116,10 @@ void Room::run_step() {
   }
   stepping_ = true;
   const float dt = std::chrono::duration<float>(game_.config.tick).count();
+  if (game_.config.gpu) {
+    run_step_on_device(dt);
+    return;
+  }
   // The step runs on a worker, on a copy; its result comes back here, on the IO thread.
   // The copy goes into the spare world, whose buffers the last step left behind: no
   // allocation per tick once the room runs.
@@ -134,7 +143,62 @@ void Room::run_step() {
       });
 }
 
+// --gpu: the step is a polled device task. A worker launches it (and, for a checked step,
+// runs the CPU step on a copy meanwhile); the arena's poller asks the stream every poll
+// interval and, once it is done, applies the device's result; the world comes back here
+// like the CPU step's.
+void Room::run_step_on_device(float dt) {
+#if defined(RINGACTOR_ARENA_GPU)
+  const std::uint64_t every = game_.config.gpu_check_every;
+  const bool check = every > 0 && device_steps_++ % every == 0;
+  game_.workers->offload_polled(
+      *this,
+      [w = std::move(spare_), dt, check]() mutable {
+        const auto t0 = Clock::now();
+        std::shared_ptr<gpu::StepJob> job(gpu::launch(w, dt), gpu::release);
+        std::optional<World> reference;
+        if (check) {
+          reference = w;
+          step(*reference, dt);
+        }
+        return [job, w = std::move(w), reference = std::move(reference), t0]() mutable -> std::optional<StepResult> {
+          if (!gpu::done(job.get())) return std::nullopt;
+          gpu::finish(job.get(), w);
+          StepResult r{std::move(w), static_cast<std::uint64_t>((Clock::now() - t0).count()), true, false, {}};
+          if (reference) {
+            r.checked = true;
+            r.mismatch = differs(r.world, *reference);
+          }
+          return r;
+        };
+      },
+      [this](off::Result<StepResult> r) {
+        stepping_ = false;
+        if (!r) {
+          if (r.failure() != off::Failure::kCancelled && r.failure() != off::Failure::kShutdown) {
+            std::fprintf(stderr, "arena: room %u: device step failed: %s\n", id_, r.message().c_str());
+          }
+          return;
+        }
+        applied(std::move(*r));
+      });
+#else
+  (void)dt;
+  stepping_ = false;
+  throw std::logic_error("arena: --gpu in a build without CUDA");  // main() refuses --gpu first
+#endif
+}
+
 void Room::applied(StepResult r) {
+  if (r.on_device) {
+    ++game_.stats.gpu_steps;
+    if (r.checked) ++game_.stats.gpu_checks;
+    if (!r.mismatch.empty()) {
+      ++game_.stats.gpu_mismatches;
+      std::fprintf(stderr, "arena: room %u: the device step %u differs from the CPU step: %s\n", id_, r.world.tick,
+                   r.mismatch.c_str());
+    }
+  }
   if (phase_ != Phase::kPlaying) return;  // a step that finished after the round did
   std::swap(world_, r.world);
   spare_ = std::move(r.world);

@@ -60,13 +60,17 @@ class Room : public ringactor::actors::Actor {
     std::uint64_t bot_next = 0;      // the tick of a bot's next decision
   };
   struct StepResult {
-    World world;
+    World world{};
     std::uint64_t ns = 0;
+    bool on_device = false;  // --gpu
+    bool checked = false;    // also run on the CPU and compared
+    std::string mismatch{};  // what differed (empty: the same)
   };
 
   void tick(std::uint64_t index);
   void start_round();
   void run_step();
+  void run_step_on_device(float dt);
   void applied(StepResult r);
   void finish(const char* why);
   void seat_connection(std::uint32_t seat, const ringactor::actors::Ref<PlayerSocket>& conn);
@@ -90,6 +94,7 @@ class Room : public ringactor::actors::Actor {
   std::uint64_t countdown_ticks_ = 0;  // ticks of countdown left
   bool announced_ = false;             // the countdown's first second was announced
   std::uint64_t round_ticks_ = 0;
+  std::uint64_t device_steps_ = 0;     // steps launched on the device (picks the checked ones)
   bool stepping_ = false;              // a step is on the worker arena
   bool closing_ = false;               // on_stop has begun: no new timers
   std::mt19937 rng_;

@@ -1,58 +1,75 @@
-// The arena's simulation step (see sim.hpp).
+// The arena's simulation step (see sim.hpp). The per-unit decision is in sim_core.hpp,
+// shared with the CUDA kernel of --gpu.
 #include "sim.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
+
+#include "sim_core.hpp"
 
 namespace arena {
 
-namespace {
+namespace core {
 
-constexpr float kCell = 40.0f;                        // grid cell size
-constexpr int kCells = static_cast<int>(kMapSize / kCell);  // per side
-constexpr float kSight = 160.0f;                      // units chase enemies this close
-constexpr float kReach = 16.0f;                       // and strike them this close
-constexpr float kSpeed = 70.0f;                       // map units per second
-constexpr float kRadius = 7.0f;                       // units push apart closer than 2 x this
-constexpr float kDamage = 9.0f;
-constexpr std::uint8_t kCooldownTicks = 8;
-
-int cell_of(float v) { return std::clamp(static_cast<int>(v / kCell), 0, kCells - 1); }
-
-// Units bucketed by grid cell (a counting sort: no allocation per unit).
-struct Grid {
-  std::vector<std::uint32_t> start;  // kCells*kCells + 1 offsets into items
-  std::vector<std::uint16_t> items;
-  void build(const std::vector<Unit>& units, std::vector<std::uint32_t>& fill) {
-    start.assign(kCells * kCells + 1, 0);
-    for (const Unit& u : units) {
-      if (u.alive()) ++start[cell_of(u.y) * kCells + cell_of(u.x) + 1];
-    }
-    for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
-    items.assign(start.back(), 0);
-    fill.assign(start.begin(), start.end() - 1);
-    for (const Unit& u : units) {
-      if (u.alive()) items[fill[cell_of(u.y) * kCells + cell_of(u.x)]++] = u.id;
-    }
+void build_grid(const std::vector<Unit>& units, std::vector<std::uint32_t>& start, std::vector<std::uint16_t>& items,
+                std::vector<std::uint32_t>& fill) {
+  start.assign(kCells * kCells + 1, 0);
+  for (const Unit& u : units) {
+    if (u.alive()) ++start[cell_of(u.y) * kCells + cell_of(u.x) + 1];
   }
-  template <typename F>
-  void near(float x, float y, float r, F&& f) const {
-    const int x0 = cell_of(x - r), x1 = cell_of(x + r), y0 = cell_of(y - r), y1 = cell_of(y + r);
-    for (int cy = y0; cy <= y1; ++cy) {
-      for (int cx = x0; cx <= x1; ++cx) {
-        const int c = cy * kCells + cx;
-        for (std::uint32_t i = start[c]; i < start[c + 1]; ++i) f(items[i]);
+  for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
+  items.assign(start.back(), 0);
+  fill.assign(start.begin(), start.end() - 1);
+  for (const Unit& u : units) {
+    if (u.alive()) items[fill[cell_of(u.y) * kCells + cell_of(u.x)]++] = u.id;
+  }
+}
+
+const Offset* spread_table(std::size_t n) {
+  thread_local std::vector<Offset> table;
+  for (std::size_t id = table.size(); id < n; ++id) {
+    const float a = static_cast<float>(id) * 2.399963f;  // golden angle
+    const float r = 6.0f * std::sqrt(static_cast<float>(id % 64));
+    table.push_back(Offset{std::cos(a) * r, std::sin(a) * r});
+  }
+  return table.data();
+}
+
+void apply(World& w, const float* nx, const float* ny, const std::uint8_t* cooldown, const float* damage,
+           const std::int32_t* last_hit) {
+  w.alive.assign(w.kills.size(), 0);
+  for (std::size_t i = 0; i < w.units.size(); ++i) {
+    Unit& u = w.units[i];
+    if (!u.alive()) continue;
+    ++w.alive[u.seat];  // counted before this tick's damage; corrected below
+    u.x = nx[i];
+    u.y = ny[i];
+    u.cooldown = cooldown[i];
+    if (damage[i] > 0) {
+      u.hp -= damage[i];
+      if (u.hp <= 0) {
+        u.hp = 0;
+        --w.alive[u.seat];
+        ++w.kills[w.units[static_cast<std::size_t>(last_hit[i])].seat];
       }
     }
   }
-};
+  ++w.tick;
+}
+
+}  // namespace core
+
+namespace {
 
 // What one step needs besides the world, kept per thread: assign() reuses the capacity.
 struct Scratch {
-  Grid grid;
-  std::vector<std::uint32_t> fill;
+  std::vector<std::uint32_t> start, fill;
+  std::vector<std::uint16_t> items;
   std::vector<float> damage, nx, ny;
   std::vector<std::int32_t> last_hit;
+  std::vector<std::uint8_t> cooldown;
 };
 
 }  // namespace
@@ -83,103 +100,52 @@ World make_world(unsigned seats, unsigned units_per_seat) {
 }
 
 void step(World& w, float dt) {
-  thread_local Scratch scratch;
-  Grid& grid = scratch.grid;
-  grid.build(w.units, scratch.fill);
+  thread_local Scratch s;
   const std::size_t n = w.units.size();
-  std::vector<float>& damage = scratch.damage;
-  std::vector<std::int32_t>& last_hit = scratch.last_hit;  // the attacker with the lowest id that hit it
-  std::vector<float>& nx = scratch.nx;
-  std::vector<float>& ny = scratch.ny;
-  damage.assign(n, 0.0f);
-  last_hit.assign(n, -1);
-  nx.resize(n);
-  ny.resize(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const Unit& u = w.units[i];
-    nx[i] = u.x;
-    ny[i] = u.y;
-    if (!u.alive()) continue;
-    // Nearest enemy in sight (ties: the lower id).
-    std::int32_t target = -1;
-    float best = kSight * kSight;
-    grid.near(u.x, u.y, kSight, [&](std::uint16_t j) {
-      const Unit& v = w.units[j];
-      if (v.seat == u.seat) return;
-      const float d = (v.x - u.x) * (v.x - u.x) + (v.y - u.y) * (v.y - u.y);
-      if (d < best || (d == best && static_cast<std::int32_t>(j) < target)) {
-        best = d;
-        target = j;
-      }
-    });
-    float gx = u.x, gy = u.y;
-    std::uint8_t cooldown = u.cooldown > 0 ? static_cast<std::uint8_t>(u.cooldown - 1) : 0;
-    if (target >= 0) {
-      const Unit& v = w.units[target];
-      if (best <= kReach * kReach) {
-        if (cooldown == 0) {
-          damage[target] += kDamage;
-          if (last_hit[target] < 0) last_hit[target] = static_cast<std::int32_t>(i);
-          cooldown = kCooldownTicks;
-        }
-        gx = u.x;  // in reach: stand and fight
-        gy = u.y;
-      } else {
-        gx = v.x;
-        gy = v.y;
-      }
-    } else if (w.commands[u.seat].active) {
-      // Spread around the command point so an army does not collapse into one spot.
-      const float a = static_cast<float>(u.id) * 2.399963f;  // golden angle
-      const float r = 6.0f * std::sqrt(static_cast<float>(u.id % 64));
-      gx = w.commands[u.seat].x + std::cos(a) * r;
-      gy = w.commands[u.seat].y + std::sin(a) * r;
-    }
-    w.units[i].cooldown = cooldown;  // read by this unit only
-    const float dx = gx - u.x, dy = gy - u.y;
-    const float len = std::sqrt(dx * dx + dy * dy);
-    const float move = std::min(len, kSpeed * dt);
-    if (len > 0.5f) {
-      nx[i] += dx / len * move;
-      ny[i] += dy / len * move;
-    }
-    // Separation from neighbours (friend or foe) closer than two radii.
-    float px = 0, py = 0;
-    grid.near(u.x, u.y, 2 * kRadius, [&](std::uint16_t j) {
-      if (j == i) return;
-      const Unit& v = w.units[j];
-      const float ddx = u.x - v.x, ddy = u.y - v.y;
-      const float d2 = ddx * ddx + ddy * ddy;
-      if (d2 >= 4 * kRadius * kRadius) return;
-      if (d2 < 1e-6f) {  // exactly on top of each other: split by id
-        px += j < i ? 0.5f : -0.5f;
-        return;
-      }
-      const float d = std::sqrt(d2);
-      const float push = (2 * kRadius - d) * 0.5f;
-      px += ddx / d * push;
-      py += ddy / d * push;
-    });
-    nx[i] = std::clamp(nx[i] + px, 0.0f, kMapSize - 1);
-    ny[i] = std::clamp(ny[i] + py, 0.0f, kMapSize - 1);
+  core::build_grid(w.units, s.start, s.items, s.fill);
+  s.damage.assign(n, 0.0f);
+  s.last_hit.assign(n, core::kNoHit);
+  s.nx.resize(n);
+  s.ny.resize(n);
+  s.cooldown.resize(n);
+  const core::Offset* spread = core::spread_table(n);
+  const core::GridView grid{s.start.data(), s.items.data()};
+  const core::Out out{s.nx.data(), s.ny.data(), s.cooldown.data()};
+  // Damage is applied after every unit chose, so the result does not depend on the order
+  // units are visited; the lowest attacker id gets the kill.
+  const auto hit = [&](std::uint32_t target, std::uint32_t attacker) {
+    s.damage[target] += core::kDamage;
+    s.last_hit[target] = std::min(s.last_hit[target], static_cast<std::int32_t>(attacker));
+  };
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (w.units[i].alive()) core::decide(i, w.units.data(), w.commands.data(), spread, grid, dt, out, hit);
   }
-  w.alive.assign(w.kills.size(), 0);
-  for (std::size_t i = 0; i < n; ++i) {
-    Unit& u = w.units[i];
-    if (!u.alive()) continue;
-    ++w.alive[u.seat];  // counted before this tick's damage; corrected below
-    u.x = nx[i];
-    u.y = ny[i];
-    if (damage[i] > 0) {
-      u.hp -= damage[i];
-      if (u.hp <= 0) {
-        u.hp = 0;
-        --w.alive[u.seat];
-        ++w.kills[w.units[last_hit[i]].seat];
-      }
-    }
+  core::apply(w, s.nx.data(), s.ny.data(), s.cooldown.data(), s.damage.data(), s.last_hit.data());
+}
+
+std::string differs(const World& a, const World& b) {
+  const auto show = [](const std::string& what, auto x, auto y) {
+    std::ostringstream out;
+    out << std::setprecision(9) << what << ": " << +x << " != " << +y;  // 9 digits tell floats apart
+    return out.str();
+  };
+  if (a.tick != b.tick) return show("tick", a.tick, b.tick);
+  if (a.units.size() != b.units.size()) return show("units", a.units.size(), b.units.size());
+  for (std::size_t i = 0; i < a.units.size(); ++i) {
+    const Unit& u = a.units[i];
+    const Unit& v = b.units[i];
+    const std::string who = "unit " + std::to_string(i);
+    if (u.x != v.x) return show(who + ": x", u.x, v.x);
+    if (u.y != v.y) return show(who + ": y", u.y, v.y);
+    if (u.hp != v.hp) return show(who + ": hp", u.hp, v.hp);
+    if (u.cooldown != v.cooldown) return show(who + ": cooldown", u.cooldown, v.cooldown);
   }
-  ++w.tick;
+  for (std::size_t s = 0; s < a.kills.size() && s < b.kills.size(); ++s) {
+    if (a.kills[s] != b.kills[s]) return show("seat " + std::to_string(s) + ": kills", a.kills[s], b.kills[s]);
+  }
+  if (a.kills.size() != b.kills.size()) return show("seats", a.kills.size(), b.kills.size());
+  if (a.alive != b.alive) return "living units per seat differ";
+  return {};
 }
 
 unsigned seats_alive(const World& w) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace arena {
@@ -43,6 +44,11 @@ World make_world(unsigned seats, unsigned units_per_seat);
 // order units are visited). O(units x neighbours). Its scratch (grid, per-unit arrays) is
 // kept per thread, so a warm worker steps without allocating.
 void step(World& w, float dt);
+
+// Empty when a and b are the same state (tick, every unit's position, health and cooldown,
+// kills, living units), else what differs first ("unit 17: x 12.5 != 12.75"). Checks the
+// GPU step against the CPU step.
+std::string differs(const World& a, const World& b);
 
 // Seats that still have a living unit (from World::alive: O(seats)).
 unsigned seats_alive(const World& w);

@@ -19,6 +19,9 @@ void Stats::write(ringactor::runtime::MetricsWriter& w) const {
   w.counter("arena_frame_bytes_total", "State frame payload bytes published (once per frame, not per player).",
             frame_bytes);
   w.counter("arena_bad_messages_total", "Client messages refused (the connection was closed).", bad_messages);
+  w.counter("arena_gpu_steps_total", "Simulation steps run on the CUDA device (--gpu).", gpu_steps);
+  w.counter("arena_gpu_checks_total", "Device steps also run on the CPU and compared.", gpu_checks);
+  w.counter("arena_gpu_mismatches_total", "Device steps that differed from the CPU step.", gpu_mismatches);
 }
 
 }  // namespace arena

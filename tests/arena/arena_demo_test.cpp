@@ -3,7 +3,8 @@
 // the result and a leaderboard row; bad input is closed with its code while others play on;
 // a dropped player rejoins with its token and gets a full snapshot, and after the grace
 // period a bot holds the seat; SIGTERM mid-round closes players with 1001, saves the round,
-// exits 0, and the leaderboard survives a restart.
+// exits 0, and the leaderboard survives a restart. --gpu answers for the build and the
+// machine: refused without CUDA, the CUDA error without a device, a matching self-test with one.
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -321,4 +322,26 @@ TEST(ArenaDemo, SigtermMidRoundClosesWith1001SavesTheRoundAndTheBoardSurvivesARe
   EXPECT_EQ(board[0]["name"], "dee");
   EXPECT_EQ(board[0]["rounds"], 1);
   EXPECT_EQ(stop(b), 0);
+}
+
+// A build without CUDA refuses --gpu (exit 2); a CUDA build on a machine without a device
+// names the CUDA error (exit 1); with a device the self-test (200 steps on the device and the
+// CPU, compared after each) matches (exit 0). Which of the three is expected is known here.
+TEST(ArenaDemo, GpuSelfTestAnswersForTheBuildAndTheMachine) {
+  Child c = spawn_program(RINGACTOR_ARENA_BIN, {"--gpu-self-test", "--seats", "4", "--units", "48"}, true);
+  std::string out = read_line(c.out, std::chrono::seconds(60));
+  const int rc = wait_exit(c.pid, std::chrono::seconds(60));
+  ::close(c.out);
+#if !defined(RINGACTOR_ARENA_GPU)
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("arena: --gpu: this build has no CUDA support"), std::string::npos) << out;
+#else
+  if (std::filesystem::exists("/dev/nvidiactl")) {
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("match the CPU step"), std::string::npos) << out;
+  } else {
+    EXPECT_EQ(rc, 1) << out;
+    EXPECT_EQ(out.rfind("arena: --gpu: CUDA: ", 0), 0u) << out;
+  }
+#endif
 }

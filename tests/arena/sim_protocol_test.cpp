@@ -52,6 +52,26 @@ TEST(ArenaSim, StepsAreDeterministicAndArmiesFight) {
   EXPECT_EQ(units_alive(a, 9), 0u) << "a seat that does not exist";
 }
 
+TEST(ArenaSim, DiffersNamesTheFirstDifference) {
+  const World a = battle(40);
+  World b = a;
+  EXPECT_EQ(differs(a, b), "");
+  b.units[3].y = std::nextafter(b.units[3].y, 2000.0f);  // one ulp: what a device could differ by
+  EXPECT_EQ(differs(a, b).rfind("unit 3: y: ", 0), 0u) << differs(a, b);
+  b = a;
+  b.units[7].cooldown = 5;
+  EXPECT_EQ(differs(a, b).rfind("unit 7: cooldown", 0), 0u) << differs(a, b);
+  b = a;
+  ++b.kills[2];
+  EXPECT_EQ(differs(a, b), "seat 2: kills: " + std::to_string(a.kills[2]) + " != " + std::to_string(b.kills[2]));
+  b = a;
+  ++b.tick;
+  EXPECT_EQ(differs(a, b).rfind("tick: ", 0), 0u);
+  b = a;
+  b.units.pop_back();
+  EXPECT_EQ(differs(a, b).rfind("units: 192 != 191", 0), 0u) << differs(a, b);
+}
+
 TEST(ArenaSim, UnitsHeadForTheirSeatsCommand) {
   World w = make_world(2, 16);
   w.commands[0] = Command{true, 100, 100};

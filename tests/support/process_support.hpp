@@ -24,7 +24,8 @@ struct Child {
   int out = -1;  // the child's stdout
 };
 
-inline Child spawn_program(const std::string& binary, std::vector<std::string> args) {
+// With merge_stderr the child's stderr goes to the same pipe as its stdout.
+inline Child spawn_program(const std::string& binary, std::vector<std::string> args, bool merge_stderr = false) {
   args.insert(args.begin(), binary);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -34,6 +35,7 @@ inline Child spawn_program(const std::string& binary, std::vector<std::string> a
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  if (merge_stderr) posix_spawn_file_actions_adddup2(&fa, p[1], 2);
   Child c;
   if (posix_spawn(&c.pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) throw std::runtime_error("spawn");
   posix_spawn_file_actions_destroy(&fa);
