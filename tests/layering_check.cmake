@@ -7,8 +7,10 @@ set(allowed_offload runtime actors offload)
 set(allowed_http runtime actors http)
 # assets builds snapshots on the worker arena (reload off the IO thread), so it may use offload.
 set(allowed_assets runtime actors offload http assets)
+# node owns the reactors, stages, mesh and worker arena of a process.
+set(allowed_node runtime actors offload node)
 set(failures "")
-foreach(module runtime actors offload http assets)
+foreach(module runtime actors offload http assets node)
   if(NOT EXISTS ${SOURCE_DIR}/${module})
     continue()
   endif()

@@ -49,7 +49,7 @@ Stage::~Stage() {
   // Actors still alive here never saw their reactor run or stop: stop them now, on this
   // thread. Messages still queued are dropped (asks answer kShutdown).
   stop_all(StopReason::kShutdown);
-  destroying_ = true;
+  destroying_.store(true, std::memory_order_relaxed);
   queue_.clear();
 }
 
@@ -173,7 +173,7 @@ void Stage::run_detached(runtime::Task fn) {
   };
   // A finished reactor (or a stage being destroyed) cannot run it on its thread: run it
   // here rather than never (an ask's reply must arrive).
-  if (destroying_ || !reactor_.post(std::move(guarded))) guarded();
+  if (destroying_.load(std::memory_order_relaxed) || !reactor_.post(std::move(guarded))) guarded();
 }
 
 // ---- lifecycle -------------------------------------------------------------------------

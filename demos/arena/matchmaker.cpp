@@ -79,6 +79,8 @@ void Matchmaker::open_room(std::size_t humans) {
   if (!stage().alive(room.id())) return;  // its on_start threw (logged): the players stay seatless
   rooms_.join(room);
   room_ids_[key(room.id())] = id;
+  // Listed at once; the status the room sent from its on_start (queued) replaces this.
+  room_status_.emplace(id, R"({"id":)" + std::to_string(id) + "}");
   for (std::string& t : room_tokens) tokens_.emplace(std::move(t), room);
 }
 
@@ -90,9 +92,8 @@ std::string Matchmaker::new_token() {
 }
 
 void Matchmaker::room_status(std::uint32_t id, std::string json) {
-  if (room_status_.count(id) != 0 || std::any_of(room_ids_.begin(), room_ids_.end(), [&](const auto& r) { return r.second == id; })) {
-    room_status_[id] = std::move(json);
-  }
+  const auto it = room_status_.find(id);  // a room that is gone stays gone
+  if (it != room_status_.end()) it->second = std::move(json);
 }
 
 std::string Matchmaker::rooms_json() {

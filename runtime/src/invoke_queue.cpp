@@ -9,6 +9,11 @@ namespace ringactor::runtime {
 
 bool InvokeQueue::post(Task&& task) {
   if (!queue_.enqueue(std::move(task))) return false;
+  wake();
+  return true;
+}
+
+void InvokeQueue::wake() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   // Cheap load first: while the reactor is busy this is the only shared access.
   if (parked_.load(std::memory_order_relaxed) &&
@@ -23,7 +28,6 @@ bool InvokeQueue::post(Task&& task) {
       // EAGAIN means the counter is saturated: a wake-up is pending anyway.
     }
   }
-  return true;
 }
 
 bool InvokeQueue::prepare_park() noexcept {

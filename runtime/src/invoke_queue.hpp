@@ -60,6 +60,10 @@ class InvokeQueue {
     return total;
   }
 
+  // Any thread, after publishing work the reactor finds through a park check (Reactor::
+  // add_park_check): the same fence and conditional eventfd write as post(), no task.
+  void wake() noexcept;
+
   // Reactor thread, before sleeping. Returns true when the reactor may sleep (nothing was
   // queued after `parked` became visible); false means it must not sleep (parked cleared).
   bool prepare_park() noexcept;

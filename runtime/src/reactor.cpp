@@ -335,14 +335,16 @@ bool ReactorImpl::exit_ready() const noexcept {
 void ReactorImpl::loop_once(std::optional<Reactor::Clock::duration> max_wait) {
   if (!stopping_ && stop_requested_.load(std::memory_order_acquire)) begin_stop();
 
-  // 1. Submit, then wait unless work is pending.
+  // 1. Submit, then wait unless work is pending. Before-wait hooks first: what they publish
+  // (wake-ups of other reactors) goes out before this one may sleep.
+  before_wait_hooks_.run([this](UniqueFunction<void()>& hook) { run_guarded("before-wait hook", [&] { hook(); }); });
   int ret;
   bool parked = false;
   const bool requested = std::exchange(iteration_requested_, false);
   // poll(0) never sleeps, so it does not park either: a producer must not pay an eventfd
   // write to wake a loop that is about to look at the queue anyway.
   const bool may_sleep = !max_wait || max_wait->count() > 0;
-  if (may_sleep && flush_list_.empty() && !requested && !exiting_ && invokes_.prepare_park()) {
+  if (may_sleep && flush_list_.empty() && !requested && !exiting_ && invokes_.prepare_park() && !park_check_busy()) {
     parked = true;
     auto until = timers_.time_until_next(Reactor::Clock::now());
     if (max_wait && (!until || *max_wait < *until)) until = *max_wait;
@@ -495,6 +497,16 @@ void ReactorImpl::run_guarded(const char* what, F&& fn) noexcept {
 void ReactorImpl::run_stop_hooks() {
   // Index loops: a hook may register another hook.
   for (std::size_t i = 0; i < stop_hooks_.size(); ++i) run_guarded("stop hook", [&] { stop_hooks_[i](); });
+}
+
+bool ReactorImpl::park_check_busy() noexcept {
+  // After prepare_park's fence: work published before a producer saw `parked` is seen here.
+  bool busy = false;
+  park_checks_.run([&](UniqueFunction<void(bool&)>& check) {
+    if (!busy) run_guarded("park check", [&] { check(busy); });
+  });
+  if (busy) invokes_.unpark();
+  return busy;
 }
 
 void ReactorImpl::run_tick_hooks() {

@@ -119,6 +119,22 @@ HookId Reactor::add_tick_hook(UniqueFunction<void()> hook) {
 
 bool Reactor::remove_tick_hook(HookId hook) noexcept { return impl_->tick_hooks_.remove(hook); }
 
+HookId Reactor::add_before_wait_hook(UniqueFunction<void()> hook) {
+  impl_->check_setup_thread("add_before_wait_hook");
+  return impl_->before_wait_hooks_.add(std::move(hook));
+}
+
+bool Reactor::remove_before_wait_hook(HookId hook) noexcept { return impl_->before_wait_hooks_.remove(hook); }
+
+HookId Reactor::add_park_check(UniqueFunction<void(bool&)> check) {
+  impl_->check_setup_thread("add_park_check");
+  return impl_->park_checks_.add(std::move(check));
+}
+
+bool Reactor::remove_park_check(HookId check) noexcept { return impl_->park_checks_.remove(check); }
+
+void Reactor::wake() noexcept { impl_->invokes_.wake(); }
+
 void Reactor::add_stop_hook(UniqueFunction<void()> fn) {
   impl_->check_setup_thread("add_stop_hook");
   impl_->stop_hooks_.push_back(std::move(fn));

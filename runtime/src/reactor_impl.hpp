@@ -143,6 +143,8 @@ class ReactorImpl {
   void note_error(const char* where, const char* what) noexcept;
   template <typename F>
   void run_guarded(const char* what, F&& fn) noexcept;
+  // Runs the park checks (reactor thread, parked set); true (and unparked) if one found work.
+  bool park_check_busy() noexcept;
   void schedule_scan();
   void scan_timeouts();
   // Closes stalled holders of pooled memory: splice pipes (pipes) and/or pooled blocks.
@@ -209,6 +211,8 @@ class ReactorImpl {
   InvokeQueue invokes_;
   std::deque<Listener> listeners_;  // stable: a factory may call listen() while it runs
   HookList<void()> tick_hooks_;
+  HookList<void()> before_wait_hooks_;
+  HookList<void(bool&)> park_checks_;
   std::vector<UniqueFunction<void()>> sighup_hooks_;
   std::vector<UniqueFunction<void()>> stop_hooks_;
   bool iteration_requested_ = false;

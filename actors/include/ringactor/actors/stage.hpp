@@ -42,6 +42,10 @@ namespace ringactor::actors {
 
 class ConnectionActor;
 class GroupBase;
+class Mesh;
+namespace detail {
+struct MeshPort;
+}
 
 struct StageOptions {
   // Live actors at most. The table is allocated lazily (pages are touched when used), so a
@@ -138,6 +142,12 @@ class Stage {
 
  private:
   friend class ConnectionActor;
+  friend class Mesh;
+  friend struct detail::MeshPort;
+  // The mesh path (mesh.hpp): true when the calling thread runs a member of the mesh that
+  // `target`'s stage belongs to (and not that stage's reactor); the message is then in its
+  // ring or backlog. False: use the invoke queue (`m` untouched).
+  static bool send_across(ActorId target, Message& m);
   // adopt(), calling `routed(id)` once the actor has its id and before its on_start.
   ActorId adopt(std::unique_ptr<Actor> actor, runtime::UniqueFunction<void(ActorId)> routed);
 
@@ -194,7 +204,10 @@ class Stage {
   StageOptions options_;
   runtime::SlotPool<Entry> table_;
   detail::ChunkQueue<Envelope> queue_;
-  bool destroying_ = false;
+  detail::MeshPort* port_ = nullptr;  // set by Mesh::join
+  // Set by the destructor; other threads read it in send() (a send to a stage being
+  // destroyed is a caller's bug, but it must not be a data race as well).
+  std::atomic<bool> destroying_{false};
   struct AtomicCounters {
     std::atomic<std::uint64_t> spawned{0}, stopped{0}, messages{0}, remote_messages{0}, dead_letters{0},
         handler_exceptions{0}, ticks{0}, ticks_skipped{0};

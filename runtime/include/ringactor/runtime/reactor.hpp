@@ -105,6 +105,26 @@ class Reactor {
   // itself. Returns false for a hook already removed (or an empty handle). O(hooks).
   bool remove_tick_hook(HookId hook) noexcept;
 
+  // Reactor thread (or before run()). `hook` runs at the start of every loop iteration,
+  // before the reactor submits and decides whether to sleep: the place to publish what this
+  // iteration produced for other threads (the actor mesh wakes the reactors it sent to
+  // here, once per destination per iteration). Same rules as tick hooks.
+  HookId add_before_wait_hook(UniqueFunction<void()> hook);
+  bool remove_before_wait_hook(HookId hook) noexcept;
+
+  // Reactor thread (or before run()). For work other threads hand this reactor outside
+  // post() (the actor mesh's rings): before sleeping, after announcing that it is about to
+  // park (a full fence), the reactor calls every check; one that sets its argument to true
+  // keeps it awake. The producer side publishes its work and then calls wake(), so either
+  // the check sees the work or wake() sees the reactor parked. Keep checks O(1)-ish: they
+  // run whenever the loop is about to sleep.
+  HookId add_park_check(UniqueFunction<void(bool&)> check);
+  bool remove_park_check(HookId check) noexcept;
+
+  // Any thread. Wakes the reactor if it sleeps (one eventfd write per park at most, as
+  // post()); a full fence and a relaxed load when it does not. See add_park_check.
+  void wake() noexcept;
+
   // Reactor thread (or before run()). Runs `fn` on the reactor thread when SIGHUP arrives
   // (needs handle_signals).
   void on_sighup(UniqueFunction<void()> fn);

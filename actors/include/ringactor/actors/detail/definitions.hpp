@@ -70,7 +70,7 @@ template <typename F>
 void Stage::send(ActorId target, F&& message) {
   Stage* s = target.stage;
   if (s == nullptr) return;
-  if (s->destroying_ || s->reactor_.finished()) {
+  if (s->destroying_.load(std::memory_order_relaxed) || s->reactor_.finished()) {
     // Nobody will ever run it: a dead letter. Destroying it uncalled makes an ask answer
     // kShutdown.
     s->count_lost_letter();
@@ -82,12 +82,14 @@ void Stage::send(ActorId target, F&& message) {
     s->queue_.emplace_back(target.slot, target.generation, std::forward<F>(message));
     return;
   }
+  // Another reactor of the same mesh: through the ring from this reactor to that one.
+  Message m(std::forward<F>(message));
+  if (s->port_ != nullptr && send_across(target, m)) return;
   // Another thread: through the target reactor's invoke queue. The task (stage, slot,
   // generation, an inline Message) is 96 bytes, the invoke queue's inline size.
-  const bool queued = s->reactor_.post(
-      [s, slot = target.slot, gen = target.generation, m = Message(std::forward<F>(message))]() mutable {
-        s->deliver_remote(slot, gen, m);
-      });
+  const bool queued = s->reactor_.post([s, slot = target.slot, gen = target.generation, m = std::move(m)]() mutable {
+    s->deliver_remote(slot, gen, m);
+  });
   // The reactor has finished: the task (and any ask in it, which answers kShutdown) is gone.
   if (!queued) s->count_lost_letter();
 }

@@ -1,0 +1,194 @@
+// Covers node::Node: every reactor runs on its own thread and they stop together (node.stop,
+// one reactor's Reactor::stop, a SIGTERM read by reactor 0 alone), SIGHUP runs its callback
+// once, the connection budget is split, tells between its reactors go through the mesh,
+// SO_REUSEPORT listeners on every reactor share one port.
+#include <signal.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <ringactor/actors/actor.hpp>
+#include <ringactor/actors/ref.hpp>
+#include <ringactor/node/node.hpp>
+
+#include "test_support.hpp"
+
+namespace ra = ringactor::actors;
+namespace rt = ringactor::runtime;
+using ringactor::node::Node;
+using ringactor::node::NodeOptions;
+using namespace std::chrono_literals;
+
+namespace {
+
+rt::ReactorOptions quiet(bool signals = false) {
+  return rt::ReactorOptions{.idle_timeout = 0ms, .write_timeout = 0ms, .handle_signals = signals};
+}
+
+template <typename Pred>
+bool wait_for(Pred pred, std::chrono::milliseconds limit = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  return pred();
+}
+
+// Runs node.run() on a thread of its own; run_ok says it returned without throwing.
+struct Runner {
+  explicit Runner(Node& node) : thread([this, &node] {
+    try {
+      node.run();
+      ok = true;
+    } catch (...) {
+    }
+    returned = true;
+  }) {}
+  ~Runner() {
+    if (thread.joinable()) thread.join();
+  }
+  std::atomic<bool> ok{false}, returned{false};
+  std::thread thread;
+};
+
+// Every reactor of `node` has run a posted closure: all loops are up.
+std::vector<std::thread::id> threads_of(Node& node) {
+  std::vector<std::atomic<bool>> seen(node.size());
+  std::vector<std::thread::id> ids(node.size());
+  for (unsigned i = 0; i < node.size(); ++i) {
+    node.reactor(i).post([&, i] {
+      ids[i] = std::this_thread::get_id();
+      seen[i] = true;
+    });
+  }
+  wait_for([&] {
+    for (auto& s : seen) {
+      if (!s) return false;
+    }
+    return true;
+  });
+  return ids;
+}
+
+}  // namespace
+
+TEST(Node, EveryReactorRunsOnItsOwnThreadAndTheyStopTogether) {
+  Node node({.reactors = 3, .reactor = quiet(), .workers = {.threads = 1}});
+  ASSERT_EQ(node.size(), 3u);
+  Runner runner(node);
+  const std::vector<std::thread::id> ids = threads_of(node);
+  const std::set<std::thread::id> distinct(ids.begin(), ids.end());
+  EXPECT_EQ(distinct.size(), 3u);
+  EXPECT_EQ(distinct.count(std::this_thread::get_id()), 0u);
+  node.stop();
+  ASSERT_TRUE(wait_for([&] { return runner.returned.load(); }));
+  EXPECT_TRUE(runner.ok.load());
+  for (unsigned i = 0; i < node.size(); ++i) EXPECT_TRUE(node.reactor(i).finished()) << i;
+}
+
+TEST(Node, OneReactorThatStopsTakesTheOthersWithIt) {
+  Node node({.reactors = 3, .reactor = quiet(), .workers = {.threads = 1}});
+  Runner runner(node);
+  threads_of(node);
+  node.reactor(2).stop();
+  ASSERT_TRUE(wait_for([&] { return runner.returned.load(); }));
+  EXPECT_TRUE(runner.ok.load());
+  EXPECT_EQ(node.counters().stops_propagated, 1u);
+  for (unsigned i = 0; i < node.size(); ++i) EXPECT_TRUE(node.reactor(i).finished()) << i;
+}
+
+TEST(Node, SigtermStopsEveryReactorAndSighupRunsOnce) {
+  Node node({.reactors = 3, .reactor = quiet(true), .workers = {.threads = 1}});
+  std::atomic<int> hups{0};
+  std::atomic<bool> hup_on_reactor0{false};
+  node.on_sighup([&] {
+    hup_on_reactor0 = node.reactor(0).in_reactor_thread();
+    ++hups;
+  });
+  Runner runner(node);
+  threads_of(node);
+  ASSERT_EQ(::kill(::getpid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_for([&] { return hups.load() == 1; }));
+  EXPECT_TRUE(hup_on_reactor0.load());
+  ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+  ASSERT_TRUE(wait_for([&] { return runner.returned.load(); })) << "one SIGTERM stops the process's reactors";
+  EXPECT_TRUE(runner.ok.load());
+  EXPECT_EQ(hups.load(), 1) << "one SIGHUP, one callback";
+  for (unsigned i = 0; i < node.size(); ++i) EXPECT_TRUE(node.reactor(i).finished()) << i;
+}
+
+TEST(Node, TheConnectionBudgetIsSplitAcrossReactors) {
+  NodeOptions o{.reactors = 4, .reactor = quiet(), .workers = {.threads = 1}};
+  o.reactor.max_connections = 1000;
+  Node node(o);
+  for (unsigned i = 0; i < node.size(); ++i) EXPECT_EQ(node.reactor(i).options().max_connections, 250u) << i;
+  NodeOptions too_many = o;
+  too_many.reactor.max_connections = 2'000'000'000;
+  EXPECT_THROW(Node{too_many}, std::invalid_argument);
+}
+
+namespace {
+class Counter : public ra::Actor {
+ public:
+  explicit Counter(std::atomic<int>* n) : n_(n) {}
+  void hit(std::thread::id from) {
+    if (from != std::this_thread::get_id()) ++*n_;
+  }
+
+ private:
+  std::atomic<int>* n_;
+};
+class Hitter : public ra::Actor {
+ public:
+  void hit(ra::Ref<Counter> c, int times) {
+    for (int i = 0; i < times; ++i) c.tell(&Counter::hit, std::this_thread::get_id());
+  }
+};
+}  // namespace
+
+TEST(Node, TellsBetweenItsReactorsGoThroughTheMesh) {
+  Node node({.reactors = 2, .reactor = quiet(), .workers = {.threads = 1}});
+  std::atomic<int> hits{0};
+  auto counter = node.stage(1).spawn<Counter>(&hits);
+  auto hitter = node.stage(0).spawn<Hitter>();
+  Runner runner(node);
+  hitter.tell(&Hitter::hit, counter, 1000);
+  ASSERT_TRUE(wait_for([&] { return hits.load() == 1000; })) << hits.load();
+  EXPECT_EQ(node.mesh().counters(0).sent, 1000u);
+  EXPECT_EQ(node.mesh().counters(1).received, 1000u);
+  node.stop();
+}
+
+TEST(Node, ReusePortListenersOnEveryReactorShareThePortAndTheConnections) {
+  Node node({.reactors = 3, .reactor = quiet(), .workers = {.threads = 1}});
+  std::vector<std::atomic<int>> accepted(node.size());
+  std::uint16_t port = 0;
+  for (unsigned i = 0; i < node.size(); ++i) {
+    rt::ListenOptions lo{.port = port, .reuse_port = true};
+    port = node.reactor(i).listen(lo, [&accepted, i](rt::Connection) {
+      ++accepted[i];
+      return std::make_unique<ringactor::test::EchoHandler>();
+    });
+  }
+  Runner runner(node);
+  std::vector<ringactor::test::Client> clients;
+  for (int c = 0; c < 90; ++c) {
+    clients.emplace_back(port);
+    ASSERT_TRUE(clients.back().send_all("ping"));
+    EXPECT_EQ(clients.back().recv_exact(4), "ping");
+  }
+  int total = 0;
+  for (unsigned i = 0; i < node.size(); ++i) {
+    total += accepted[i].load();
+    // The kernel hashes each connection to one listener: 90 spread over 3 leave none empty
+    // (the chance of an empty one is 3 x (2/3)^90, about 1e-15).
+    EXPECT_GT(accepted[i].load(), 0) << "reactor " << i;
+  }
+  EXPECT_EQ(total, 90);
+  clients.clear();
+  node.stop();
+}
