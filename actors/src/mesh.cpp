@@ -30,27 +30,38 @@ void MeshPort::send(MeshPort& dst, std::uint32_t slot, std::uint32_t generation,
   }
   // Behind a backlog, a message waits its turn: order per sender holds. A full ring sends
   // it to the backlog; the park check asks the consumer for a wake-up once it made room.
-  if (!b && ring.try_push(slot, generation, m)) return;
-  if (!b) {
-    b = std::make_unique<Backlog>();
-    ++backlogged_destinations;
-  }
+  // An emptied backlog is kept (with its cached blocks) for the next overflow.
+  if ((!b || b->empty()) && ring.try_push(slot, generation, m)) return;
+  if (!b) b = std::make_unique<Backlog>();
+  if (b->empty()) ++backlogged_destinations;
   b->emplace_back(slot, generation, std::move(m));
   bump(c.backlogged);
+  // A long handler may send far more than a ring holds: every 64 backlogged messages, move
+  // what the consumer has made room for, rather than only once per iteration.
+  if (++since_refill >= 64) {
+    since_refill = 0;
+    refill(d);
+  }
+}
+
+void MeshPort::refill(unsigned d) {
+  Backlog* b = backlog[d].get();
+  if (b == nullptr || b->empty()) return;
+  SpscRing& ring = *out[d];
+  while (!b->empty() && ring.try_push(b->front().slot, b->front().generation, b->front().msg)) b->pop_front();
+  if (b->empty()) --backlogged_destinations;
 }
 
 void MeshPort::before_wait() {
   tl_mesh_port() = this;
+  // Traffic from other reactors a moment ago: poll for more rather than sleep and pay a
+  // wake-up (MeshOptions::spin). The reactor does not even announce a park then, so
+  // senders see it awake and write no eventfd.
+  if (spin.count() != 0 && std::chrono::steady_clock::now() - last_received < spin) stage->reactor().request_iteration();
   if (backlogged_destinations != 0) {
     for (unsigned d = 0; d < backlog.size(); ++d) {
-      std::unique_ptr<Backlog>& b = backlog[d];
-      if (!b) continue;
-      SpscRing& ring = *out[d];
-      while (!b->empty() && ring.try_push(b->front().slot, b->front().generation, b->front().msg)) b->pop_front();
-      if (b->empty()) {
-        b.reset();
-        --backlogged_destinations;
-      }
+      if (!backlog[d] || backlog[d]->empty()) continue;
+      refill(d);
       if (!wake_pending[d]) {  // what moved into the ring needs its consumer awake
         wake_pending[d] = 1;
         to_wake.push_back(d);
@@ -83,7 +94,10 @@ std::size_t MeshPort::drain(std::size_t budget) {
       mesh_member(s).stage->reactor().wake();
     }
   }
-  bump(c.received, total);
+  if (total != 0) {
+    bump(c.received, total);
+    if (spin.count() != 0) last_received = stage->reactor().now();
+  }
   return total;
 }
 
@@ -102,7 +116,7 @@ bool MeshPort::must_stay_awake() noexcept {
   // cleared an earlier one while this thread refilled the ring): either the consumer sees
   // the flag after its drain and wakes us, or we see the room it made and stay awake.
   for (unsigned d = 0; d < backlog.size(); ++d) {
-    if (!backlog[d]) continue;
+    if (!backlog[d] || backlog[d]->empty()) continue;
     out[d]->producer_waiting.store(true, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (out[d]->has_room()) return true;
@@ -120,7 +134,7 @@ void MeshPort::stop() {
   // first takes what the ring from here still holds, so the order per sender holds.
   for (unsigned d = 0; d < backlog.size(); ++d) {
     std::unique_ptr<Backlog>& b = backlog[d];
-    if (!b) continue;
+    if (!b || b->empty()) continue;
     MeshPort& dst = mesh_member(d);
     SpscRing* ring = out[d];
     const std::size_t n = b->size();
@@ -205,6 +219,7 @@ unsigned Mesh::join(Stage& stage) {
   me.mesh = impl_.get();
   me.stage = &stage;
   me.index = static_cast<unsigned>(impl_->ports.size());
+  me.spin = impl_->options.spin;
   impl_->ports.push_back(std::move(port));
   const unsigned n = static_cast<unsigned>(impl_->ports.size());
   for (auto& p : impl_->ports) {

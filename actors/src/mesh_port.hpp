@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -22,6 +23,9 @@ struct MeshEnvelope {
   std::uint32_t generation;
   Stage::Message msg;
 };
+
+// MeshOptions::ring_capacity's cost is documented per envelope.
+static_assert(sizeof(MeshEnvelope) <= 96, "MeshEnvelope grew: update MeshOptions' memory figures");
 
 // A bounded single-producer single-consumer ring of envelopes. The producer is one
 // reactor thread, the consumer another; indexes only grow (64-bit: no wrap in practice).
@@ -122,12 +126,18 @@ struct MeshPort {
   std::vector<unsigned char> wake_pending;        // by destination
   std::vector<unsigned> to_wake;                  // destinations flagged this iteration
   unsigned backlogged_destinations = 0;
+  std::uint32_t since_refill = 0;  // sends into backlogs since the last refill attempt
+  // Spinning (MeshOptions::spin): the time of the last message taken from a ring.
+  std::chrono::steady_clock::time_point last_received{};
+  std::chrono::nanoseconds spin{0};
   bool stopped = false;  // its reactor ran its stop hooks: sends from it go another way
 
   // Reactor thread of this port. Puts a message for `dst` into the ring (or the backlog).
   void send(MeshPort& dst, std::uint32_t slot, std::uint32_t generation, Stage::Message& m);
   // Before this reactor may sleep: refill rings from backlogs, wake destinations.
   void before_wait();
+  // Moves what fits from the backlog for `d` into its ring.
+  void refill(unsigned d);
   // Tick: deliver what the rings brought, up to `budget`; returns how many.
   std::size_t drain(std::size_t budget);
   // Stop hook: deliver (as dead letters, the actors are gone) what the rings hold, and hand
