@@ -6,6 +6,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -66,6 +67,82 @@ std::string describe(Failure f, const std::exception_ptr& e) {
 
 namespace detail {
 
+namespace {
+
+constexpr std::size_t kClassBytes = 64;
+constexpr std::size_t kClasses = 16;        // 64 B .. 1 KiB
+constexpr std::size_t kPerClass = 256;      // blocks kept per class and thread
+
+struct BlockCache {
+  std::array<std::vector<void*>, kClasses> free;
+  ~BlockCache() {
+    dead = true;
+    for (auto& list : free) {
+      for (void* p : list) ::operator delete(p);
+    }
+  }
+  // Trivially destructible, so still readable while the thread's other thread_locals are
+  // being destroyed: a block freed then goes back to the heap.
+  static thread_local bool dead;
+};
+thread_local bool BlockCache::dead = false;
+
+BlockCache& block_cache() {
+  thread_local BlockCache cache;
+  return cache;
+}
+
+std::size_t class_of(std::size_t bytes) noexcept { return (bytes + kClassBytes - 1) / kClassBytes - 1; }
+
+// allocate_shared's allocator for the jobs' control blocks.
+template <typename T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <typename U>
+  PoolAllocator(const PoolAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { pool_deallocate(p, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const PoolAllocator<U>&) const noexcept { return true; }
+};
+
+}  // namespace
+
+void* pool_allocate(std::size_t bytes) {
+  const std::size_t c = class_of(bytes);
+  if (c < kClasses && !BlockCache::dead) {
+    std::vector<void*>& list = block_cache().free[c];
+    if (!list.empty()) {
+      void* p = list.back();
+      list.pop_back();
+      return p;
+    }
+    return ::operator new((c + 1) * kClassBytes);
+  }
+  return ::operator new(bytes);
+}
+
+void pool_deallocate(void* p, std::size_t bytes) noexcept {
+  const std::size_t c = class_of(bytes);
+  if (c < kClasses && !BlockCache::dead) {
+    std::vector<void*>& list = block_cache().free[c];
+    if (list.size() < kPerClass) {
+      if (list.capacity() == 0) {
+        try {
+          list.reserve(kPerClass);
+        } catch (...) {
+          ::operator delete(p);
+          return;
+        }
+      }
+      list.push_back(p);
+      return;
+    }
+  }
+  ::operator delete(p);
+}
+
 JobBase::~JobBase() {
   if (!finished) shared->dropped.fetch_add(1, std::memory_order_relaxed);
   if (counted) shared->in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -85,8 +162,7 @@ struct WorkerArena::Impl {
   tbb::global_control limit;
   tbb::task_arena arena;
   std::mutex m;
-  std::condition_variable cv;      // running changed / parked work arrived / poller stop
-  std::size_t running = 0;         // accepted jobs whose work or poll has not finished
+  std::condition_variable cv;      // parked work arrived / poller stop
   std::vector<std::unique_ptr<detail::JobBase>> parked;
   std::thread poller;
   bool poller_stop = false;
@@ -144,7 +220,7 @@ void answer_now(detail::JobBase& job, Failure f) {
 }  // namespace
 
 std::shared_ptr<detail::Control> WorkerArena::make_control(const actors::Requester& who) {
-  auto control = std::make_shared<detail::Control>();
+  auto control = std::allocate_shared<detail::Control>(detail::PoolAllocator<detail::Control>());
   control->arena_stopping = &stopping_;
   if (who.actor.stage != nullptr) control->reactor = who.actor.stage->reactor().lifeline();
   control->requester = who.lifeline;
@@ -164,10 +240,7 @@ Ticket WorkerArena::submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr
   }
   job->counted = true;
   shared_->submitted.fetch_add(1, std::memory_order_relaxed);
-  {
-    const std::lock_guard<std::mutex> lock(impl_->m);
-    ++impl_->running;
-  }
+  shared_->running.fetch_add(1, std::memory_order_seq_cst);
   detail::JobBase* raw = job.release();
   // oneTBB calls the functor as const: it carries the job as a raw pointer, owned again at
   // once inside.
@@ -198,16 +271,18 @@ void WorkerArena::execute(std::unique_ptr<detail::JobBase> job) {
     return;
   }
   shared_->completed.fetch_add(1, std::memory_order_relaxed);
+  std::shared_ptr<detail::Shared> keep = job->shared;  // shutdown may return once running is 0
   post_result(std::move(job));
-  finish_running(1);
+  finish_running(*keep, 1);
 }
 
-void WorkerArena::finish_running(std::size_t n) {
-  // Notified under the lock: once the lock is released, shutdown() may destroy Impl, and
-  // this thread touches nothing of it afterwards.
-  const std::lock_guard<std::mutex> lock(impl_->m);
-  impl_->running -= n;
-  impl_->cv.notify_all();
+void WorkerArena::finish_running(detail::Shared& shared, std::size_t n) {
+  // One atomic per job; the lock and the notification only when the count reaches zero
+  // (what shutdown waits for). `shared` is kept alive by the caller: once running is zero,
+  // shutdown() may return and the arena be destroyed while this thread is still here.
+  if (shared.running.fetch_sub(n, std::memory_order_seq_cst) != n) return;
+  const std::lock_guard<std::mutex> lock(shared.m);
+  shared.idle.notify_all();
 }
 
 void WorkerArena::park(std::unique_ptr<detail::JobBase> job) {
@@ -251,10 +326,7 @@ void WorkerArena::poll_loop() {
     lock.lock();
     for (auto& job : still) impl_->parked.push_back(std::move(job));
     still.clear();
-    if (done != 0) {
-      impl_->running -= done;
-      impl_->cv.notify_all();
-    }
+    if (done != 0) finish_running(*shared_, done);  // (the poller is joined by shutdown)
     if (!impl_->parked.empty()) {
       impl_->cv.wait_for(lock, options_.poll_interval, [&] { return impl_->poller_stop; });
     }
@@ -267,13 +339,25 @@ void WorkerArena::shutdown() {
   if (impl_->shut) return;
   impl_->shut = true;
   impl_->accepting.store(false, std::memory_order_release);
-  // 1. Work in flight may finish and deliver normally, for up to shutdown_grace.
-  impl_->cv.wait_for(lock, options_.shutdown_grace, [&] { return impl_->running == 0; });
+  lock.unlock();
+  detail::Shared& sh = *shared_;
+  const auto idle = [&sh] { return sh.running.load(std::memory_order_seq_cst) == 0; };
+  {
+    // 1. Work in flight may finish and deliver normally, for up to shutdown_grace.
+    std::unique_lock<std::mutex> wait(sh.m);
+    sh.idle.wait_for(wait, options_.shutdown_grace, idle);
+  }
   // 2. Then every token reads cancelled; parked polls end as kShutdown on the next pass.
   stopping_.store(true, std::memory_order_relaxed);
+  lock.lock();
   impl_->cv.notify_all();
-  // 3. Wait for the work functions to return (they should check their token).
-  impl_->cv.wait(lock, [&] { return impl_->running == 0; });
+  lock.unlock();
+  {
+    // 3. Wait for the work functions to return (they should check their token).
+    std::unique_lock<std::mutex> wait(sh.m);
+    sh.idle.wait(wait, idle);
+  }
+  lock.lock();
   impl_->poller_stop = true;
   impl_->cv.notify_all();
   lock.unlock();

@@ -57,10 +57,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -240,12 +242,29 @@ namespace detail {
 // Counters and the in-flight bound, shared with jobs that may outlive the arena in a
 // reactor's invoke queue.
 struct Shared {
-  std::atomic<std::uint64_t> submitted{0}, overloaded{0}, completed{0}, delivered{0}, dropped{0}, cancelled{0},
-      polls{0}, in_flight{0}, parked{0};
+  // Written by the requesting reactors.
+  std::atomic<std::uint64_t> submitted{0}, overloaded{0}, delivered{0}, dropped{0}, cancelled{0}, in_flight{0};
+  // Written by workers and the poller: a cache line of their own.
+  alignas(64) std::atomic<std::uint64_t> completed{0}, polls{0}, parked{0};
+  // Accepted jobs whose work or poll has not finished; shutdown waits for zero on `idle`
+  // (under `m`). Here rather than in the arena: the thread that brings it to zero still
+  // notifies after shutdown may have returned, through its own reference to this.
+  alignas(64) std::atomic<std::size_t> running{0};
+  alignas(64) std::mutex m;
+  std::condition_variable idle;
 };
+
+// Jobs and their control blocks come from small blocks cached per thread (64-byte classes
+// up to 1 KiB, 256 blocks per class and thread), so a warm offload does not touch the heap.
+// Larger ones go to operator new. Any thread; a block may be freed on another thread than
+// the one that took it (it joins that thread's cache).
+void* pool_allocate(std::size_t bytes);
+void pool_deallocate(void* p, std::size_t bytes) noexcept;
 
 // One offload, type-erased for the arena: the work (or launch + poll), `then`, the result.
 struct JobBase {
+  static void* operator new(std::size_t bytes) { return pool_allocate(bytes); }
+  static void operator delete(void* p, std::size_t bytes) noexcept { pool_deallocate(p, bytes); }
   JobBase(actors::ActorId t, std::shared_ptr<Control> c, std::shared_ptr<Shared> s) noexcept
       : target(t), control(std::move(c)), shared(std::move(s)) {}
   virtual ~JobBase();
@@ -439,7 +458,7 @@ class WorkerArena {
   Ticket submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr<detail::Control> control);
   void execute(std::unique_ptr<detail::JobBase> job);
   void park(std::unique_ptr<detail::JobBase> job);
-  void finish_running(std::size_t n);
+  static void finish_running(detail::Shared& shared, std::size_t n);
   void poll_loop();
 
   ArenaOptions options_;
