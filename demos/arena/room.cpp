@@ -131,16 +131,19 @@ void Room::run_step() {
         step(w, dt);
         return StepResult{std::move(w), static_cast<std::uint64_t>((Clock::now() - t0).count())};
       },
-      [this](off::Result<StepResult> r) {
-        stepping_ = false;
-        if (!r) {
-          if (r.failure() != off::Failure::kCancelled && r.failure() != off::Failure::kShutdown) {
-            std::fprintf(stderr, "arena: room %u: step failed: %s\n", id_, r.message().c_str());
-          }
-          return;
-        }
-        applied(std::move(*r));
-      });
+      [this](off::Result<StepResult> r) { step_done(std::move(r)); });
+}
+
+// A step's result (CPU or device), on the IO thread.
+void Room::step_done(off::Result<StepResult> r) {
+  stepping_ = false;
+  if (!r) {
+    if (r.failure() != off::Failure::kCancelled && r.failure() != off::Failure::kShutdown) {
+      std::fprintf(stderr, "arena: room %u: step failed: %s\n", id_, r.message().c_str());
+    }
+    return;
+  }
+  applied(std::move(*r));
 }
 
 // --gpu: the step is a polled device task. A worker launches it (and, for a checked step,
@@ -172,16 +175,7 @@ void Room::run_step_on_device(float dt) {
           return r;
         };
       },
-      [this](off::Result<StepResult> r) {
-        stepping_ = false;
-        if (!r) {
-          if (r.failure() != off::Failure::kCancelled && r.failure() != off::Failure::kShutdown) {
-            std::fprintf(stderr, "arena: room %u: device step failed: %s\n", id_, r.message().c_str());
-          }
-          return;
-        }
-        applied(std::move(*r));
-      });
+      [this](off::Result<StepResult> r) { step_done(std::move(r)); });
 #else
   (void)dt;
   stepping_ = false;

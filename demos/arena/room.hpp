@@ -71,6 +71,7 @@ class Room : public ringactor::actors::Actor {
   void start_round();
   void run_step();
   void run_step_on_device(float dt);
+  void step_done(ringactor::offload::Result<StepResult> r);
   void applied(StepResult r);
   void finish(const char* why);
   void seat_connection(std::uint32_t seat, const ringactor::actors::Ref<PlayerSocket>& conn);
