@@ -31,6 +31,8 @@ void detail::ServerCore::snapshot(ServerCounters& s) const noexcept {
   s.ws_slow_closed = get(c.ws_slow_closed);
   s.ws_pings = get(c.ws_pings);
   s.ws_ping_timeouts = get(c.ws_ping_timeouts);
+  s.topic_relays_out = get(c.topic_relays_out);
+  s.topic_relays_in = get(c.topic_relays_in);
 }
 
 void write_metrics(const ServerCounters& c, runtime::MetricsWriter& w) {
@@ -66,6 +68,9 @@ void write_metrics(const ServerCounters& c, runtime::MetricsWriter& w) {
   w.sample("ringactor_ws_closed_total", c.ws_slow_closed, {{"cause", "slow_consumer"}});
   w.sample("ringactor_ws_closed_total", c.ws_ping_timeouts, {{"cause", "ping_timeout"}});
   w.counter("ringactor_ws_pings_total", "Pings sent to idle WebSocket connections.", c.ws_pings);
+  w.family("ringactor_ws_topic_relays_total", "counter", "Publishes passed between linked servers, by direction.");
+  w.sample("ringactor_ws_topic_relays_total", c.topic_relays_out, {{"direction", "out"}});
+  w.sample("ringactor_ws_topic_relays_total", c.topic_relays_in, {{"direction", "in"}});
 }
 
 }  // namespace ringactor::http

@@ -51,7 +51,7 @@ struct CounterCells {
       body_timeouts{0}, handler_errors{0}, deferred{0}, deferred_completed{0}, deferred_dropped{0},
       deferred_abandoned{0}, input_pauses{0}, streams{0}, streams_cut{0}, ws_upgrades{0}, ws_refused{0},
       ws_open{0}, ws_messages_in{0}, ws_messages_out{0}, ws_protocol_errors{0}, ws_slow_closed{0},
-      ws_pings{0}, ws_ping_timeouts{0};
+      ws_pings{0}, ws_ping_timeouts{0}, topic_relays_out{0}, topic_relays_in{0};
   std::array<std::atomic<std::uint64_t>, 5> status_classes{};  // 1xx .. 5xx (and above)
 };
 
@@ -190,6 +190,24 @@ struct StringHash {
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
+struct ServerCore;
+
+// Takes what linked servers on other reactors publish to this server's members (one actor
+// per linked server, on its stage).
+struct Relayed {  // one publish, shared by every linked server it goes to
+  std::string topic;
+  std::string message;
+  WsOpcode op;
+};
+class TopicRelay : public actors::Actor {
+ public:
+  explicit TopicRelay(std::weak_ptr<ServerCore> core) : core_(std::move(core)) {}
+  void deliver(std::shared_ptr<const Relayed> p);
+
+ private:
+  std::weak_ptr<ServerCore> core_;
+};
+
 struct ServerCore : std::enable_shared_from_this<ServerCore> {
   ServerCore(actors::Stage& s, ServerOptions o) : stage(&s), options(std::move(o)) {
     for (HeadPrefix& p : prefixes) {
@@ -227,7 +245,12 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   TopicState* find_topic(std::string_view name) noexcept;
   TopicState& topic_for(std::string_view name);
   void drop_if_unused(TopicState& t) noexcept;
+  // To this server's members only.
   std::size_t publish(std::string_view topic, std::string_view message, WsOpcode op, const WebSocket* except);
+  // To this server's members, then one message to each linked server (Server::link).
+  std::size_t publish_everywhere(std::string_view topic, std::string_view message, WsOpcode op,
+                                 const WebSocket* except);
+  std::vector<actors::Ref<TopicRelay>> peers;  // the relays of the linked servers
 
   // Scratch space for the request being handled: every connection of this server runs on
   // the one reactor thread and handles a request from start to commit without yielding, so

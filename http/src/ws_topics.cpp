@@ -139,7 +139,7 @@ void WebSocket::leave_topics() noexcept {
 
 std::size_t WebSocket::publish(std::string_view topic, std::string_view message, WsOpcode op, bool include_self) {
   if (route_ == nullptr) return 0;
-  return route_->core->publish(topic, message, op, include_self ? nullptr : this);
+  return route_->core->publish_everywhere(topic, message, op, include_self ? nullptr : this);
 }
 
 // Everything queued was sent: a member that fell behind gets the newest message it was held
@@ -250,9 +250,52 @@ std::size_t ServerCore::publish(std::string_view name, std::string_view message,
   return n;
 }
 
+std::size_t ServerCore::publish_everywhere(std::string_view name, std::string_view message, WsOpcode op,
+                                           const WebSocket* except) {
+  if (!peers.empty()) {
+    // One shared copy of the publish for every linked server (one allocation per publish;
+    // each message then fits a Message's inline bytes); each frames it for its own members
+    // (their compression settings are theirs).
+    auto shared = std::make_shared<const Relayed>(Relayed{std::string(name), std::string(message), op});
+    for (const actors::Ref<TopicRelay>& peer : peers) {
+      peer.tell(&TopicRelay::deliver, shared);
+      bump(c.topic_relays_out);
+    }
+  }
+  return publish(name, message, op, except);
+}
+
+void TopicRelay::deliver(std::shared_ptr<const Relayed> p) {
+  const std::shared_ptr<ServerCore> core = core_.lock();
+  if (!core) return;
+  bump(core->c.topic_relays_in);
+  core->publish(p->topic, p->message, p->op, nullptr);
+}
+
 }  // namespace detail
 
 // ---- Server ---------------------------------------------------------------------------------
+
+void Server::link(const std::vector<Server*>& servers) {
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    if (!servers[i]->core_->peers.empty()) throw std::invalid_argument("Server::link: a server is linked twice");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (servers[i] == servers[j] || &servers[i]->core_->stage->reactor() == &servers[j]->core_->stage->reactor()) {
+        throw std::invalid_argument("Server::link: one server per reactor");
+      }
+    }
+  }
+  // One relay per server, on its own stage; every server gets the others' relays.
+  std::vector<actors::Ref<detail::TopicRelay>> relays;
+  for (Server* s : servers) {
+    relays.push_back(s->core_->stage->spawn<detail::TopicRelay>(std::weak_ptr<detail::ServerCore>(s->core_)));
+  }
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    for (std::size_t j = 0; j < servers.size(); ++j) {
+      if (i != j) servers[i]->core_->peers.push_back(relays[j]);
+    }
+  }
+}
 
 void Server::topic(std::string_view name, TopicOptions options) {
   detail::TopicState& t = core_->topic_for(name);
@@ -270,7 +313,7 @@ bool Server::forget_topic(std::string_view name) {
 }
 
 std::size_t Server::publish(std::string_view topic, std::string_view message, WsOpcode op) {
-  return core_->publish(topic, message, op, nullptr);
+  return core_->publish_everywhere(topic, message, op, nullptr);
 }
 
 TopicCounters Server::topic_counters(std::string_view topic) const {

@@ -1,7 +1,8 @@
 // Covers node::Node: every reactor runs on its own thread and they stop together (node.stop,
 // one reactor's Reactor::stop, a SIGTERM read by reactor 0 alone), SIGHUP runs its callback
 // once, the connection budget is split, tells between its reactors go through the mesh,
-// SO_REUSEPORT listeners on every reactor share one port.
+// SO_REUSEPORT listeners on every reactor share one port, linked HTTP servers carry a topic's
+// publishes to the members on every reactor (one relay message per reactor).
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,9 +16,11 @@
 
 #include <ringactor/actors/actor.hpp>
 #include <ringactor/actors/ref.hpp>
+#include <ringactor/http/server.hpp>
 #include <ringactor/node/node.hpp>
 
 #include "test_support.hpp"
+#include "ws_test_support.hpp"
 
 namespace ra = ringactor::actors;
 namespace rt = ringactor::runtime;
@@ -190,5 +193,66 @@ TEST(Node, ReusePortListenersOnEveryReactorShareThePortAndTheConnections) {
   }
   EXPECT_EQ(total, 90);
   clients.clear();
+  node.stop();
+}
+
+TEST(Node, LinkedServersCarryATopicToItsMembersOnEveryReactor) {
+  namespace http = ringactor::http;
+  Node node({.reactors = 3, .reactor = quiet(), .workers = {.threads = 1}});
+  std::vector<std::unique_ptr<http::Server>> servers;
+  std::vector<std::uint16_t> ports;
+  std::vector<std::atomic<int>> joined(node.size());
+  for (unsigned i = 0; i < node.size(); ++i) {
+    servers.push_back(std::make_unique<http::Server>(node.stage(i)));
+    http::Server& s = *servers.back();
+    s.ws("/room", {.open = [&joined, i](http::WsConnection<>& ws) {
+                     ws.subscribe("room");
+                     ++joined[i];
+                   },
+                   .message = [](http::WsConnection<>& ws, std::string_view m, http::WsOpcode op) {
+                     ws.publish("room", m, op);  // a member's message reaches every reactor too
+                   }});
+    // 100 publishes in one handler, from this reactor.
+    s.get("/say", [&s, i](http::Request&, http::Response& res) {
+      for (int k = 0; k < 100; ++k) s.publish("room", "from " + std::to_string(i) + " #" + std::to_string(k));
+      res.text("said\n");
+    });
+    ports.push_back(s.listen({}));
+  }
+  std::vector<http::Server*> raw;
+  for (auto& s : servers) raw.push_back(s.get());
+  http::Server::link(raw);
+  EXPECT_THROW(http::Server::link(raw), std::invalid_argument) << "a server is linked once";
+  Runner runner(node);
+
+  // One member on each reactor.
+  std::vector<std::unique_ptr<ringactor::test::WsClient>> members;
+  for (unsigned i = 0; i < node.size(); ++i) {
+    members.push_back(std::make_unique<ringactor::test::WsClient>(ports[i]));
+    ASSERT_EQ(members.back()->handshake("/room"), 101);
+  }
+  ASSERT_TRUE(wait_for([&] {
+    for (auto& j : joined) {
+      if (j.load() != 1) return false;
+    }
+    return true;
+  }));
+
+  // Reactor 1 publishes: every member gets all 100, in order.
+  ringactor::test::Client http_client(ports[1]);
+  ASSERT_TRUE(http_client.send_all(std::string("GET /say HTTP/1.1\r\nHost: t\r\n\r\n")));
+  for (auto& m : members) {
+    for (int k = 0; k < 100; ++k) ASSERT_EQ(m->message(), "from 1 #" + std::to_string(k));
+  }
+  const http::ServerCounters c0 = servers[0]->counters(), c1 = servers[1]->counters(), c2 = servers[2]->counters();
+  EXPECT_EQ(c1.topic_relays_out, 200u) << "one message per other reactor per publish";
+  EXPECT_EQ(c0.topic_relays_in, 100u);
+  EXPECT_EQ(c2.topic_relays_in, 100u);
+  EXPECT_EQ(c0.topic_relays_out, 0u);
+
+  // A member's own publish (on reactor 2) reaches the others (and itself).
+  ASSERT_TRUE(members[2]->text("hi all"));
+  for (auto& m : members) EXPECT_EQ(m->message(), "hi all");
+  members.clear();
   node.stop();
 }

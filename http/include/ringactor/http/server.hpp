@@ -363,6 +363,8 @@ struct ServerCounters {
   std::uint64_t ws_slow_closed = 0;      // closed with 1013 as slow consumers
   std::uint64_t ws_pings = 0;            // pings sent to idle connections
   std::uint64_t ws_ping_timeouts = 0;    // connections closed for not answering one
+  std::uint64_t topic_relays_out = 0;    // publishes passed to a linked server (one per server)
+  std::uint64_t topic_relays_in = 0;     // publishes a linked server passed here
 };
 
 // The server's counters as metrics (requests, responses by status class, errors by kind,
@@ -437,9 +439,19 @@ class Server {
   // Sends `message` to every member of `topic`: framed (and compressed, for members with
   // permessage-deflate) once, each member's output referencing the one frame. Each member
   // gets a publisher's messages in order; members that are behind get the topic's
-  // SlowConsumer policy. Returns the members it was queued to. Reactor thread: from
-  // elsewhere, post to the reactor (or tell an actor) first. O(members), allocation O(1).
+  // SlowConsumer policy. Returns the members on this server it was queued to. Linked
+  // servers (link()) get one message each, carrying the payload, and fan out to their own
+  // members. Reactor thread: from elsewhere, post to the reactor (or tell an actor) first.
+  // O(members + linked servers), allocation O(1).
   std::size_t publish(std::string_view topic, std::string_view message, WsOpcode op = WsOpcode::kText);
+
+  // Links the servers of several reactors of one process (one server per reactor, e.g. the
+  // stages of a node::Node): from then on a publish on any of them also reaches the topic's
+  // members on the others, in order per publishing reactor (through the mesh when the
+  // stages are in one). Each server keeps its own topic options (topic()): configure a
+  // topic on every server that has members of it. Setup thread, before the reactors run;
+  // throws std::invalid_argument for a server linked twice or two servers of one reactor.
+  static void link(const std::vector<Server*>& servers);
   // A topic's counters (all zero for an unknown topic). Reactor thread.
   TopicCounters topic_counters(std::string_view topic) const;
 
