@@ -199,10 +199,16 @@ struct Relayed {  // one publish, shared by every linked server it goes to
   std::string message;
   WsOpcode op;
 };
+struct RelayedConfig {  // a topic() or forget_topic() on a linked server
+  std::string topic;
+  TopicOptions options;
+  bool forget = false;
+};
 class TopicRelay : public actors::Actor {
  public:
   explicit TopicRelay(std::weak_ptr<ServerCore> core) : core_(std::move(core)) {}
   void deliver(std::shared_ptr<const Relayed> p);
+  void configure(std::shared_ptr<const RelayedConfig> c);
 
  private:
   std::weak_ptr<ServerCore> core_;
@@ -251,6 +257,9 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::size_t publish_everywhere(std::string_view topic, std::string_view message, WsOpcode op,
                                  const WebSocket* except);
   std::vector<actors::Ref<TopicRelay>> peers;  // the relays of the linked servers
+  // This server's side of Server::topic / forget_topic.
+  void configure_topic(std::string_view name, const TopicOptions& options);
+  bool forget_topic(std::string_view name);
 
   // Scratch space for the request being handled: every connection of this server runs on
   // the one reactor thread and handles a request from start to commit without yielding, so

@@ -265,6 +265,31 @@ std::size_t ServerCore::publish_everywhere(std::string_view name, std::string_vi
   return publish(name, message, op, except);
 }
 
+void ServerCore::configure_topic(std::string_view name, const TopicOptions& options) {
+  TopicState& t = topic_for(name);
+  t.options = options;
+  t.configured = true;
+}
+
+bool ServerCore::forget_topic(std::string_view name) {
+  TopicState* t = find_topic(name);
+  if (t == nullptr) return false;
+  t->options = TopicOptions{};
+  t->configured = false;
+  drop_if_unused(*t);
+  return true;
+}
+
+void TopicRelay::configure(std::shared_ptr<const RelayedConfig> c) {
+  const std::shared_ptr<ServerCore> core = core_.lock();
+  if (!core) return;
+  if (c->forget) {
+    core->forget_topic(c->topic);
+  } else {
+    core->configure_topic(c->topic, c->options);
+  }
+}
+
 void TopicRelay::deliver(std::shared_ptr<const Relayed> p) {
   const std::shared_ptr<ServerCore> core = core_.lock();
   if (!core) return;
@@ -298,18 +323,18 @@ void Server::link(const std::vector<Server*>& servers) {
 }
 
 void Server::topic(std::string_view name, TopicOptions options) {
-  detail::TopicState& t = core_->topic_for(name);
-  t.options = options;
-  t.configured = true;
+  core_->configure_topic(name, options);
+  if (core_->peers.empty()) return;
+  auto c = std::make_shared<const detail::RelayedConfig>(detail::RelayedConfig{std::string(name), options, false});
+  for (const auto& peer : core_->peers) peer.tell(&detail::TopicRelay::configure, c);
 }
 
 bool Server::forget_topic(std::string_view name) {
-  detail::TopicState* t = core_->find_topic(name);
-  if (t == nullptr) return false;
-  t->options = TopicOptions{};
-  t->configured = false;
-  core_->drop_if_unused(*t);
-  return true;
+  if (!core_->peers.empty()) {
+    auto c = std::make_shared<const detail::RelayedConfig>(detail::RelayedConfig{std::string(name), {}, true});
+    for (const auto& peer : core_->peers) peer.tell(&detail::TopicRelay::configure, c);
+  }
+  return core_->forget_topic(name);
 }
 
 std::size_t Server::publish(std::string_view topic, std::string_view message, WsOpcode op) {

@@ -253,6 +253,25 @@ TEST(Node, LinkedServersCarryATopicToItsMembersOnEveryReactor) {
   // A member's own publish (on reactor 2) reaches the others (and itself).
   ASSERT_TRUE(members[2]->text("hi all"));
   for (auto& m : members) EXPECT_EQ(m->message(), "hi all");
+
+  // Topic options set on one server apply on every linked server: reactor 0 makes "room"
+  // drop messages for members more than 1 KiB behind; a member on reactor 2 that does not
+  // read (a 4 KiB receive buffer) then has messages dropped there, not buffered.
+  ringactor::test::WsClient stalled(ports[2], 10s, 4096);
+  ASSERT_EQ(stalled.handshake("/room"), 101);
+  ASSERT_TRUE(wait_for([&] { return joined[2].load() == 2; }));
+  ringactor::test::call_on(node.reactor(0), [&] {
+    servers[0]->topic("room", {.policy = http::SlowConsumer::kDrop, .behind_bytes = 1024});
+  });
+  const std::string big(8192, 'x');
+  for (int k = 0; k < 400; ++k) {
+    ringactor::test::call_on(node.reactor(0), [&] { servers[0]->publish("room", big); });
+  }
+  std::uint64_t dropped_on_2 = 0;
+  ASSERT_TRUE(wait_for([&] {
+    dropped_on_2 = ringactor::test::call_on(node.reactor(2), [&] { return servers[2]->topic_counters("room").dropped; });
+    return dropped_on_2 > 0;
+  })) << "reactor 2 never applied the options configured on reactor 0";
   members.clear();
   node.stop();
 }

@@ -431,7 +431,9 @@ class Server {
   }
 
   // Topics of this server's WebSocket connections (WebSocket::subscribe). A topic exists
-  // while it has members or was configured here; reactor thread (or before run()).
+  // while it has members or was configured here; reactor thread (or before run()). On
+  // linked servers (link()) the options (and forget_topic) reach the others too, ahead of
+  // any publish made after them from this reactor.
   void topic(std::string_view name, TopicOptions options);
   // Forgets what topic() configured (a room that ended): the topic goes back to the default
   // options and disappears once it has no members. Reactor thread. False for an unknown name.
@@ -448,8 +450,8 @@ class Server {
   // Links the servers of several reactors of one process (one server per reactor, e.g. the
   // stages of a node::Node): from then on a publish on any of them also reaches the topic's
   // members on the others, in order per publishing reactor (through the mesh when the
-  // stages are in one). Each server keeps its own topic options (topic()): configure a
-  // topic on every server that has members of it. Setup thread, before the reactors run;
+  // stages are in one), and topic() / forget_topic() on one configure them all. Setup
+  // thread, before the reactors run;
   // throws std::invalid_argument for a server linked twice or two servers of one reactor.
   static void link(const std::vector<Server*>& servers);
   // A topic's counters (all zero for an unknown topic). Reactor thread.
