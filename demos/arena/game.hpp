@@ -1,11 +1,15 @@
-// What every actor of the arena shares: the settings, the server (topics), the worker arena,
-// the leaderboard and the gauges served on /metrics. Lives in main() for the whole run; read
-// and written on the reactor thread only (the leaderboard has its own rules).
+// What the arena's actors of one reactor share: the settings, that reactor's server
+// (topics), the worker arena, the leaderboard, the matchmaker and the gauges served on
+// /metrics. One per reactor (--reactors N), living in main() for the whole run. The stats
+// are atomics (relaxed), so /metrics on any reactor can sum every reactor's; the rest is
+// read-only once the reactors run, or has its own rules (the leaderboard, the workers).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <ringactor/actors/ref.hpp>
 #include <ringactor/http/server.hpp>
@@ -31,31 +35,39 @@ struct Config {
                                   // and compared (0: never)
 };
 
-// Gauges and counters for /metrics (reactor thread).
+// Gauges and counters for /metrics: written by one reactor's actors, read by any.
 struct Stats {
-  std::uint64_t rooms = 0;           // rooms open now
-  std::uint64_t players = 0;         // WebSocket players connected now
-  std::uint64_t rounds = 0;          // rounds finished (or aborted)
-  std::uint64_t ticks = 0;           // room ticks run
-  std::uint64_t tick_overruns = 0;   // ticks skipped: the previous step was still running
-  std::uint64_t steps = 0;           // simulation steps applied
-  std::uint64_t step_ns_total = 0;   // worker time spent in them
-  std::uint64_t step_ns_last = 0;
-  std::uint64_t frames = 0;          // state frames published
-  std::uint64_t frame_bytes = 0;     // their payload bytes (once per publish)
-  std::uint64_t bad_messages = 0;    // client messages refused (connection closed)
-  std::uint64_t gpu_steps = 0;       // steps that ran on the device
-  std::uint64_t gpu_checks = 0;      // of them, compared with the CPU step
-  std::uint64_t gpu_mismatches = 0;  // compared and different (logged)
-  void write(ringactor::runtime::MetricsWriter& w) const;
+  using Cell = std::atomic<std::uint64_t>;
+  Cell rooms{0};           // rooms open now
+  Cell players{0};         // WebSocket players connected now
+  Cell rounds{0};          // rounds finished (or aborted)
+  Cell ticks{0};           // room ticks run
+  Cell tick_overruns{0};   // ticks skipped: the previous step was still running
+  Cell steps{0};           // simulation steps applied
+  Cell step_ns_total{0};   // worker time spent in them
+  Cell step_ns_last{0};
+  Cell frames{0};          // state frames published
+  Cell frame_bytes{0};     // their payload bytes (once per publish)
+  Cell bad_messages{0};    // client messages refused (connection closed)
+  Cell gpu_steps{0};       // steps that ran on the device
+  Cell gpu_checks{0};      // of them, compared with the CPU step
+  Cell gpu_mismatches{0};  // compared and different (logged)
 };
+
+class RoomHost;
+struct Game;
+
+// Every reactor's Stats summed (step_ns_last: the largest), in the Prometheus format.
+void write_metrics(const std::vector<Game*>& shards, ringactor::runtime::MetricsWriter& w);
 
 struct Game {
   Config config;
-  ringactor::http::Server* server = nullptr;
-  ringactor::offload::WorkerArena* workers = nullptr;
+  ringactor::http::Server* server = nullptr;           // this reactor's
+  ringactor::offload::WorkerArena* workers = nullptr;  // the process's
   Leaderboard* leaderboard = nullptr;
-  ringactor::actors::Ref<Matchmaker> matchmaker{};
+  ringactor::actors::Ref<Matchmaker> matchmaker{};      // on reactor 0
+  std::vector<ringactor::actors::Ref<RoomHost>> hosts{};  // one per reactor: rooms open there
+  std::vector<Game*> shards{};                          // every reactor's Game (this one too)
   Stats stats{};
 };
 

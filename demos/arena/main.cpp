@@ -15,6 +15,9 @@
 //   GET /metrics           every module's counters plus the game's, for Prometheus
 //
 // --gpu runs the steps on a CUDA device instead (the CPU step checks it; see gpu/sim_gpu.hpp).
+// --reactors N runs N IO threads (node::Node), each with its own server on the one port:
+// players stay on the reactor that accepted them, rooms open on the reactor hosting the
+// fewest, and the servers are linked so that a room's frames reach its players anywhere.
 //
 // SIGTERM or Ctrl-C: rounds in play end (aborted, scores saved), players get close 1001,
 // the leaderboard is flushed, exit 0.
@@ -23,9 +26,13 @@
 #include <optional>
 #include <string>
 
+#include <memory>
+#include <vector>
+
 #include <ringactor/actors/stage.hpp>
 #include <ringactor/assets/assets.hpp>
 #include <ringactor/http/server.hpp>
+#include <ringactor/node/node.hpp>
 #include <ringactor/offload/worker_arena.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
@@ -43,6 +50,7 @@ namespace ra = ringactor::actors;
 namespace http = ringactor::http;
 namespace off = ringactor::offload;
 namespace assets = ringactor::assets;
+namespace node = ringactor::node;
 
 #ifndef RINGACTOR_ARENA_WEB
 #define RINGACTOR_ARENA_WEB "demos/arena/web"
@@ -63,7 +71,8 @@ void usage(std::FILE* out) {
                "  --round-ms N          a round's length at most (default 60000)\n"
                "  --bot-wait-ms N       how long a queued player waits before bots fill (default 5000)\n"
                "  --grace-ms N          how long a dropped player's seat waits for a rejoin (default 15000)\n"
-               "  --max-connections N   connection slots (default: from the descriptor limit)\n"
+               "  --max-connections N   connection slots of the process (default: from the descriptor limit)\n"
+               "  --reactors N          IO threads, each serving its share of the players and rooms (default 1)\n"
                "  --gpu                 run the simulation steps on the CUDA device, after a self-test\n"
                "                        against the CPU step (builds with a CUDA compiler only)\n"
                "  --gpu-check N         with --gpu: also run every Nth step of a room on the CPU and\n"
@@ -81,6 +90,7 @@ int main(int argc, char** argv) {
   std::string web = RINGACTOR_ARENA_WEB;
   std::string db = "arena.db";
   bool gpu_self_test = false;
+  unsigned reactors = 1;
   ringactor::demo::Args args("arena", argc, argv);
   using ms = std::chrono::milliseconds;
   while (args.next()) {
@@ -104,6 +114,8 @@ int main(int argc, char** argv) {
       config.bot_wait = ms(args.number(3'600'000));
     } else if (args.is("--grace-ms")) {
       config.grace = ms(args.number(3'600'000));
+    } else if (args.is("--reactors")) {
+      reactors = static_cast<unsigned>(args.number(256));
     } else if (args.is("--gpu")) {
       config.gpu = true;
     } else if (args.is("--gpu-check")) {
@@ -142,62 +154,98 @@ int main(int argc, char** argv) {
   }
 
   try {
-    rt::Reactor::block_stop_signals();  // before any thread exists: only the signalfd sees them
     arena::Leaderboard leaderboard(db);
-    rt::Reactor reactor(options);
-    ra::Stage stage(reactor);
-    off::WorkerArena workers({.reactors = 1});  // simulation steps and SQLite run here
-    http::Server server(stage);
-    arena::Game game{.config = config, .server = &server, .workers = &workers, .leaderboard = &leaderboard};
-    game.matchmaker = stage.spawn<arena::Matchmaker>(game);
+    // N reactors, each with its own server on the one port (SO_REUSEPORT: the kernel
+    // spreads the players), linked so that a room's frames reach its players on every
+    // reactor; one worker arena runs the simulation steps and SQLite for all of them.
+    node::Node node({.reactors = reactors, .reactor = options});
+    off::WorkerArena& workers = node.workers();
+    std::vector<std::unique_ptr<arena::Game>> games;
+    std::vector<std::unique_ptr<http::Server>> servers;
+    std::vector<std::unique_ptr<assets::Assets>> sites;
+    std::vector<arena::Game*> shards;
+    for (unsigned i = 0; i < node.size(); ++i) {
+      servers.push_back(std::make_unique<http::Server>(node.stage(i)));
+      games.push_back(std::make_unique<arena::Game>());
+      arena::Game& g = *games.back();
+      g.config = config;
+      g.server = servers.back().get();
+      g.workers = &workers;
+      g.leaderboard = &leaderboard;
+      shards.push_back(&g);
+    }
+    const auto matchmaker = node.stage(0).spawn<arena::Matchmaker>(*games[0]);
+    std::vector<ra::Ref<arena::RoomHost>> hosts;
+    for (unsigned i = 0; i < node.size(); ++i) hosts.push_back(node.stage(i).spawn<arena::RoomHost>(*games[i]));
+    for (auto& g : games) {
+      g->matchmaker = matchmaker;
+      g->hosts = hosts;
+      g->shards = shards;
+    }
 
-    // The game's WebSocket: one PlayerSocket actor per player.
-    http::WsOptions ws{.max_message = 4096, .idle_timeout = ms(30'000), .pong_timeout = ms(10'000)};
-    server.ws("/ws", ws, [&game](http::Request&, http::WsUpgrade&) { return std::make_unique<arena::PlayerSocket>(game); });
+    for (unsigned i = 0; i < node.size(); ++i) {
+      http::Server& server = *servers[i];
+      arena::Game& game = *games[i];
+      // The game's WebSocket: one PlayerSocket actor per player, on its connection's reactor.
+      http::WsOptions ws{.max_message = 4096, .idle_timeout = ms(30'000), .pong_timeout = ms(10'000)};
+      server.ws("/ws", ws, [&game](http::Request&, http::WsUpgrade&) { return std::make_unique<arena::PlayerSocket>(game); });
 
-    server.get("/api/rooms", [&game](http::Request&, http::Response& res) {
-      game.matchmaker.ask(&arena::Matchmaker::rooms_json, [answer = res.defer()](ra::Reply<std::string> r) mutable {
-        if (r) {
-          answer.json(std::move(*r));
-        } else {
-          answer.status(503).text(r.message() + "\n");
-        }
+      server.get("/api/rooms", [matchmaker](http::Request&, http::Response& res) {
+        matchmaker.ask(&arena::Matchmaker::rooms_json, [answer = res.defer()](ra::Reply<std::string> r) mutable {
+          if (r) {
+            answer.json(std::move(*r));
+          } else {
+            answer.status(503).text(r.message() + "\n");
+          }
+        });
       });
-    });
-    server.get("/api/leaderboard", [&workers, &leaderboard](http::Request&, http::Response& res) {
-      workers.offload(
-          res.defer(), [&leaderboard] { return leaderboard.top_json(20); },
-          [](off::Result<std::string> r, http::DeferredResponse& answer) {
-            if (r) {
-              answer.json(std::move(*r));
-            } else {
-              answer.status(503).text("leaderboard unavailable: " + r.message() + "\n");
-            }
-          });
-    });
+      server.get("/api/leaderboard", [&workers, &leaderboard](http::Request&, http::Response& res) {
+        workers.offload(
+            res.defer(), [&leaderboard] { return leaderboard.top_json(20); },
+            [](off::Result<std::string> r, http::DeferredResponse& answer) {
+              if (r) {
+                answer.json(std::move(*r));
+              } else {
+                answer.status(503).text("leaderboard unavailable: " + r.message() + "\n");
+              }
+            });
+      });
 
-    server.metrics("/metrics");
-    server.add_metrics([&workers](rt::MetricsWriter& w) { workers.write_metrics(w); });
-    server.add_metrics([&game](rt::MetricsWriter& w) { game.stats.write(w); });
+      // /metrics: this reactor's modules, then the game's figures summed over every reactor.
+      server.metrics("/metrics");
+      server.add_metrics([&workers](rt::MetricsWriter& w) { workers.write_metrics(w); });
+      server.add_metrics([&shards](rt::MetricsWriter& w) { arena::write_metrics(shards, w); });
 
-    // The browser client: static files, baked into memory, revalidated on change.
-    assets::AssetOptions files;
-    files.root = web;
-    assets::Assets site(stage, workers, std::move(files));
-    server.fallback(site.handler());
-    server.add_metrics([&site](rt::MetricsWriter& w) { site.write_metrics(w); });
+      // The browser client: static files, baked into memory, revalidated on change.
+      assets::AssetOptions files;
+      files.root = web;
+      sites.push_back(std::make_unique<assets::Assets>(node.stage(i), workers, std::move(files)));
+      assets::Assets& site = *sites.back();
+      server.fallback(site.handler());
+      server.add_metrics([&site](rt::MetricsWriter& w) { site.write_metrics(w); });
+    }
+    std::vector<http::Server*> linked;
+    for (auto& s : servers) linked.push_back(s.get());
+    http::Server::link(linked);
 
-    const std::uint16_t port = server.listen(listen);
+    listen.reuse_port = node.size() > 1;
+    std::uint16_t port = 0;
+    for (auto& s : servers) {
+      port = s->listen(listen);
+      listen.port = port;  // the others on the port the first one got (with --port 0)
+    }
     std::printf("arena: listening on http://%s:%u/ (open it in a browser)\n", listen.address.c_str(),
                 static_cast<unsigned>(port));
     std::fflush(stdout);
-    reactor.run();
-    // The loop has ended: nothing waits on this thread any more. Save what the rounds of the
-    // last moments queued (their worker writes may have been skipped by the stop).
+    node.run();
+    // The loops have ended: nothing waits on their threads any more. Save what the rounds of
+    // the last moments queued (their worker writes may have been skipped by the stop).
     workers.shutdown();
     const std::size_t rows = leaderboard.flush();
+    std::uint64_t rounds = 0;
+    for (const arena::Game* g : shards) rounds += g->stats.rounds.load();
     std::printf("arena: stopped after %llu rounds; leaderboard rows written at exit: %zu\n",
-                static_cast<unsigned long long>(game.stats.rounds), rows);
+                static_cast<unsigned long long>(rounds), rows);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "arena: %s\n", e.what());

@@ -25,7 +25,8 @@ void Matchmaker::on_start() {
     std::erase_if(tokens_, [&](const auto& t) { return t.second.id() == n.who; });
     const auto it = room_ids_.find(key(n.who));
     if (it != room_ids_.end()) {
-      room_status_.erase(it->second);
+      room_status_.erase(it->second.id);
+      --hosted_[it->second.host];
       room_ids_.erase(it);
     }
   });
@@ -75,13 +76,30 @@ void Matchmaker::open_room(std::size_t humans) {
   for (const SeatInit& s : seats) {
     if (!s.token.empty()) room_tokens.push_back(s.token);
   }
-  const ra::Ref<Room> room = spawn<Room>(game_, id, std::move(seats));
-  if (!stage().alive(room.id())) return;  // its on_start threw (logged): the players stay seatless
-  rooms_.join(room);
-  room_ids_[key(room.id())] = id;
-  // Listed at once; the status the room sent from its on_start (queued) replaces this.
-  room_status_.emplace(id, R"({"id":)" + std::to_string(id) + "}");
-  for (std::string& t : room_tokens) tokens_.emplace(std::move(t), room);
+  // The reactor hosting the fewest rooms opens it (counted here, so rooms opened in one
+  // go spread too); the room seats its players itself, so only the listing and the rejoin
+  // tokens wait for the answer.
+  if (hosted_.size() != game_.hosts.size()) hosted_.assign(game_.hosts.size(), 0);
+  const std::size_t host = static_cast<std::size_t>(std::min_element(hosted_.begin(), hosted_.end()) - hosted_.begin());
+  ++hosted_[host];
+  game_.hosts[host].ask(&RoomHost::open, id, std::move(seats),
+                        [this, id, host, room_tokens = std::move(room_tokens)](ra::Reply<ra::Ref<Room>> r) mutable {
+                          if (!r) {  // its host's reactor is stopping
+                            --hosted_[host];
+                            return;
+                          }
+                          const ra::Ref<Room> room = *r;
+                          // A room whose on_start threw is dropped by the group at once.
+                          rooms_.join(room);
+                          room_ids_[key(room.id())] = RoomEntry{id, host};
+                          // Listed at once (its own status may have come first: kept).
+                          room_status_.emplace(id, R"({"id":)" + std::to_string(id) + "}");
+                          for (std::string& t : room_tokens) tokens_.emplace(std::move(t), room);
+                        });
+}
+
+ra::Ref<Room> RoomHost::open(std::uint32_t id, std::vector<SeatInit> seats) {
+  return spawn<Room>(game_, id, std::move(seats));
 }
 
 std::string Matchmaker::new_token() {
@@ -92,14 +110,17 @@ std::string Matchmaker::new_token() {
 }
 
 void Matchmaker::room_status(std::uint32_t id, std::string json) {
-  const auto it = room_status_.find(id);  // a room that is gone stays gone
-  if (it != room_status_.end()) it->second = std::move(json);
+  // A room's messages and its stop notice travel one path in order: a status never
+  // arrives after the room was dropped.
+  room_status_[id] = std::move(json);
 }
 
 std::string Matchmaker::rooms_json() {
   nlohmann::json rooms = nlohmann::json::array();
   for (const auto& [id, json] : room_status_) rooms.push_back(nlohmann::json::parse(json));
-  return nlohmann::json{{"rooms", rooms}, {"queued", queue_.size()}, {"players", game_.stats.players}}.dump();
+  std::uint64_t players = 0;
+  for (const Game* g : game_.shards) players += g->stats.players.load(std::memory_order_relaxed);
+  return nlohmann::json{{"rooms", rooms}, {"queued", queue_.size()}, {"players", players}}.dump();
 }
 
 }  // namespace arena

@@ -18,6 +18,8 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -344,4 +346,48 @@ TEST(ArenaDemo, GpuSelfTestAnswersForTheBuildAndTheMachine) {
     EXPECT_EQ(out.rfind("arena: --gpu: CUDA: ", 0), 0u) << out;
   }
 #endif
+}
+
+// --reactors 2: sixteen players in rooms of four. The rooms open on both reactors (the
+// matchmaker alternates), the players' connections land on either (SO_REUSEPORT), and every
+// player gets its seat, the countdown, the start and state frames from its room wherever
+// the room lives; the game's figures on /metrics are the sum of both reactors.
+TEST(ArenaDemo, OnTwoReactorsRoomsAndPlayersMeetAcrossReactors) {
+  const std::string db = temp_db();
+  ArenaProcess a = start_arena(db, {"--reactors", "2", "--seats", "4", "--bot-wait-ms", "60000", "--round-ms", "4000"});
+  ASSERT_NE(a.port, 0);
+  std::vector<std::unique_ptr<Player>> players;
+  for (int i = 0; i < 16; ++i) {
+    players.push_back(std::make_unique<Player>(a.port));
+    players.back()->say({{"t", "join"}, {"name", "p" + std::to_string(i)}});
+  }
+  std::set<unsigned> rooms;
+  for (auto& p : players) {
+    ASSERT_TRUE(p->until([&] { return p->has("seat"); }));
+    rooms.insert(p->last("seat")["room"].get<unsigned>());
+    EXPECT_FALSE(p->last("seat")["players"][3]["bot"].get<bool>()) << "four humans, no bots";
+  }
+  EXPECT_EQ(rooms.size(), 4u);
+  for (auto& p : players) {
+    ASSERT_TRUE(p->until([&] { return p->has("start") && p->frames.size() >= 3; }));
+    EXPECT_TRUE(p->has("countdown"));
+    EXPECT_EQ(p->units.size(), 4u * 48u) << "the room's full snapshot and deltas";
+  }
+  const json listed = json::parse(http_get(a.port, "/api/rooms"));
+  EXPECT_EQ(listed["rooms"].size(), 4u);
+  EXPECT_EQ(listed["players"], 16) << "players summed over both reactors";
+  // Whichever reactor answers /metrics: the game's figures are both reactors', and it has
+  // relayed frames to the other reactor or taken the other's (rooms live on both).
+  const std::string metrics = http_get(a.port, "/metrics");
+  EXPECT_NE(metrics.find("\narena_rooms 4\n"), std::string::npos) << metrics.substr(0, 400);
+  EXPECT_NE(metrics.find("\narena_players 16\n"), std::string::npos);
+  const auto relays = [&](const std::string& direction) {
+    const std::string key = "ringactor_ws_topic_relays_total{direction=\"" + direction + "\"} ";
+    const std::size_t at = metrics.find(key);
+    return at == std::string::npos ? -1L : std::stol(metrics.substr(at + key.size()));
+  };
+  EXPECT_GT(relays("out") + relays("in"), 0) << "frames crossed between the reactors";
+  std::vector<Player*> all;
+  for (auto& p : players) all.push_back(p.get());
+  EXPECT_EQ(stop(a, all), 0);
 }
