@@ -359,7 +359,7 @@ TEST(ArenaDemo, OnTwoReactorsRoomsAndPlayersMeetAcrossReactors) {
   std::vector<std::unique_ptr<Player>> players;
   for (int i = 0; i < 16; ++i) {
     players.push_back(std::make_unique<Player>(a.port));
-    players.back()->say({{"t", "join"}, {"name", "p" + std::to_string(i)}});
+    players.back()->say({{"t", "join"}, {"name", cat("p", std::to_string(i))}});
   }
   std::set<unsigned> rooms;
   for (auto& p : players) {

@@ -214,7 +214,7 @@ TEST(Node, LinkedServersCarryATopicToItsMembersOnEveryReactor) {
                    }});
     // 100 publishes in one handler, from this reactor.
     s.get("/say", [&s, i](http::Request&, http::Response& res) {
-      for (int k = 0; k < 100; ++k) s.publish("room", "from " + std::to_string(i) + " #" + std::to_string(k));
+      for (int k = 0; k < 100; ++k) s.publish("room", ringactor::test::cat("from ", std::to_string(i), " #", std::to_string(k)));
       res.text("said\n");
     });
     ports.push_back(s.listen({}));
@@ -242,7 +242,7 @@ TEST(Node, LinkedServersCarryATopicToItsMembersOnEveryReactor) {
   ringactor::test::Client http_client(ports[1]);
   ASSERT_TRUE(http_client.send_all(std::string("GET /say HTTP/1.1\r\nHost: t\r\n\r\n")));
   for (auto& m : members) {
-    for (int k = 0; k < 100; ++k) ASSERT_EQ(m->message(), "from 1 #" + std::to_string(k));
+    for (int k = 0; k < 100; ++k) ASSERT_EQ(m->message(), ringactor::test::cat("from 1 #", std::to_string(k)));
   }
   const http::ServerCounters c0 = servers[0]->counters(), c1 = servers[1]->counters(), c2 = servers[2]->counters();
   EXPECT_EQ(c1.topic_relays_out, 200u) << "one message per other reactor per publish";
