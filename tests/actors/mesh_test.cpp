@@ -81,9 +81,7 @@ class Source : public ra::Actor {
 
 template <typename Pred>
 bool wait_for(Pred pred, std::chrono::milliseconds limit = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-  return pred();
+  return ringactor::test::eventually(pred, limit);  // the project's bounded poll
 }
 
 }  // namespace

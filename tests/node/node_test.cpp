@@ -36,9 +36,7 @@ rt::ReactorOptions quiet(bool signals = false) {
 
 template <typename Pred>
 bool wait_for(Pred pred, std::chrono::milliseconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-  return pred();
+  return ringactor::test::eventually(pred, limit);  // the project's bounded poll
 }
 
 // Runs node.run() on a thread of its own; run_ok says it returned without throwing.
