@@ -1,5 +1,10 @@
 #include "ringactor/assets/assets.hpp"
 
+#include <array>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+
 #include "assets_core.hpp"
 
 namespace ringactor::assets {
@@ -308,10 +313,11 @@ void AssetsCore::install(std::shared_ptr<Snapshot> snap) {
 
 // ---- reload ----------------------------------------------------------------------------
 
-// The asset service actor: builds snapshots on the worker arena and swaps them in.
+// The asset service actor: builds snapshots on the worker arena and installs each one in
+// every reactor's core. Lives on the first core's stage.
 class Reloader final : public actors::Actor {
  public:
-  explicit Reloader(std::shared_ptr<AssetsCore> core) : core_(std::move(core)) {}
+  explicit Reloader(std::vector<std::shared_ptr<AssetsCore>> cores) : cores_(std::move(cores)) {}
 
   void request(std::function<void(const std::string&)> done) {
     if (done) waiting_.push_back(std::move(done));
@@ -322,14 +328,22 @@ class Reloader final : public actors::Actor {
     start();
   }
 
+  // A reactor of another core installed the new snapshot and hands back the one it held.
+  void released(std::shared_ptr<Snapshot> prev) {
+    if (prev != nullptr && prev != cores_.front()->current) old_.push_back(std::move(prev));
+    if (--installing_ == 0) release_old();
+  }
+
  private:
+  AssetsCore& home() const noexcept { return *cores_.front(); }
+
   void start() {
     building_ = true;
     again_ = false;
     std::vector<std::function<void(const std::string&)>> batch;
     batch.swap(waiting_);
-    core_->arena->offload(
-        *this, [options = core_->options]() { return build_snapshot(options); },
+    home().arena->offload(
+        *this, [options = home().options]() { return build_snapshot(options); },
         [this, batch = std::move(batch)](offload::Result<std::shared_ptr<Snapshot>> r) mutable {
           finish(std::move(r), batch);
         });
@@ -339,15 +353,28 @@ class Reloader final : public actors::Actor {
     building_ = false;
     std::string error;
     if (r) {
-      std::shared_ptr<Snapshot> old = std::move(core_->current);
-      core_->install(std::move(*r));
-      bump(core_->c.reloads);
-      // The old snapshot may be large: let it go on the arena, not here. Downloads still
-      // holding its blocks or descriptors keep those alive on their own.
-      core_->arena->offload(*this, [old = std::move(old)]() mutable { old.reset(); }, [](offload::Result<void>) {});
+      std::shared_ptr<Snapshot> snap = std::move(*r);
+      old_.push_back(std::move(home().current));
+      home().install(snap);
+      bump(home().c.reloads);
+      // The other reactors install it on their own threads and hand their old one back,
+      // so the old snapshot is let go once, on the arena (it may be large), and only after
+      // no reactor serves from it. Downloads still holding its blocks or descriptors keep
+      // those alive on their own.
+      installing_ = 1;
+      for (std::size_t i = 1; i < cores_.size(); ++i) {
+        ++installing_;
+        const bool posted = cores_[i]->stage->reactor().post([core = cores_[i], snap, self = self<Reloader>()]() mutable {
+          std::shared_ptr<Snapshot> prev = std::move(core->current);
+          core->install(std::move(snap));
+          self.tell(&Reloader::released, std::move(prev));
+        });
+        if (!posted) --installing_;  // that reactor has stopped: it serves nothing any more
+      }
+      if (--installing_ == 0) release_old();
     } else {
       error = r.message();
-      bump(core_->c.reload_failures);
+      bump(home().c.reload_failures);
       stage().log_error("assets: reload failed, the previous snapshot stays: " + error);
     }
     for (auto& done : batch) {
@@ -360,7 +387,15 @@ class Reloader final : public actors::Actor {
     if (again_ || !waiting_.empty()) start();
   }
 
-  std::shared_ptr<AssetsCore> core_;
+  void release_old() {
+    if (old_.empty()) return;
+    home().arena->offload(*this, [old = std::move(old_)]() mutable { old.clear(); }, [](offload::Result<void>) {});
+    old_.clear();
+  }
+
+  std::vector<std::shared_ptr<AssetsCore>> cores_;  // [0]: this actor's reactor
+  std::vector<std::shared_ptr<Snapshot>> old_;      // replaced snapshots, let go on the arena
+  std::size_t installing_ = 0;                      // reactors yet to install the last build
   std::vector<std::function<void(const std::string&)>> waiting_;
   bool building_ = false;
   bool again_ = false;
@@ -368,8 +403,21 @@ class Reloader final : public actors::Actor {
 
 }  // namespace detail
 
-Assets::Assets(actors::Stage& stage, offload::WorkerArena& arena, AssetOptions options) {
-  const std::size_t cap = stage.reactor().options().max_output_bytes;
+Assets::Assets(actors::Stage& stage, offload::WorkerArena& arena, AssetOptions options)
+    : Assets(std::span<actors::Stage* const>(std::array<actors::Stage*, 1>{&stage}), arena, std::move(options)) {}
+
+Assets::Assets(std::span<actors::Stage* const> stages, offload::WorkerArena& arena, AssetOptions options) {
+  if (stages.empty()) throw std::invalid_argument("assets: no stage to serve on");
+  std::size_t cap = SIZE_MAX;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i] == nullptr) throw std::invalid_argument("assets: a null stage");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (&stages[j]->reactor() == &stages[i]->reactor()) {
+        throw std::invalid_argument("assets: two stages of one reactor (one core per reactor)");
+      }
+    }
+    cap = std::min(cap, stages[i]->reactor().options().max_output_bytes);
+  }
   if (options.read_chunk == 0) options.read_chunk = std::min<std::size_t>(1u << 20, cap / 4 / 4096 * 4096);
   if (options.read_chunk < 4096 || options.read_chunk > (64u << 20)) {
     throw std::invalid_argument("assets: read_chunk must be in [4 KiB, 64 MiB]");
@@ -387,55 +435,78 @@ Assets::Assets(actors::Stage& stage, offload::WorkerArena& arena, AssetOptions o
   if (options.index.empty() || options.index.find('/') != std::string::npos) {
     throw std::invalid_argument("assets: index must be a file name");
   }
-  core_ = std::make_shared<detail::AssetsCore>(stage, arena, std::move(options));
-  core_->install(detail::build_snapshot(core_->options));
-  core_->reloader = stage.spawn<detail::Reloader>(core_);
-  runtime::Reactor& reactor = stage.reactor();
-  reactor.add_tick_hook([core = core_] { core->wake_waiters(); });
-  if (core_->options.reload_on_sighup) {
-    reactor.on_sighup([core = core_] { core->reloader.tell(&detail::Reloader::request, std::function<void(const std::string&)>{}); });
+  std::shared_ptr<detail::Snapshot> first = detail::build_snapshot(options);  // one for every reactor
+  for (actors::Stage* stage : stages) {
+    cores_.push_back(std::make_shared<detail::AssetsCore>(*stage, arena, options));
+    cores_.back()->install(first);
+    stage->reactor().add_tick_hook([core = cores_.back()] { core->wake_waiters(); });
+  }
+  detail::AssetsCore& home = *cores_.front();
+  home.reloader = home.stage->spawn<detail::Reloader>(cores_);
+  if (home.options.reload_on_sighup) {
+    home.stage->reactor().on_sighup([core = cores_.front()] {
+      core->reloader.tell(&detail::Reloader::request, std::function<void(const std::string&)>{});
+    });
   }
 }
 
 Assets::~Assets() = default;
 
-bool Assets::serve(const http::Request& req, http::Response& res) { return core_->serve(req, res); }
+namespace {
+
+// The core of the reactor that received `req`: one compare per reactor.
+detail::AssetsCore& core_of(const std::vector<std::shared_ptr<detail::AssetsCore>>& cores, const http::Request& req) {
+  if (cores.size() == 1) return *cores.front();
+  const actors::Stage* stage = &req.stage();
+  for (const auto& core : cores) {
+    if (core->stage == stage) return *core;
+  }
+  throw std::logic_error("assets: a request on a reactor this Assets does not serve");
+}
+
+}  // namespace
+
+bool Assets::serve(const http::Request& req, http::Response& res) { return core_of(cores_, req).serve(req, res); }
 
 http::Handler Assets::handler() {
-  return [core = core_](http::Request& req, http::Response& res) {
-    if (!core->serve(req, res)) res.status(404).text("404 Not Found\n");
+  return [cores = cores_](http::Request& req, http::Response& res) {
+    if (!core_of(cores, req).serve(req, res)) res.status(404).text("404 Not Found\n");
   };
 }
 
 void Assets::reload(std::function<void(const std::string& error)> done) {
-  core_->reloader.tell(&detail::Reloader::request, std::move(done));
+  cores_.front()->reloader.tell(&detail::Reloader::request, std::move(done));
 }
 
-const AssetOptions& Assets::options() const noexcept { return core_->options; }
+const AssetOptions& Assets::options() const noexcept { return cores_.front()->options; }
 
 AssetCounters Assets::counters() const noexcept {
-  const detail::CounterCells& c = core_->c;
-  auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   AssetCounters out;
-  out.files = v(c.files);
-  out.baked_bytes = v(c.baked_bytes);
-  out.served_baked = v(c.served_baked);
-  out.served_memory = v(c.served_memory);
-  out.served_disk = v(c.served_disk);
-  out.served_live = v(c.served_live);
-  out.not_modified = v(c.not_modified);
-  out.precondition_failed = v(c.precondition_failed);
-  out.partial = v(c.partial);
-  out.unsatisfiable = v(c.unsatisfiable);
-  out.not_found = v(c.not_found);
-  out.bad_paths = v(c.bad_paths);
-  out.redirects = v(c.redirects);
-  out.revalidations = v(c.revalidations);
-  out.read_waits = v(c.read_waits);
-  out.read_errors = v(c.read_errors);
-  out.reloads = v(c.reloads);
-  out.reload_failures = v(c.reload_failures);
-  out.skipped = v(c.skipped);
+  auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  // Every reactor serves the same snapshot: its size is counted once.
+  const detail::CounterCells& home = cores_.front()->c;
+  out.files = v(home.files);
+  out.baked_bytes = v(home.baked_bytes);
+  out.skipped = v(home.skipped);
+  for (const auto& core : cores_) {
+    const detail::CounterCells& c = core->c;
+    out.served_baked += v(c.served_baked);
+    out.served_memory += v(c.served_memory);
+    out.served_disk += v(c.served_disk);
+    out.served_live += v(c.served_live);
+    out.not_modified += v(c.not_modified);
+    out.precondition_failed += v(c.precondition_failed);
+    out.partial += v(c.partial);
+    out.unsatisfiable += v(c.unsatisfiable);
+    out.not_found += v(c.not_found);
+    out.bad_paths += v(c.bad_paths);
+    out.redirects += v(c.redirects);
+    out.revalidations += v(c.revalidations);
+    out.read_waits += v(c.read_waits);
+    out.read_errors += v(c.read_errors);
+    out.reloads += v(c.reloads);
+    out.reload_failures += v(c.reload_failures);
+  }
   return out;
 }
 

@@ -150,7 +150,7 @@ std::size_t HttpConnection::start_request(std::string_view bytes) {
     fail(400, core_->c.protocol_errors);
     return bytes.size();
   }
-  const Route* route = core_->route_for(core_->router.match(head.method, path, core_->params));
+  const Route* route = core_->route_for(core_->table->router.match(head.method, path, core_->params));
   const std::uint64_t limit = core_->body_limit(route);
   if (head.content_length && *head.content_length > limit) {
     fail(413, core_->c.protocol_errors);
@@ -255,7 +255,7 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
   ServerCore& core = *core_;
   bump(core.c.requests);
   Params& params = core.params;
-  const Router<Route>::Match m = core.router.match(head.method, path, params);
+  const Router<Route>::Match m = core.table->router.match(head.method, path, params);
   const Route* route = core.route_for(m);
   const bool head_only = head.method == "HEAD";
   bool close = !head.keep_alive;
@@ -270,25 +270,29 @@ void HttpConnection::dispatch(const RequestHead& head, std::string_view path, st
   core.upgrade.reset();
   x_->current_seq = x_->next_seq++;
 
-  Request req(head, path, params, body);
+  Request req(core, head, path, params, body);
   Response res(*this);
   const char* failure = nullptr;
   std::string what;
   try {
-    for (Middleware& mw : core.before) {
+    for (Middleware& mw : core.table->before) {
       mw(req, res);
       if (res.answered()) break;
     }
     if (!res.answered()) {
       if (route != nullptr) {
-        route->handler(req, res);
+        switch (route->kind) {
+          case Route::Kind::kHandler: route->handler(req, res); break;
+          case Route::Kind::kWebSocket: ws_handshake(*core.ws_routes[route->ws], req, res); break;
+          case Route::Kind::kMetrics: core.render_metrics(res); break;
+        }
       } else if (m.outcome == Router<Route>::Outcome::kMethodNotAllowed) {
         res.status(405).header("Allow", m.allow).text("405 Method Not Allowed\n");
       } else {
         res.status(404).text("404 Not Found\n");
       }
     }
-    for (AfterMiddleware& mw : core.after) mw(req, res);
+    for (AfterMiddleware& mw : core.table->after) mw(req, res);
     if (!res.answered()) throw std::logic_error("the handler did not answer");
   } catch (const std::exception& e) {
     what = e.what();

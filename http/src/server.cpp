@@ -74,6 +74,8 @@ using detail::is_token_char;
 
 // ---- Request ----------------------------------------------------------------------------
 
+actors::Stage& Request::stage() const noexcept { return *core_->stage; }
+
 std::optional<std::string_view> Request::raw_query_param(std::string_view name) const noexcept {
   std::string_view q = head_->query;
   while (!q.empty()) {
@@ -279,10 +281,69 @@ void DeferredResponse::send_completion() {
   });
 }
 
-// ---- Server -----------------------------------------------------------------------------
+// ---- Routes ------------------------------------------------------------------------------
+
+Routes::Routes() : table_(std::make_unique<detail::RouteTable>()) {}
+Routes::~Routes() = default;
+
+bool Routes::sealed() const noexcept { return table_->sealed; }
+
+void Routes::check_open(const char* what) const {
+  if (table_->sealed) {
+    throw std::logic_error(std::string("http::Routes::") + what +
+                           ": the table is sealed (a server serves it, or listens): add routes before that");
+  }
+}
+
+void Routes::route(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options) {
+  check_open("route");
+  if (!handler) throw std::invalid_argument("http::Routes::route: empty handler for " + std::string(pattern));
+  for (const char c : method) {
+    if (!detail::is_token_char(c)) {
+      throw std::invalid_argument("http::Routes::route: bad method '" + std::string(method) + "'");
+    }
+  }
+  table_->router.add(method, pattern, detail::Route{std::move(handler), options.max_body});
+  if (options.max_body) table_->max_route_body = std::max(table_->max_route_body, *options.max_body);
+}
+
+void Routes::fallback(Handler handler, RouteOptions options) {
+  check_open("fallback");
+  if (!handler) throw std::invalid_argument("http::Routes::fallback: empty handler");
+  table_->fallback = detail::Route{std::move(handler), options.max_body};
+  if (options.max_body) table_->max_route_body = std::max(table_->max_route_body, *options.max_body);
+}
+
+void Routes::before(Middleware m) {
+  check_open("before");
+  if (!m) throw std::invalid_argument("http::Routes::before: empty middleware");
+  table_->before.push_back(std::move(m));
+}
+
+void Routes::after(AfterMiddleware m) {
+  check_open("after");
+  if (!m) throw std::invalid_argument("http::Routes::after: empty middleware");
+  table_->after.push_back(std::move(m));
+}
+
+void Routes::metrics(std::string_view path) {
+  check_open("metrics");
+  detail::Route r;
+  r.kind = detail::Route::Kind::kMetrics;
+  table_->router.add("GET", path, std::move(r));
+}
+
+// ---- Server ------------------------------------------------------------------------------
 
 Server::Server(actors::Stage& stage, ServerOptions options)
+    : Server(stage, std::make_shared<Routes>(), std::move(options)) {
+  core_->shared_routes = false;
+  core_->routes->table_->sealed = false;  // this server's own: open until listen()
+}
+
+Server::Server(actors::Stage& stage, std::shared_ptr<Routes> routes, ServerOptions options)
     : core_(std::make_shared<detail::ServerCore>(stage, std::move(options))) {
+  if (!routes) throw std::invalid_argument("http::Server: null Routes");
   const ServerOptions& o = core_->options;
   if (o.header_timeout.count() <= 0 || o.body_timeout.count() <= 0) {
     throw std::invalid_argument("http::Server: header_timeout and body_timeout must be positive");
@@ -309,7 +370,12 @@ Server::Server(actors::Stage& stage, ServerOptions options)
   }
   // Small bodies wait in the input carry; keep a head's worth of it free.
   core_->carried_body = std::min<std::size_t>(16 * 1024, ro.max_input_carry - head_limit + 4);
-  core_->parser_max_body = o.limits.max_body;
+  core_->routes = std::move(routes);
+  core_->table = core_->routes->table_.get();
+  core_->shared_routes = true;
+  core_->adopt_ws();  // checks each WebSocket route against this reactor
+  core_->routes->table_->sealed = true;
+  core_->parser_max_body = std::max(o.limits.max_body, core_->table->max_route_body);
   // Once the reactor stops no connection is left to answer: later completions are dropped.
   stage.reactor().add_stop_hook([core = core_] {
     const std::lock_guard<std::mutex> lock(core->gate);
@@ -319,42 +385,41 @@ Server::Server(actors::Stage& stage, ServerOptions options)
 
 Server::~Server() = default;  // the stop hook closes the gate; connections keep the core alive
 
-void Server::route(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options) {
-  if (core_->listening) throw std::logic_error("http::Server::route: add routes before listen()");
-  if (!handler) throw std::invalid_argument("http::Server::route: empty handler for " + std::string(pattern));
-  for (const char c : method) {
-    if (!is_token_char(c)) throw std::invalid_argument("http::Server::route: bad method '" + std::string(method) + "'");
+Routes& Server::own_routes() {
+  if (core_->shared_routes) {
+    throw std::logic_error("http::Server: this server serves a shared Routes table: add routes to the table");
   }
-  core_->router.add(method, pattern, detail::Route{std::move(handler), options.max_body});
-  if (options.max_body) core_->parser_max_body = std::max(core_->parser_max_body, *options.max_body);
+  if (core_->listening) throw std::logic_error("http::Server: add routes before listen()");
+  return *core_->routes;
 }
 
-void Server::fallback(Handler handler, RouteOptions options) {
-  if (core_->listening) throw std::logic_error("http::Server::fallback: set it before listen()");
-  if (!handler) throw std::invalid_argument("http::Server::fallback: empty handler");
-  core_->fallback = detail::Route{std::move(handler), options.max_body};
-  if (options.max_body) core_->parser_max_body = std::max(core_->parser_max_body, *options.max_body);
+void Server::route(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options) {
+  own_routes().route(method, pattern, std::move(handler), options);
 }
 
-void Server::before(Middleware m) { core_->before.push_back(std::move(m)); }
-void Server::after(AfterMiddleware m) { core_->after.push_back(std::move(m)); }
+void Server::fallback(Handler handler, RouteOptions options) { own_routes().fallback(std::move(handler), options); }
+void Server::before(Middleware m) { own_routes().before(std::move(m)); }
+void Server::after(AfterMiddleware m) { own_routes().after(std::move(m)); }
 runtime::HookId Server::add_deferred_hook(DeferredHook hook) { return core_->deferred_hooks.add(std::move(hook)); }
 bool Server::remove_deferred_hook(runtime::HookId hook) noexcept { return core_->deferred_hooks.remove(hook); }
 
-void Server::metrics(std::string_view path) {
-  get(path, [core = core_.get()](Request&, Response& res) {
-    std::string& body = core->metrics_body;
-    body.clear();
-    runtime::MetricsWriter w(body);
-    runtime::write_metrics(core->stage->reactor().counters(), w);
-    actors::write_metrics(core->stage->counters(), w);
-    ServerCounters c;
-    core->snapshot(c);
-    write_metrics(c, w);
-    for (MetricsSource& source : core->metrics_sources) source(w);
-    res.bytes(body, "text/plain; version=0.0.4; charset=utf-8");
-  });
+void Server::metrics(std::string_view path) { own_routes().metrics(path); }
+
+namespace detail {
+
+void ServerCore::render_metrics(Response& res) {
+  metrics_body.clear();
+  runtime::MetricsWriter w(metrics_body);
+  runtime::write_metrics(stage->reactor().counters(), w);
+  actors::write_metrics(stage->counters(), w);
+  ServerCounters sc;
+  snapshot(sc);
+  write_metrics(sc, w);
+  for (MetricsSource& source : metrics_sources) source(w);
+  res.bytes(metrics_body, "text/plain; version=0.0.4; charset=utf-8");
 }
+
+}  // namespace detail
 
 void Server::add_metrics(MetricsSource source) {
   if (core_->listening) throw std::logic_error("http::Server::add_metrics: add sources before listen()");
@@ -364,6 +429,8 @@ void Server::add_metrics(MetricsSource source) {
 
 std::uint16_t Server::listen(const runtime::ListenOptions& options) {
   core_->listening = true;
+  core_->routes->table_->sealed = true;
+  core_->parser_max_body = std::max(core_->options.limits.max_body, core_->table->max_route_body);
   runtime::ListenOptions o = options;
   // A connection that sends nothing is closed after header_timeout, not idle_timeout.
   if (o.first_byte_timeout.count() == 0) o.first_byte_timeout = core_->options.header_timeout;

@@ -40,8 +40,30 @@ std::string_view checked_content_type(std::string_view ct);
 inline bool status_has_body(int status) noexcept { return status >= 200 && status != 204 && status != 304; }
 
 struct Route {
-  mutable Handler handler;  // called through the immutable route table
+  enum class Kind : std::uint8_t { kHandler, kWebSocket, kMetrics };
+  mutable Handler handler;  // kHandler: called through the immutable route table
   std::optional<std::uint64_t> max_body;
+  Kind kind = Kind::kHandler;
+  std::uint32_t ws = 0;  // kWebSocket: the index in RouteTable::ws and ServerCore::ws_routes
+};
+
+// A WebSocket route as the table holds it; each server makes its own WsRoute from it.
+struct WsSpec {
+  WsOptions options;
+  WsFactory factory;
+  std::shared_ptr<const void> behavior;  // WsBehavior<Data> of the behavior form
+};
+
+// What Routes holds: sealed (immutable) once a server serves it, then read by every
+// reactor thread without a lock.
+struct RouteTable {
+  Router<Route> router;
+  std::optional<Route> fallback;
+  mutable std::vector<Middleware> before;  // called through the immutable table
+  mutable std::vector<AfterMiddleware> after;
+  std::vector<WsSpec> ws;
+  std::uint64_t max_route_body = 0;  // the largest RouteOptions::max_body given
+  bool sealed = false;
 };
 
 // Counters: written on the reactor thread with a plain load+store (no locked instruction),
@@ -152,6 +174,9 @@ struct WsRoute {
   ws::ReaderConfig reader;  // max_message; deflate flags are per connection
 };
 
+// Answers an upgrade request on `route` (ws_handshake.cpp).
+void ws_handshake(WsRoute& route, Request& req, Response& res);
+
 // What few WebSocket connections need: owned by the connection, allocated on first need.
 struct WsExtras {
   WsExtras() = default;
@@ -226,11 +251,10 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   ServerOptions options;
   std::uint64_t parser_max_body = 0;  // the largest body any route accepts
   std::size_t carried_body = 16 * 1024;  // head + body up to this wait in the input carry
-  bool listening = false;             // routes are fixed once listen() ran
-  Router<Route> router;
-  std::optional<Route> fallback;
-  std::vector<Middleware> before;
-  std::vector<AfterMiddleware> after;
+  bool listening = false;             // metrics sources are fixed once listen() ran
+  std::shared_ptr<Routes> routes;     // this server's own, or one shared with other servers
+  const RouteTable* table = nullptr;  // routes' table
+  bool shared_routes = false;         // routes came from the caller (Server's route() refuses)
   runtime::HookList<void(const DeferredView&)> deferred_hooks;
   std::vector<MetricsSource> metrics_sources;
   std::vector<std::unique_ptr<Exchange>> spare;  // the pool of Exchanges (bounded by kSpare)
@@ -238,8 +262,15 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::string metrics_body;  // rendered per scrape, capacity kept
   CounterCells c;
 
-  // WebSocket: routes, topics, and what the thread's connections share.
+  // WebSocket: routes (this server's, one per entry of table->ws), topics, and what the
+  // thread's connections share.
   std::vector<std::unique_ptr<WsRoute>> ws_routes;
+  // Checks a WebSocket route's buffer against this server's reactor (std::invalid_argument).
+  void check_ws(const WsOptions& options) const;
+  // Makes the WsRoutes of the table's entries this server does not have yet.
+  void adopt_ws();
+  // Renders this server's metrics into `res` (the kMetrics route).
+  void render_metrics(Response& res);
   std::unordered_map<std::string, std::unique_ptr<TopicState>, StringHash, std::equal_to<>> topics;
   std::unique_ptr<WebSocket> upgrade;  // scratch: the actor an accepted upgrade made
   ws::ReaderScratch ws_scratch;
@@ -313,7 +344,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   const Route* route_for(const Router<Route>::Match& m) const noexcept {
     if (m.outcome == Router<Route>::Outcome::kFound) return m.handler;
     if (m.outcome == Router<Route>::Outcome::kMethodNotAllowed) return nullptr;
-    return fallback ? &*fallback : nullptr;
+    return table->fallback ? &*table->fallback : nullptr;
   }
   std::uint64_t body_limit(const Route* r) const noexcept {
     return r != nullptr && r->max_body ? *r->max_body : options.limits.max_body;

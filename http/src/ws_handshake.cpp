@@ -283,42 +283,69 @@ void WsUpgrade::header(std::string_view name, std::string_view value) {
   detail::append_header(headers_, name, value);
 }
 
-// ---- Server::ws --------------------------------------------------------------------------
+// ---- WebSocket routes ----------------------------------------------------------------------
 
-void Server::add_ws(std::string_view pattern, WsOptions options, WsFactory factory,
-                    std::shared_ptr<const void> behavior) {
-  if (!factory) throw std::invalid_argument("Server::ws: empty factory");
+std::size_t Routes::add_ws(std::string_view pattern, WsOptions options, WsFactory factory,
+                           std::shared_ptr<const void> behavior) {
+  check_open("ws");
+  if (!factory) throw std::invalid_argument("http::Routes::ws: empty factory");
   if (options.max_message == 0 || options.max_message > (std::size_t{1} << 30)) {
-    throw std::invalid_argument("Server::ws: max_message must be in [1, 1 GiB]");
+    throw std::invalid_argument("http::Routes::ws: max_message must be in [1, 1 GiB]");
   }
-  const std::size_t cap = core_->stage->reactor().options().max_output_bytes;
-  if (options.max_buffered == 0 || options.max_buffered > cap / 2) {
-    throw std::invalid_argument("Server::ws: max_buffered must be in [1, ReactorOptions::max_output_bytes / 2] (" +
-                                std::to_string(cap / 2) + ")");
-  }
+  if (options.max_buffered == 0) throw std::invalid_argument("http::Routes::ws: max_buffered must be positive");
   if (options.deflate.server_max_window_bits < 9 || options.deflate.server_max_window_bits > 15) {
-    throw std::invalid_argument("Server::ws: deflate.server_max_window_bits must be in 9..15");
+    throw std::invalid_argument("http::Routes::ws: deflate.server_max_window_bits must be in 9..15");
   }
   if (options.idle_timeout.count() < 0 || options.pong_timeout.count() < 0 || options.close_timeout.count() <= 0) {
-    throw std::invalid_argument("Server::ws: timeouts must not be negative (close_timeout positive)");
+    throw std::invalid_argument("http::Routes::ws: timeouts must not be negative (close_timeout positive)");
   }
   if (options.idle_timeout.count() > 0 && options.pong_timeout.count() == 0) {
-    throw std::invalid_argument("Server::ws: pong_timeout must be positive when idle_timeout is");
+    throw std::invalid_argument("http::Routes::ws: pong_timeout must be positive when idle_timeout is");
   }
-  auto route = std::make_unique<detail::WsRoute>();
-  route->core = core_.get();
-  route->options = options;
-  route->factory = std::move(factory);
-  route->behavior = std::move(behavior);
-  route->reader.max_message = options.max_message;
-  detail::WsRoute* raw = route.get();
-  core_->ws_routes.push_back(std::move(route));
-  try {
-    get(pattern, [raw](Request& req, Response& res) { detail::WsHandshake::handle(*raw, req, res); });
-  } catch (...) {
-    core_->ws_routes.pop_back();
-    throw;
+  const std::size_t index = table_->ws.size();
+  detail::Route r;
+  r.kind = detail::Route::Kind::kWebSocket;
+  r.ws = static_cast<std::uint32_t>(index);
+  table_->router.add("GET", pattern, std::move(r));  // throws for a bad or duplicate pattern
+  table_->ws.push_back(detail::WsSpec{std::move(options), std::move(factory), std::move(behavior)});
+  return index;
+}
+
+void Server::ws(std::string_view pattern, WsOptions options, WsFactory factory) {
+  check_ws(options);
+  own_routes().add_ws(pattern, std::move(options), std::move(factory), nullptr);
+  adopt_ws();
+}
+
+void Server::check_ws(const WsOptions& options) const { core_->check_ws(options); }
+void Server::adopt_ws() { core_->adopt_ws(); }
+
+namespace detail {
+
+void ServerCore::check_ws(const WsOptions& options) const {
+  const std::size_t cap = stage->reactor().options().max_output_bytes;
+  if (options.max_buffered == 0 || options.max_buffered > cap / 2) {
+    throw std::invalid_argument("http::Server::ws: max_buffered must be in [1, ReactorOptions::max_output_bytes / 2] (" +
+                                std::to_string(cap / 2) + ")");
   }
 }
+
+void ServerCore::adopt_ws() {
+  for (std::size_t i = ws_routes.size(); i < table->ws.size(); ++i) {
+    const WsSpec& spec = table->ws[i];
+    check_ws(spec.options);
+    auto route = std::make_unique<WsRoute>();
+    route->core = this;
+    route->options = spec.options;
+    route->factory = spec.factory;
+    route->behavior = spec.behavior;
+    route->reader.max_message = spec.options.max_message;
+    ws_routes.push_back(std::move(route));
+  }
+}
+
+void ws_handshake(WsRoute& route, Request& req, Response& res) { WsHandshake::handle(route, req, res); }
+
+}  // namespace detail
 
 }  // namespace ringactor::http

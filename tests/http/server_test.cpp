@@ -890,7 +890,7 @@ TEST(HttpServerEdges, SetupRulesAreEnforced) {
   {
     rt::Reactor reactor({.max_input_carry = 8 * 1024});
     ra::Stage stage(reactor);
-    EXPECT_THROW(http::Server(stage, {}), std::invalid_argument) << "heads could outgrow the carry";
+    EXPECT_THROW(http::Server(stage, http::ServerOptions{}), std::invalid_argument) << "heads could outgrow the carry";
   }
   rt::Reactor reactor;
   ra::Stage stage(reactor);

@@ -41,9 +41,16 @@
 // descriptors alive, so a Content-Length always matches its body. Reloads requested while
 // one runs are coalesced into one more.
 //
-// Threads: construct on the setup thread (before the reactor runs) or on the reactor
-// thread; serve()/handler() on the reactor thread; reload() and counters() from any thread.
-// The Assets object must outlive the reactor's run().
+// Several reactors (the stages of a node::Node): build one Assets for all of them. The
+// process then holds one snapshot, built once per reload and shared (refcounted) by every
+// reactor; each reactor keeps its own read buffers, revalidation cache and counters
+// (summed by counters()). handler() serves on any of them (a shared http::Routes table),
+// finding the reactor's part by the request's stage. The reactors install a new snapshot
+// on their own threads; the old one is let go on the worker arena once none serves from it.
+//
+// Threads: construct on the setup thread (before the reactors run) or on the (first)
+// reactor's thread; serve()/handler() on a reactor thread; reload() and counters() from any
+// thread. The Assets object must outlive the reactors' run().
 #pragma once
 
 #include <chrono>
@@ -51,7 +58,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <ringactor/http/server.hpp>
 #include <ringactor/runtime/metrics.hpp>
@@ -72,7 +81,7 @@ struct AssetsCore;
 struct AssetOptions {
   // The directory served. Required; the constructor throws std::system_error naming it if
   // it cannot be opened as a directory.
-  std::string root;
+  std::string root{};
   // Files up to this size are baked into memory with their response head.
   std::size_t bake_threshold = 256 * 1024;
   // Files above bake_threshold and up to this size are held in memory too (their body
@@ -96,7 +105,7 @@ struct AssetOptions {
   // Choose "name.br" / "name.gz" siblings by Accept-Encoding (found when the snapshot is built).
   bool precompressed = true;
   // A Cache-Control value sent with every file (e.g. "public, max-age=3600"); empty: none.
-  std::string cache_control;
+  std::string cache_control{};
   // How large files reach the socket. Default: read positionally through the ring into
   // pooled buffers that are then sent: chunk size (0: a quarter of
   // ReactorOptions::max_output_bytes, at most 1 MiB; larger chunks keep the socket buffer
@@ -149,11 +158,15 @@ class Assets {
   // Builds the first snapshot now, on the calling thread. Throws std::system_error when the
   // root cannot be opened, std::invalid_argument for inconsistent options.
   Assets(actors::Stage& stage, offload::WorkerArena& arena, AssetOptions options);
+  // One snapshot served by the reactors of `stages` (at most one stage per reactor; the
+  // reload actor and SIGHUP live on the first). Throws as above, and std::invalid_argument
+  // for no stage or two stages of one reactor.
+  Assets(std::span<actors::Stage* const> stages, offload::WorkerArena& arena, AssetOptions options);
   ~Assets();
   Assets(const Assets&) = delete;
   Assets& operator=(const Assets&) = delete;
 
-  // Reactor thread. Answers `res` if the request names a file, a directory with an index,
+  // A reactor thread of a stage it serves. Answers `res` if the request names a file, a directory with an index,
   // or a directory without its slash (301), or is unsafe (400), or uses a method other than
   // GET/HEAD on a file (405). Returns false without answering when no file matches.
   bool serve(const http::Request& req, http::Response& res);
@@ -166,13 +179,13 @@ class Assets {
   void reload(std::function<void(const std::string& error)> done = {});
 
   const AssetOptions& options() const noexcept;
-  // Any thread.
+  // Any thread. Summed over the reactors it serves.
   AssetCounters counters() const noexcept;
   // counters() as metrics (see http::Server::metrics). Any thread.
   void write_metrics(runtime::MetricsWriter& w) const { assets::write_metrics(counters(), w); }
 
  private:
-  std::shared_ptr<detail::AssetsCore> core_;
+  std::vector<std::shared_ptr<detail::AssetsCore>> cores_;  // one per reactor; [0] reloads
 };
 
 }  // namespace ringactor::assets

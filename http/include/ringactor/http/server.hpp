@@ -61,6 +61,7 @@ class Stage;
 namespace ringactor::http {
 
 namespace detail {
+struct RouteTable;
 struct ServerCore;
 struct DeferredState;
 class HttpConnection;
@@ -130,11 +131,16 @@ class Request {
   std::string_view body() const noexcept { return body_; }
   int version_minor() const noexcept { return head_->version_minor; }
   bool keep_alive() const noexcept { return head_->keep_alive; }
+  // The stage (reactor) of the connection that received it: where a handler of a table
+  // shared by several reactors (Routes) finds its reactor's own state.
+  actors::Stage& stage() const noexcept;
 
  private:
   friend class detail::HttpConnection;
-  Request(const RequestHead& head, std::string_view path, const Params& params, std::string_view body) noexcept
-      : head_(&head), path_(path), params_(&params), body_(body) {}
+  Request(const detail::ServerCore& core, const RequestHead& head, std::string_view path, const Params& params,
+          std::string_view body) noexcept
+      : core_(&core), head_(&head), path_(path), params_(&params), body_(body) {}
+  const detail::ServerCore* core_;
   const RequestHead* head_;
   std::string_view path_;
   const Params* params_;
@@ -374,10 +380,86 @@ void write_metrics(const ServerCounters& c, runtime::MetricsWriter& w);
 // Writes some module's metrics (WorkerArena, Assets, your own) for Server::metrics.
 using MetricsSource = runtime::UniqueFunction<void(runtime::MetricsWriter&)>;
 
+// Routes: a route table (routes, the fallback, middleware, WebSocket routes, the metrics
+// path) built once and shared by the servers of several reactors, one Server per reactor
+// (the stages of a node::Node), so the process holds one table, not one per reactor:
+//
+//   auto routes = std::make_shared<http::Routes>();
+//   routes->get("/plaintext", [](http::Request&, http::Response& res) { res.text("Hello"); });
+//   routes->ws("/ws/room/:name", room_behavior);
+//   for (unsigned i = 0; i < node.size(); ++i) {
+//     servers.push_back(std::make_unique<http::Server>(node.stage(i), routes));
+//   }
+//
+// The first Server given the table seals it: from then on it is immutable and adding to it
+// throws std::logic_error. Its handlers, middleware and WebSocket callbacks are then called
+// on every reactor's thread, at the same time: they must be safe for that (capture nothing
+// mutable without a lock or an atomic; keep per-reactor state per reactor and find it with
+// Request::stage() or, in a WebSocket, through its stage()). Everything else a Server has
+// (deferred hooks, metrics sources, topics, counters) stays per server.
+//
+// Threads: fill it on the setup thread before the servers are built. Costs: routing through
+// a shared table costs what a server's own table costs (the same lookup, no lock).
+class Routes {
+ public:
+  Routes();
+  ~Routes();
+  Routes(const Routes&) = delete;
+  Routes& operator=(const Routes&) = delete;
+
+  // As Server's functions of the same names; all throw std::logic_error once sealed.
+  void route(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options = {});
+  void get(std::string_view pattern, Handler handler, RouteOptions options = {}) {
+    route("GET", pattern, std::move(handler), options);
+  }
+  void post(std::string_view pattern, Handler handler, RouteOptions options = {}) {
+    route("POST", pattern, std::move(handler), options);
+  }
+  void fallback(Handler handler, RouteOptions options = {});
+  void before(Middleware m);
+  void after(AfterMiddleware m);
+  // Serves, at `path`, the metrics of the server (reactor) that answers the scrape.
+  void metrics(std::string_view path);
+  // A WebSocket route (see Server::ws). Options are checked here, and max_buffered again
+  // against each server's reactor when a server takes the table.
+  void ws(std::string_view pattern, WsOptions options, WsFactory factory) {
+    add_ws(pattern, std::move(options), std::move(factory), nullptr);
+  }
+  template <typename Data = std::monostate>
+  void ws(std::string_view pattern, WsBehavior<Data> behavior) {
+    auto b = std::make_shared<const WsBehavior<Data>>(std::move(behavior));
+    const WsBehavior<Data>* raw = b.get();
+    WsOptions options = b->options;  // (not read in the call: `b` is moved from there)
+    add_ws(pattern, std::move(options), [raw](Request& req, WsUpgrade& up) -> std::unique_ptr<WebSocket> {
+      Data data{};
+      if (raw->upgrade) raw->upgrade(req, up, data);
+      if (up.refused()) return nullptr;
+      return std::make_unique<WsConnection<Data>>(std::move(data));
+    }, std::move(b));
+  }
+  // True once a server serves it (or, for a server's own table, once it listens).
+  bool sealed() const noexcept;
+
+ private:
+  friend class Server;
+  friend struct detail::ServerCore;
+  // Returns the index of the new WebSocket route.
+  std::size_t add_ws(std::string_view pattern, WsOptions options, WsFactory factory,
+                     std::shared_ptr<const void> behavior);
+  void check_open(const char* what) const;
+  std::unique_ptr<detail::RouteTable> table_;
+};
+
 class Server {
  public:
-  // Throws std::invalid_argument for inconsistent options.
+  // A server with its own route table, filled through route(), ws(), fallback() ... until
+  // listen(). Throws std::invalid_argument for inconsistent options.
   explicit Server(actors::Stage& stage, ServerOptions options = {});
+  // A server of a table shared with other servers (Routes): seals it. route(), ws(),
+  // fallback(), before(), after() and metrics() on this server then throw
+  // std::logic_error: add them to the table. Throws std::invalid_argument as above, and for
+  // a WebSocket route whose max_buffered this reactor's max_output_bytes cannot hold.
+  Server(actors::Stage& stage, std::shared_ptr<Routes> routes, ServerOptions options = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -393,6 +475,7 @@ class Server {
   }
   // Answers requests no route matches (instead of 404/405), e.g. a static file service.
   void fallback(Handler handler, RouteOptions options = {});
+  // Middleware, run in the order added.
   void before(Middleware m);
   void after(AfterMiddleware m);
   // Adds a deferred hook (see DeferredHook); returns the handle that removes it. Reactor
@@ -414,20 +497,12 @@ class Server {
   // form builds WsConnection<Data> actors from callbacks. Before listen(); throws
   // std::invalid_argument for options out of range (max_buffered above half the reactor's
   // max_output_bytes, window bits outside 9..15, a zero max_message).
-  void ws(std::string_view pattern, WsOptions options, WsFactory factory) {
-    add_ws(pattern, std::move(options), std::move(factory), nullptr);
-  }
+  void ws(std::string_view pattern, WsOptions options, WsFactory factory);
   template <typename Data = std::monostate>
   void ws(std::string_view pattern, WsBehavior<Data> behavior) {
-    auto b = std::make_shared<const WsBehavior<Data>>(std::move(behavior));
-    const WsBehavior<Data>* raw = b.get();
-    WsOptions options = b->options;  // (not read in the call: `b` is moved from there)
-    add_ws(pattern, std::move(options), [raw](Request& req, WsUpgrade& up) -> std::unique_ptr<WebSocket> {
-      Data data{};
-      if (raw->upgrade) raw->upgrade(req, up, data);
-      if (up.refused()) return nullptr;
-      return std::make_unique<WsConnection<Data>>(std::move(data));
-    }, std::move(b));
+    check_ws(behavior.options);
+    own_routes().ws(pattern, std::move(behavior));
+    adopt_ws();
   }
 
   // Topics of this server's WebSocket connections (WebSocket::subscribe). A topic exists
@@ -466,8 +541,10 @@ class Server {
   ServerCounters counters() const noexcept;
 
  private:
-  // `behavior` is kept by the route for its connections (WsConnection reaches it there).
-  void add_ws(std::string_view pattern, WsOptions options, WsFactory factory, std::shared_ptr<const void> behavior);
+  // This server's own table (std::logic_error for a shared one, or once listening).
+  Routes& own_routes();
+  void check_ws(const WsOptions& options) const;
+  void adopt_ws();
   std::shared_ptr<detail::ServerCore> core_;
 };
 
