@@ -36,13 +36,13 @@ int main(int argc, char** argv) {
                                 .pin_threads = true,
                                 .reactor = {.idle_timeout = std::chrono::milliseconds(0), .handle_signals = true},
                                 .workers = {.threads = 1}});
+    auto routes = std::make_shared<http::Routes>();  // one table, shared by every reactor
+    routes->get("/plaintext", [](http::Request&, http::Response& res) { res.text("Hello, World!"); });
+    routes->ws("/ws/echo", {.message = [](http::WsConnection<>& ws, std::string_view m, http::WsOpcode op) { ws.send(m, op); }});
     std::vector<std::unique_ptr<http::Server>> servers;
     for (unsigned i = 0; i < node.size(); ++i) {
-      servers.push_back(std::make_unique<http::Server>(node.stage(i)));
-      http::Server& s = *servers.back();
-      s.get("/plaintext", [](http::Request&, http::Response& res) { res.text("Hello, World!"); });
-      s.ws("/ws/echo", {.message = [](http::WsConnection<>& ws, std::string_view m, http::WsOpcode op) { ws.send(m, op); }});
-      port = s.listen({.port = port, .reuse_port = true});
+      servers.push_back(std::make_unique<http::Server>(node.stage(i), routes));
+      port = servers.back()->listen({.port = port, .reuse_port = true});
     }
     std::printf("node_http: listening on %u\n", static_cast<unsigned>(port));
     std::fflush(stdout);

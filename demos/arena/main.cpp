@@ -162,14 +162,11 @@ int main(int argc, char** argv) {
     off::WorkerArena& workers = node.workers();
     std::vector<std::unique_ptr<arena::Game>> games;
     std::vector<std::unique_ptr<http::Server>> servers;
-    std::vector<std::unique_ptr<assets::Assets>> sites;
     std::vector<arena::Game*> shards;
     for (unsigned i = 0; i < node.size(); ++i) {
-      servers.push_back(std::make_unique<http::Server>(node.stage(i)));
       games.push_back(std::make_unique<arena::Game>());
       arena::Game& g = *games.back();
       g.config = config;
-      g.server = servers.back().get();
       g.workers = &workers;
       g.leaderboard = &leaderboard;
       shards.push_back(&g);
@@ -183,45 +180,58 @@ int main(int argc, char** argv) {
       g->shards = shards;
     }
 
+    // One route table for every reactor (built once, immutable once served). A handler runs
+    // on the reactor its connection is on and finds that reactor's game through the
+    // request's stage.
+    std::vector<ra::Stage*> stages;
+    for (unsigned i = 0; i < node.size(); ++i) stages.push_back(&node.stage(i));
+    auto game_on = [&games, stages](const ra::Stage& stage) -> arena::Game& {
+      for (std::size_t i = 0; i < stages.size(); ++i) {
+        if (stages[i] == &stage) return *games[i];
+      }
+      throw std::logic_error("arena: a request on an unknown reactor");
+    };
+    auto routes = std::make_shared<http::Routes>();
+    // The game's WebSocket: one PlayerSocket actor per player, on its connection's reactor.
+    http::WsOptions ws{.max_message = 4096, .idle_timeout = ms(30'000), .pong_timeout = ms(10'000)};
+    routes->ws("/ws", ws, [game_on](http::Request& req, http::WsUpgrade&) {
+      return std::make_unique<arena::PlayerSocket>(game_on(req.stage()));
+    });
+    routes->get("/api/rooms", [matchmaker](http::Request&, http::Response& res) {
+      matchmaker.ask(&arena::Matchmaker::rooms_json, [answer = res.defer()](ra::Reply<std::string> r) mutable {
+        if (r) {
+          answer.json(std::move(*r));
+        } else {
+          answer.status(503).text(r.message() + "\n");
+        }
+      });
+    });
+    routes->get("/api/leaderboard", [&workers, &leaderboard](http::Request&, http::Response& res) {
+      workers.offload(
+          res.defer(), [&leaderboard] { return leaderboard.top_json(20); },
+          [](off::Result<std::string> r, http::DeferredResponse& answer) {
+            if (r) {
+              answer.json(std::move(*r));
+            } else {
+              answer.status(503).text("leaderboard unavailable: " + r.message() + "\n");
+            }
+          });
+    });
+    // /metrics: the answering reactor's modules, then the game's and the static files'
+    // figures summed over every reactor.
+    routes->metrics("/metrics");
+    // The browser client: static files, baked into memory once for every reactor,
+    // revalidated on change.
+    assets::AssetOptions files;
+    files.root = web;
+    assets::Assets site(stages, workers, std::move(files));
+    routes->fallback(site.handler());
     for (unsigned i = 0; i < node.size(); ++i) {
-      http::Server& server = *servers[i];
-      arena::Game& game = *games[i];
-      // The game's WebSocket: one PlayerSocket actor per player, on its connection's reactor.
-      http::WsOptions ws{.max_message = 4096, .idle_timeout = ms(30'000), .pong_timeout = ms(10'000)};
-      server.ws("/ws", ws, [&game](http::Request&, http::WsUpgrade&) { return std::make_unique<arena::PlayerSocket>(game); });
-
-      server.get("/api/rooms", [matchmaker](http::Request&, http::Response& res) {
-        matchmaker.ask(&arena::Matchmaker::rooms_json, [answer = res.defer()](ra::Reply<std::string> r) mutable {
-          if (r) {
-            answer.json(std::move(*r));
-          } else {
-            answer.status(503).text(r.message() + "\n");
-          }
-        });
-      });
-      server.get("/api/leaderboard", [&workers, &leaderboard](http::Request&, http::Response& res) {
-        workers.offload(
-            res.defer(), [&leaderboard] { return leaderboard.top_json(20); },
-            [](off::Result<std::string> r, http::DeferredResponse& answer) {
-              if (r) {
-                answer.json(std::move(*r));
-              } else {
-                answer.status(503).text("leaderboard unavailable: " + r.message() + "\n");
-              }
-            });
-      });
-
-      // /metrics: this reactor's modules, then the game's figures summed over every reactor.
-      server.metrics("/metrics");
+      servers.push_back(std::make_unique<http::Server>(node.stage(i), routes));
+      http::Server& server = *servers.back();
+      games[i]->server = &server;
       server.add_metrics([&workers](rt::MetricsWriter& w) { workers.write_metrics(w); });
       server.add_metrics([&shards](rt::MetricsWriter& w) { arena::write_metrics(shards, w); });
-
-      // The browser client: static files, baked into memory, revalidated on change.
-      assets::AssetOptions files;
-      files.root = web;
-      sites.push_back(std::make_unique<assets::Assets>(node.stage(i), workers, std::move(files)));
-      assets::Assets& site = *sites.back();
-      server.fallback(site.handler());
       server.add_metrics([&site](rt::MetricsWriter& w) { site.write_metrics(w); });
     }
     std::vector<http::Server*> linked;
