@@ -23,12 +23,12 @@ one() {  # REACTORS SERVER_CPUS DEPTH [ws]
   for _ in $(seq 100); do grep -q listening "$tmp/out" 2>/dev/null && break; sleep 0.05; done
   local port
   port=$(grep -o '[0-9]*$' "$tmp/out" | head -1)
-  local load=(-p "$3" "http://127.0.0.1:$port/plaintext") kind=http
-  if [[ ${4:-} == ws ]]; then load=(ws-echo --size 64 --inflight "$3" "ws://127.0.0.1:$port/ws/echo"); kind=ws; fi
-  taskset -c 1 $bin/loadgen -c 256 -d 2s --no-progress "${load[@]}" >/dev/null 2>&1 || true
+  local mode=http load=(-p "$3" "http://127.0.0.1:$port/plaintext") kind=http
+  if [[ ${4:-} == ws ]]; then mode=ws-echo load=(--size 64 --inflight "$3" "ws://127.0.0.1:$port/ws/echo") kind=ws; fi
+  taskset -c 1 $bin/loadgen "$mode" -c 256 -d 2s --no-progress "${load[@]}" >/dev/null 2>&1 || true
   local c0 c1 json
   c0=$(awk '{print $14 + $15}' /proc/$pid/stat)
-  json=$(taskset -c 1 $bin/loadgen -c 256 -d 5s --no-progress "${load[@]}" 2>&1 | tail -1)
+  json=$(taskset -c 1 $bin/loadgen "$mode" -c 256 -d 5s --no-progress "${load[@]}" 2>&1 | tail -1)
   c1=$(awk '{print $14 + $15}' /proc/$pid/stat)
   kill -TERM $pid
   wait $pid || true
@@ -36,7 +36,7 @@ one() {  # REACTORS SERVER_CPUS DEPTH [ws]
   req=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$json")
   rps=$(sed -n 's/.*"rps":\([0-9.]*\).*/\1/p' <<<"$json")
   printf '%-5s %-9s %-6s %-12s %-10.3f %s\n' "$kind" "$1" "$3" "${rps:-0}" "$(echo "($c1 - $c0) / $hz * 1000000 / ${req:-1}" | bc -l)" \
-    "$(grep 'reactor [0-9]' "$tmp/out" | sed 's/node_http: //; s/, 0 ws messages//' | tr '\n' ';')"
+    "$(grep 'reactor [0-9]' "$tmp/out" | sed 's/node_http: //; s/, 0 ws messages//; s/, 0 requests, /, /' | tr '\n' ';')"
 }
 printf '%-5s %-9s %-6s %-12s %-10s %s\n' kind reactors depth "req|msg/s" us/each "per reactor"
 for _ in $(seq "$rounds"); do
