@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <bit>
 #include <cstdio>
+#include <type_traits>
 #include <stdexcept>
 #include <utility>
 
@@ -407,13 +409,42 @@ void Server::metrics(std::string_view path) { own_routes().metrics(path); }
 
 namespace detail {
 
+namespace {
+
+// Adds every counter of `c` to `into`. The counter structs are made of std::uint64_t
+// fields and arrays of them only (checked by size), so they add up as arrays of words.
+template <typename T>
+void add_counters(T& into, const T& c) noexcept {
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) % sizeof(std::uint64_t) == 0);
+  constexpr std::size_t n = sizeof(T) / sizeof(std::uint64_t);
+  auto a = std::bit_cast<std::array<std::uint64_t, n>>(into);
+  const auto b = std::bit_cast<std::array<std::uint64_t, n>>(c);
+  for (std::size_t i = 0; i < n; ++i) a[i] += b[i];
+  into = std::bit_cast<T>(a);
+}
+
+}  // namespace
+
 void ServerCore::render_metrics(Response& res) {
   metrics_body.clear();
   runtime::MetricsWriter w(metrics_body);
-  runtime::write_metrics(stage->reactor().counters(), w);
-  actors::write_metrics(stage->counters(), w);
+  // This server's reactor, stage and counters; on linked servers, the sum over all of them
+  // (every one of these snapshots may be read from any thread): one scrape, the process.
+  runtime::Counters rc = stage->reactor().counters();
+  actors::StageCounters ac = stage->counters();
   ServerCounters sc;
   snapshot(sc);
+  for (const std::weak_ptr<ServerCore>& weak : linked) {
+    const std::shared_ptr<ServerCore> other = weak.lock();
+    if (!other) continue;
+    add_counters(rc, other->stage->reactor().counters());
+    add_counters(ac, other->stage->counters());
+    ServerCounters oc;
+    other->snapshot(oc);
+    add_counters(sc, oc);
+  }
+  runtime::write_metrics(rc, w);
+  actors::write_metrics(ac, w);
   write_metrics(sc, w);
   for (MetricsSource& source : metrics_sources) source(w);
   res.bytes(metrics_body, "text/plain; version=0.0.4; charset=utf-8");

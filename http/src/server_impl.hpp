@@ -288,6 +288,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::size_t publish_everywhere(std::string_view topic, std::string_view message, WsOpcode op,
                                  const WebSocket* except);
   std::vector<actors::Ref<TopicRelay>> peers;  // the relays of the linked servers
+  std::vector<std::weak_ptr<ServerCore>> linked;  // the other linked servers (for metrics)
   // This server's side of Server::topic / forget_topic.
   void configure_topic(std::string_view name, const TopicOptions& options);
   bool forget_topic(std::string_view name);

@@ -317,7 +317,9 @@ void Server::link(const std::vector<Server*>& servers) {
   }
   for (std::size_t i = 0; i < servers.size(); ++i) {
     for (std::size_t j = 0; j < servers.size(); ++j) {
-      if (i != j) servers[i]->core_->peers.push_back(relays[j]);
+      if (i == j) continue;
+      servers[i]->core_->peers.push_back(relays[j]);
+      servers[i]->core_->linked.push_back(servers[j]->core_);
     }
   }
 }

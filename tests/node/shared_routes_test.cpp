@@ -147,6 +147,42 @@ TEST(SharedRoutes, OneTableServesEveryReactor) {
   node.stop();
 }
 
+// The value of the first sample of `name` in a Prometheus text body, or -1.
+double sample(const std::string& body, const std::string& name) {
+  const std::string key = cat("\n", name, " ");
+  const std::size_t at = body.find(key);
+  if (at == std::string::npos) return -1;
+  return std::strtod(body.c_str() + at + key.size(), nullptr);
+}
+
+TEST(SharedRoutes, LinkedServersServeTheProcessMetrics) {
+  Node node({.reactors = 2, .reactor = quiet(), .workers = {.threads = 1}});
+  auto routes = std::make_shared<http::Routes>();
+  routes->get("/hi", [](http::Request&, http::Response& res) { res.text("hi"); });
+  routes->metrics("/metrics");
+  std::vector<std::unique_ptr<http::Server>> servers;
+  const std::uint16_t port = serve(node, routes, servers);
+  http::Server::link({servers[0].get(), servers[1].get()});
+  Runner runner(node);
+  for (int c = 0; c < 40; ++c) {
+    const auto r = get(port, "/hi");
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->status, 200);
+  }
+  ASSERT_GT(servers[0]->counters().requests, 0u);
+  ASSERT_GT(servers[1]->counters().requests, 0u);
+  // Whichever reactor takes the scrape, it counts the requests of both (and itself), and
+  // the connections both reactors accepted.
+  for (int scrape = 1; scrape <= 6; ++scrape) {
+    const auto m = get(port, "/metrics");
+    ASSERT_TRUE(m.has_value());
+    ASSERT_EQ(m->status, 200);
+    EXPECT_EQ(sample(m->body, "ringactor_http_requests_total"), 40 + scrape) << m->body.substr(0, 600);
+    EXPECT_EQ(sample(m->body, "ringactor_connections_accepted_total"), 40 + scrape);
+  }
+  node.stop();
+}
+
 TEST(SharedRoutes, AWebSocketRouteIsCheckedAgainstEachReactorThatTakesTheTable) {
   auto routes = std::make_shared<http::Routes>();
   routes->ws("/big", http::WsBehavior<std::monostate>{.options = {.max_buffered = 4 << 20}});

@@ -418,7 +418,8 @@ class Routes {
   void fallback(Handler handler, RouteOptions options = {});
   void before(Middleware m);
   void after(AfterMiddleware m);
-  // Serves, at `path`, the metrics of the server (reactor) that answers the scrape.
+  // Serves, at `path`, the metrics of the server (reactor) that answers the scrape; of all
+  // of them, summed, once the servers are linked (Server::link).
   void metrics(std::string_view path);
   // A WebSocket route (see Server::ws). Options are checked here, and max_buffered again
   // against each server's reactor when a server takes the table.
@@ -528,6 +529,8 @@ class Server {
   // stages are in one), and topic() / forget_topic() on one configure them all. Setup
   // thread, before the reactors run;
   // throws std::invalid_argument for a server linked twice or two servers of one reactor.
+  // The metrics path of a linked server then serves the process: the reactor, actor and
+  // server counters summed over every linked server (metrics sources stay its own).
   static void link(const std::vector<Server*>& servers);
   // A topic's counters (all zero for an unknown topic). Reactor thread.
   TopicCounters topic_counters(std::string_view topic) const;
