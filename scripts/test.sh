@@ -2,7 +2,7 @@
 # Installs what is missing, builds and runs every test: the dev build (unit, integration,
 # install and layering checks), then the release build (-O3, its tests too) and the bench
 # build, so every preset the README and scripts name builds whole, then
-# AddressSanitizer+UBSan, then ThreadSanitizer, then the fuzz targets (HTTP parser, WebSocket frames) for a
+# AddressSanitizer+UBSan, then ThreadSanitizer, then the fuzz targets (HTTP parser, WebSocket frames, cluster envelopes) for a
 # bounded time (FUZZ_SECONDS, default 60).
 # Usage: scripts/test.sh [dev|release|bench|asan|tsan|fuzz|all]   (default: all)
 set -euo pipefail
@@ -27,7 +27,7 @@ for mode in "${modes[@]}"; do
     fuzz)
       # New corpus entries go to a scratch copy; a crash leaves an artifact and fails the run
       # (save it under tests/fuzz/regressions/ so the normal test run replays it forever).
-      for target in request_parser ws_frame; do
+      for target in request_parser ws_frame cluster_envelope; do
         work=build/fuzz/run/$target && rm -rf "$work" && mkdir -p "$work/corpus" "$work/artifacts"
         cp tests/fuzz/corpus/$target/* "$work/corpus/"
         ./build/fuzz/bin/${target}_fuzz -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 \

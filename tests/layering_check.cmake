@@ -9,8 +9,10 @@ set(allowed_http runtime actors http)
 set(allowed_assets runtime actors offload http assets)
 # node owns the reactors, stages, mesh and worker arena of a process.
 set(allowed_node runtime actors offload node)
+# cluster carries actor messages between processes over NATS.
+set(allowed_cluster runtime actors cluster)
 set(failures "")
-foreach(module runtime actors offload http assets node)
+foreach(module runtime actors offload http assets node cluster)
   if(NOT EXISTS ${SOURCE_DIR}/${module})
     continue()
   endif()

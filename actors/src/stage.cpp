@@ -34,6 +34,9 @@ std::string_view to_string(AskError e) noexcept {
     case AskError::kDead: return "dead";
     case AskError::kException: return "exception";
     case AskError::kShutdown: return "shutdown";
+    case AskError::kTimeout: return "timeout";
+    case AskError::kNoRoute: return "no_route";
+    case AskError::kMalformed: return "malformed";
   }
   return "?";
 }

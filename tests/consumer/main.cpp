@@ -6,7 +6,9 @@
 
 #include <ringactor/actors/stage.hpp>
 #include <ringactor/assets/assets.hpp>
+#include <ringactor/cluster/cluster.hpp>
 #include <ringactor/http/server.hpp>
+#include <ringactor/node/node.hpp>
 #include <ringactor/offload/worker_arena.hpp>
 #include <ringactor/runtime/reactor.hpp>
 

@@ -16,6 +16,10 @@ enum class AskError : std::uint8_t {
   kDead,       // the actor was gone, or stopped before it handled the request
   kException,  // the handler threw; Reply::message() holds what(); the actor was stopped
   kShutdown,   // the request was dropped because a reactor shut down before handling it
+  // Asks across processes (cluster.hpp) also end with:
+  kTimeout,    // no answer within the ask's timeout
+  kNoRoute,    // no process holds the name, its process went down, or the message could not be sent
+  kMalformed,  // the request or the answer did not decode (a codec mismatch between processes)
 };
 std::string_view to_string(AskError e) noexcept;
 

@@ -1,0 +1,76 @@
+// Private: the wire format of one cluster message (a NATS message's payload), and its
+// parser, which every byte from the network goes through (fuzzed: tests/fuzz).
+//
+// Layout, little-endian, version 1:
+//   u8  magic 'R'        u8  version (1)      u8 kind        u8 flags (0)
+//   u64 sender           the sending process's id
+//   u64 correlation      ask / reply / error: the asker's request number; else 0
+//   u64 extra            heartbeat: the sender's load; else 0
+//   u8  type length      then the type tag (Codec<T>::name), at most 255 bytes
+//   u16 name length      then the target name (tell, ask) or the subject to answer on
+//                        (hello) or nothing, at most 1,024 bytes
+//   u32 payload length   then the payload (the codec's bytes, an error text, a name list)
+// Nothing may follow the payload. A message that breaks any of this is malformed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ringactor::cluster::detail {
+
+enum class Kind : std::uint8_t {
+  kTell = 1,       // a message for a named actor
+  kAsk = 2,        // the same, answered with kReply or kError
+  kReply = 3,      // an ask's value (payload: the reply codec's bytes)
+  kError = 4,      // an ask's failure (type: the AskError name; payload: the message)
+  kHello = 5,      // a process joined: the others answer with kNames (on `name`)
+  kNames = 6,      // every name the sender holds (payload: names, each u16 length + bytes)
+  kNameAdd = 7,    // the sender registered `name`
+  kNameRemove = 8, // the sender dropped `name`
+  kHeartbeat = 9,  // the sender is alive (extra: its load)
+  kBye = 10,       // the sender is leaving (its names go with it)
+};
+inline constexpr std::uint8_t kMaxKind = 10;
+
+inline constexpr std::size_t kMaxType = 255;
+inline constexpr std::size_t kMaxName = 1024;
+inline constexpr std::size_t kFixedBytes = 4 + 8 + 8 + 8 + 1 + 2 + 4;
+
+struct Envelope {
+  Kind kind = Kind::kTell;
+  std::uint64_t sender = 0;
+  std::uint64_t correlation = 0;
+  std::uint64_t extra = 0;
+  std::string_view type;     // views into the parsed bytes
+  std::string_view name;
+  std::string_view payload;
+};
+
+enum class ParseError : std::uint8_t { kNone, kShort, kMagic, kVersion, kKind, kFlags, kTypeLength, kNameLength, kPayloadLength };
+const char* to_string(ParseError e) noexcept;
+
+// Parses `bytes` into `out` (views into `bytes`).
+ParseError parse(std::string_view bytes, Envelope& out) noexcept;
+
+// Appends an envelope to `out`. `type` and `name` must fit their limits (checked: throws
+// std::invalid_argument), the payload at most 4 GiB.
+void write(std::string& out, Kind kind, std::uint64_t sender, std::uint64_t correlation, std::uint64_t extra,
+           std::string_view type, std::string_view name, std::string_view payload);
+
+// kNames payloads: a run of (u16 length, bytes).
+void append_name(std::string& out, std::string_view name);
+// Calls fn(name) for each; false when the run is malformed (the names before it were given).
+template <typename F>
+bool for_each_name(std::string_view run, F&& fn) {
+  while (!run.empty()) {
+    if (run.size() < 2) return false;
+    const std::size_t n = static_cast<unsigned char>(run[0]) | (static_cast<std::size_t>(static_cast<unsigned char>(run[1])) << 8);
+    if (n == 0 || n > kMaxName || run.size() < 2 + n) return false;
+    fn(run.substr(2, n));
+    run.remove_prefix(2 + n);
+  }
+  return true;
+}
+
+}  // namespace ringactor::cluster::detail
