@@ -24,6 +24,7 @@ std::string_view to_string(StopReason r) noexcept {
     case StopReason::kException: return "exception";
     case StopReason::kShutdown: return "shutdown";
     case StopReason::kUnknown: return "unknown";
+    case StopReason::kNodeDown: return "node_down";
   }
   return "?";
 }
@@ -37,6 +38,7 @@ std::string_view to_string(AskError e) noexcept {
     case AskError::kTimeout: return "timeout";
     case AskError::kNoRoute: return "no_route";
     case AskError::kMalformed: return "malformed";
+    case AskError::kNodeDown: return "node_down";
   }
   return "?";
 }

@@ -5,11 +5,15 @@
 //   u8  magic 'R'        u8  version (1)      u8 kind        u8 flags (0)
 //   u64 sender           the sending process's id
 //   u64 correlation      ask / reply / error: the asker's request number; else 0
-//   u64 extra            heartbeat: the sender's load; else 0
+//   u64 extra            on a process's own subject and on topics: the sender's sequence
+//                        number there (1, 2, ...: a gap is counted as lost); heartbeat: the
+//                        sender's load; name remove: the StopReason; else 0
 //   u8  type length      then the type tag (Codec<T>::name), at most 255 bytes
-//   u16 name length      then the target name (tell, ask) or the subject to answer on
-//                        (hello) or nothing, at most 1,024 bytes
-//   u32 payload length   then the payload (the codec's bytes, an error text, a name list)
+//   u16 name length      then the target name (tell, ask), the name (add, remove), the topic
+//                        (topic), the sender's process name (hello, names, heartbeat) or nothing,
+//                        at most 1,024 bytes
+//   u32 payload length   then the payload (the codec's bytes, an error text, a name list,
+//                        a topic message)
 // Nothing may follow the payload. A message that breaks any of this is malformed.
 #pragma once
 
@@ -24,14 +28,16 @@ enum class Kind : std::uint8_t {
   kAsk = 2,        // the same, answered with kReply or kError
   kReply = 3,      // an ask's value (payload: the reply codec's bytes)
   kError = 4,      // an ask's failure (type: the AskError name; payload: the message)
-  kHello = 5,      // a process joined: the others answer with kNames (on `name`)
+  kHello = 5,      // a process joined (or reconnected, or was heard from again): payload: its
+                   // names as in kNames; the others answer with kNames on its own subject
   kNames = 6,      // every name the sender holds (payload: names, each u16 length + bytes)
   kNameAdd = 7,    // the sender registered `name`
-  kNameRemove = 8, // the sender dropped `name`
+  kNameRemove = 8, // the sender dropped `name` (extra: why, an actors::StopReason)
   kHeartbeat = 9,  // the sender is alive (extra: its load)
   kBye = 10,       // the sender is leaving (its names go with it)
+  kTopic = 11,     // a topic message (name: the topic; payload: the message)
 };
-inline constexpr std::uint8_t kMaxKind = 10;
+inline constexpr std::uint8_t kMaxKind = 11;
 
 inline constexpr std::size_t kMaxType = 255;
 inline constexpr std::size_t kMaxName = 1024;

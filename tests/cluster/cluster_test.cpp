@@ -22,6 +22,7 @@
 #include <ringactor/cluster/cluster.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
+#include "cluster_messages.hpp"
 #include "envelope.hpp"
 #include "nats_support.hpp"
 #include "test_support.hpp"
@@ -33,15 +34,6 @@ using namespace std::chrono_literals;
 
 // ---- messages and their codecs ----------------------------------------------------------------
 
-struct Move {
-  std::uint32_t seq;
-  float x, y;
-};
-template <>
-struct ringactor::cluster::Codec<Move> : ringactor::cluster::TrivialCodec<Move> {
-  static constexpr std::string_view name = "test.Move";
-};
-
 struct Chat {
   std::string from;
   std::string text;
@@ -50,14 +42,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Chat, from, text)
 template <>
 struct ringactor::cluster::Codec<Chat> : ringactor::cluster::JsonCodec<Chat> {
   static constexpr std::string_view name = "test.Chat";
-};
-
-struct GetScore {
-  std::uint32_t bonus;
-};
-template <>
-struct ringactor::cluster::Codec<GetScore> : ringactor::cluster::TrivialCodec<GetScore> {
-  static constexpr std::string_view name = "test.GetScore";
 };
 
 struct Explode {
@@ -206,8 +190,9 @@ TEST(Cluster, TellsAndAsksReachANamedActorInAnotherProcess) {
 
   // Asks: a value, the actor's exception, a type it has no handler for, a name nobody holds.
   asker.tell(&Asker::ask_score, std::string("room/alpha"), 7u, 5000ms);
-  asker.tell(&Asker::ask_explode, std::string("room/alpha"));
+  // (The exception stops the room, and its name goes: the unhandled type is asked before.)
   asker.tell(&Asker::ask_unknown, std::string("room/alpha"));
+  asker.tell(&Asker::ask_explode, std::string("room/alpha"));
   asker.tell(&Asker::ask_score, std::string("room/nobody"), 0u, 5000ms);
   ASSERT_TRUE(wait_for([&] {
     const std::lock_guard lock(m);
@@ -386,7 +371,7 @@ TEST(ClusterEnvelope, WritesWhatItParsesAndRefusesTheRest) {
   bad = bytes;
   bad[2] = 0;
   EXPECT_EQ(d::parse(bad, e), d::ParseError::kKind);
-  bad[2] = 11;
+  bad[2] = static_cast<char>(d::kMaxKind + 1);
   EXPECT_EQ(d::parse(bad, e), d::ParseError::kKind);
   EXPECT_THROW(d::write(bytes, d::Kind::kTell, 1, 0, 0, std::string(256, 't'), "n", ""), std::invalid_argument);
   EXPECT_THROW(d::write(bytes, d::Kind::kTell, 1, 0, 0, "t", std::string(1025, 'n'), ""), std::invalid_argument);

@@ -16,6 +16,7 @@ enum class StopReason : std::uint8_t {
   kException,  // an exception escaped a handler; DownNotice::message holds what()
   kShutdown,   // its reactor shut down
   kUnknown,    // monitor() of an actor that was already gone: the reason is not known
+  kNodeDown,   // (cluster monitors) the actor's process stopped answering and was declared down
 };
 std::string_view to_string(StopReason r) noexcept;
 

@@ -18,7 +18,8 @@ enum class AskError : std::uint8_t {
   kShutdown,   // the request was dropped because a reactor shut down before handling it
   // Asks across processes (cluster.hpp) also end with:
   kTimeout,    // no answer within the ask's timeout
-  kNoRoute,    // no process holds the name, its process went down, or the message could not be sent
+  kNoRoute,    // no process holds the name, or the actor there has no handler for the message
+  kNodeDown,   // the process holding the name was declared down (or left) before it answered
   kMalformed,  // the request or the answer did not decode (a codec mismatch between processes)
 };
 std::string_view to_string(AskError e) noexcept;

@@ -47,6 +47,7 @@
 #include <type_traits>
 #include <typeindex>
 #include <utility>
+#include <vector>
 
 #include <ringactor/actors/actor.hpp>
 #include <ringactor/actors/ref.hpp>
@@ -71,6 +72,10 @@ struct Handler {
 };
 // Finishes an ask on the asker's thread: decodes the reply and calls the user's callback.
 using Finish = runtime::UniqueFunction<void(actors::AskError error, std::string_view bytes_or_message)>;
+// A monitor's callback (runs on the watching actor's thread).
+using MonitorFn = runtime::UniqueFunction<void(actors::StopReason why)>;
+// A topic subscriber (runs on its stage's thread).
+using TopicFn = std::function<void(std::string_view message)>;
 }  // namespace detail
 
 struct ClusterOptions {
@@ -91,6 +96,13 @@ struct ClusterOptions {
   std::size_t reconnect_buffer = 8u << 20;
   // Messages waiting for the publisher thread; past it a send is counted and dropped.
   std::size_t max_outbound = 1u << 16;
+  // Every process sends a heartbeat (carrying its load, set_load) this often; a process
+  // not heard from for down_after is declared down: its names are dropped, monitors of them
+  // get StopReason::kNodeDown, asks waiting on it end with AskError::kNodeDown. While this
+  // process is cut off from NATS nobody is declared down (on reconnecting, every process
+  // gets down_after again). down_after must be at least twice the heartbeat.
+  std::chrono::milliseconds heartbeat{500};
+  std::chrono::milliseconds down_after{2'000};
 };
 
 struct ClusterCounters {
@@ -110,7 +122,23 @@ struct ClusterCounters {
   std::uint64_t reconnects = 0;     // and made again
   std::uint64_t names_here = 0;     // names registered in this process (a gauge)
   std::uint64_t names_elsewhere = 0;  // names other processes announced (a gauge)
-  std::uint64_t processes = 0;      // other processes heard from (a gauge)
+  std::uint64_t processes = 0;      // other processes alive, as heard (a gauge)
+  std::uint64_t downs = 0;          // processes declared down (silent for down_after)
+  std::uint64_t topic_out = 0;      // topic messages published to the other processes
+  std::uint64_t topic_in = 0;       // topic messages received from the other processes
+  std::uint64_t lost = 0;           // messages other processes sent here that never arrived: each
+                                    // process numbers what it sends on each subject, and a gap
+                                    // (NATS at most once: a server restart, a slow consumer cut
+                                    // off) is counted here
+};
+
+// Another process of the cluster, as this one last heard from it.
+struct ProcessInfo {
+  std::uint64_t id = 0;
+  std::string name;        // ClusterOptions::process_name there
+  std::uint64_t load = 0;  // what it last set with set_load()
+  std::size_t names = 0;   // names it holds
+  std::chrono::milliseconds silent{0};  // since its last message
 };
 
 template <typename A>
@@ -197,6 +225,31 @@ class Cluster {
   // Any thread.
   ClusterCounters counters() const noexcept;
 
+  // The other live processes (for placement: the least loaded, say). Any thread; copies.
+  std::vector<ProcessInfo> processes() const;
+  // This process's load (what placement compares: players, rooms), sent with the next
+  // heartbeat. Any thread; an atomic store.
+  void set_load(std::uint64_t load) noexcept;
+
+  // Topics across processes. publish() sends `message` once to every other process that
+  // subscribed to `topic` (one NATS message; the NATS server fans it out); this process's
+  // own subscribers are not called: the publisher does its local fan-out itself (for
+  // WebSocket members, http::Server::publish, which also reaches linked reactors). Per
+  // publishing thread, messages arrive in order. Any thread. `topic`: 1 to 255 bytes, a
+  // NATS subject without wildcards or empty tokens ("room.alpha", "lobby"); throws
+  // std::invalid_argument otherwise.
+  void publish(std::string_view topic, std::string_view message);
+  // Calls fn(message) on `stage`'s thread for each message other processes publish on
+  // `topic` (one copy of the message per subscribed stage). Several subscriptions to one
+  // topic (several stages) share one NATS subscription. Any thread (usually setup).
+  void subscribe(std::string_view topic, actors::Stage& stage, std::function<void(std::string_view message)> fn);
+  // Ends every subscription to `topic` in this process; false when there was none.
+  bool unsubscribe(std::string_view topic);
+
+  // Ends a monitor made with Named::monitor before it fired; false when it fired already
+  // (or never was). Any thread.
+  bool demonitor(std::uint64_t monitor);
+
  private:
   void add_handler(std::type_index actor, std::string_view type, detail::Handler h);
   void add_name(std::string_view name, actors::ActorId id, std::type_index type);
@@ -209,6 +262,7 @@ void send_tell(Core& core, std::string_view name, std::string_view type, std::st
 void send_ask(Core& core, std::string_view name, std::string_view type, std::string payload,
               std::chrono::milliseconds timeout, Finish finish);
 std::chrono::milliseconds default_ask_timeout(const Core& core) noexcept;
+std::uint64_t add_watch(Core& core, std::string_view name, MonitorFn fn);
 }  // namespace detail
 
 // Messages for a named actor of type A (Cluster::named). Cheap to copy; valid while the
@@ -230,10 +284,22 @@ class Named {
     detail::send_tell(*core_, name_, Codec<M>::name, std::move(bytes));
   }
 
+  // Watches the name from the calling actor: `fn(actors::StopReason)` runs once, on this
+  // actor's thread while it lives, when the name goes away: kNormal (unregistered, or its
+  // actor stopped normally), kException, kShutdown (its reactor or its process stopped),
+  // kNodeDown (its process stopped answering), kUnknown (no process held the name when
+  // monitor() was called). Returns an id for Cluster::demonitor. Call it from an actor's
+  // handler (std::logic_error otherwise).
+  template <typename F>
+  std::uint64_t monitor(F&& fn) const {
+    return detail::add_watch(*core_, name_, detail::MonitorFn(std::forward<F>(fn)));
+  }
+
   // Asks the actor; `callback(actors::Reply<R>)` runs on the asking actor, on its thread,
   // while it lives, exactly once: with the value, the actor's error (kDead, kException,
-  // kShutdown), kNoRoute (no process holds the name), kMalformed (the answer did not
-  // decode as R) or kTimeout. Call it from an actor's handler (std::logic_error otherwise).
+  // kShutdown), kNoRoute (no process holds the name), kNodeDown (its process went down or
+  // left first), kMalformed (the answer did not decode as R) or kTimeout. Call it from an
+  // actor's handler (std::logic_error otherwise).
   template <typename R, typename M, typename F>
   void ask(const M& msg, F&& callback, std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) const {
     static_assert(Remote<M>, "ask: the message type needs a cluster::Codec (codec.hpp)");
