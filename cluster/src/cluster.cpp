@@ -22,7 +22,16 @@ bool valid_subject(std::string_view p) {
 
 }  // namespace
 
-void send_tell(Core& core, std::string_view name, std::string_view type, std::string payload) {
+std::string open_tell(const Core& core, std::string_view name, std::string_view type) {
+  std::string out;
+  out.reserve(kFixedBytes + type.size() + name.size() + 64);
+  write_head(out, Kind::kTell, core.id, 0, 0, type, name);
+  return out;
+}
+
+void send_tell(Core& core, std::string_view name, std::string_view type, std::string envelope) {
+  const std::size_t head = kFixedBytes + type.size() + name.size();
+  close_payload(envelope, 0, head);
   NameEntry entry;
   {
     const std::shared_lock lock(core.names_m);
@@ -35,13 +44,11 @@ void send_tell(Core& core, std::string_view name, std::string_view type, std::st
   }
   if (entry.here) {
     bump(core.c.local);
-    core.deliver_here(entry, Kind::kTell, type, payload, 0, 0);
+    core.deliver_here(entry, Kind::kTell, type, std::string_view(envelope).substr(head), 0, 0);
     return;
   }
-  std::string data;
-  write(data, Kind::kTell, core.id, 0, 0, type, name, payload);
   bump(core.c.tells_out);
-  core.send_to(entry.process, std::move(data));
+  core.send_to(entry.process, std::move(envelope));
 }
 
 void send_ask(Core& core, std::string_view name, std::string_view type, std::string payload,
@@ -75,7 +82,7 @@ void send_ask(Core& core, std::string_view name, std::string_view type, std::str
   }
   if (!found) {
     bump(core.c.no_route);
-    core.complete(corr, actors::AskError::kNoRoute, "no process holds '" + std::string(name) + "'");
+    core.complete(corr, actors::AskError::kNoRoute, cat("no process holds '", name, "'"));
     return;
   }
   if (entry.here) {
@@ -131,7 +138,7 @@ void Cluster::add_handler(std::type_index actor, std::string_view type, detail::
   const std::unique_lock lock(core_->handlers_m);
   auto& by_type = core_->handlers[actor];
   if (by_type.find(type) != by_type.end()) {
-    throw std::invalid_argument("cluster: a second handler for '" + std::string(type) + "' on one actor type");
+    throw std::invalid_argument(detail::cat("cluster: a second handler for '", type, "' on one actor type"));
   }
   by_type.emplace(std::string(type), std::move(h));
 }
@@ -144,7 +151,7 @@ void Cluster::add_name(std::string_view name, actors::ActorId id, std::type_inde
     const std::unique_lock lock(core_->names_m);
     auto it = core_->names.find(name);
     if (it != core_->names.end() && it->second.here) {
-      throw std::invalid_argument("cluster: '" + std::string(name) + "' is already registered in this process");
+      throw std::invalid_argument(detail::cat("cluster: '", name, "' is already registered in this process"));
     }
     if (it != core_->names.end()) {
       core_->names_elsewhere.fetch_sub(1, std::memory_order_relaxed);
@@ -262,8 +269,8 @@ bool Cluster::demonitor(std::uint64_t monitor) {
 namespace {
 void check_topic(std::string_view topic) {
   if (topic.size() > detail::kMaxType || !detail::valid_subject(topic)) {
-    throw std::invalid_argument("cluster: topic '" + std::string(topic.substr(0, 64)) +
-                                "' must be 1 to 255 bytes of a NATS subject without wildcards or empty tokens");
+    throw std::invalid_argument(detail::cat("cluster: topic '", topic.substr(0, 64),
+                                            "' must be 1 to 255 bytes of a NATS subject without wildcards or empty tokens"));
   }
 }
 void topic_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {

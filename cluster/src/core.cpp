@@ -1,5 +1,7 @@
 // The Core's connection: connecting, the publisher thread (which also sends heartbeats and
 // declares silent processes down), receiving, and answers to asks.
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -104,7 +106,7 @@ void Core::start() {
     natsOptions* o;
     ~OptsGuard() { natsOptions_Destroy(o); }
   } guard{opts};
-  if ((s = natsOptions_SetURL(opts, options.url.c_str())) != NATS_OK) fail("bad url '" + options.url + "'", s);
+  if ((s = natsOptions_SetURL(opts, options.url.c_str())) != NATS_OK) fail(cat("bad url '", options.url, "'"), s);
   natsOptions_SetName(opts, process_name.c_str());
   natsOptions_SetTimeout(opts, options.connect_timeout.count());
   natsOptions_SetAllowReconnect(opts, true);
@@ -145,6 +147,8 @@ void Core::finish() noexcept {
     } catch (...) {
     }
     stopping.store(true, std::memory_order_release);
+    parked.store(1, std::memory_order_relaxed);  // (so that the wake below is not skipped)
+    wake_publisher();
     publisher.join();
     natsConnection_FlushTimeout(nc, 1000);
   }
@@ -179,12 +183,27 @@ void Core::finish() noexcept {
 // ---- sending -------------------------------------------------------------------------------
 
 void Core::publish(std::string subject, std::string data, bool sequenced) {
-  if (queued.fetch_add(1, std::memory_order_relaxed) >= options.max_outbound) {
-    queued.fetch_sub(1, std::memory_order_relaxed);
+  enqueue(Outbound{std::move(subject), 0, std::move(data), sequenced});
+}
+
+void Core::enqueue(Outbound out) {
+  if (outbound.size_approx() >= options.max_outbound) {
     bump(c.send_failures);
     return;
   }
-  outbound.enqueue(Outbound{std::move(subject), std::move(data), sequenced});
+  outbound.enqueue(std::move(out));
+  wake_publisher();
+}
+
+void Core::wake_publisher() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // the item before the look at `parked`
+  if (parked.load(std::memory_order_relaxed) != 0 && parked.exchange(0, std::memory_order_acq_rel) != 0) {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&parked), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+}
+
+void Core::send_to(std::uint64_t process, std::string data) {
+  enqueue(Outbound{{}, process, std::move(data), true});
 }
 
 void Core::track(natsSubscription* sub) {
@@ -226,23 +245,45 @@ void Core::publisher_loop() {
   std::array<Outbound, 64> batch;
   // Numbers are given here, by the one thread that hands messages to the client, so they
   // are in the order NATS carries them.
-  StringMap<std::uint64_t> seq_out;
+  StringMap<std::uint64_t> seq_out;  // by subject (topics)
+  struct Direct {
+    std::string subject;
+    std::uint64_t seq = 0;
+  };
+  std::unordered_map<std::uint64_t, Direct> direct_out;  // by process
   Clock::time_point next_beat = Clock::now();
   const auto wait = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(50), options.heartbeat);
   for (;;) {
-    const std::size_t n = outbound.wait_dequeue_bulk_timed(batch.begin(), batch.size(), wait);
+    std::size_t n = outbound.try_dequeue_bulk(batch.begin(), batch.size());
+    if (n == 0) {
+      // Announce the sleep, look once more (a sender that enqueued before seeing the
+      // announcement is found here), then sleep until woken or the next heartbeat is due.
+      parked.store(1, std::memory_order_seq_cst);
+      n = outbound.try_dequeue_bulk(batch.begin(), batch.size());
+      if (n == 0 && !stopping.load(std::memory_order_acquire)) {
+        const timespec ts{0, static_cast<long>(std::chrono::nanoseconds(wait).count())};
+        ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&parked), FUTEX_WAIT_PRIVATE, 1, &ts, nullptr, 0);
+        n = outbound.try_dequeue_bulk(batch.begin(), batch.size());
+      }
+      parked.store(0, std::memory_order_relaxed);
+    }
     for (std::size_t i = 0; i < n; ++i) {
-      if (batch[i].sequenced && batch[i].data.size() >= kFixedBytes) {
+      const char* subject = batch[i].subject.c_str();
+      if (batch[i].to != 0) {
+        auto [it, fresh] = direct_out.try_emplace(batch[i].to);
+        if (fresh) it->second.subject = subject_of(batch[i].to);
+        subject = it->second.subject.c_str();
+        if (batch[i].data.size() >= kFixedBytes) stamp_extra(batch[i].data, ++it->second.seq);
+      } else if (batch[i].sequenced && batch[i].data.size() >= kFixedBytes) {
         auto it = seq_out.find(batch[i].subject);
         if (it == seq_out.end()) it = seq_out.emplace(batch[i].subject, 0).first;
         stamp_extra(batch[i].data, ++it->second);
       }
-      const natsStatus st = natsConnection_Publish(nc, batch[i].subject.c_str(), batch[i].data.data(),
-                                                   static_cast<int>(batch[i].data.size()));
+      const natsStatus st =
+          natsConnection_Publish(nc, subject, batch[i].data.data(), static_cast<int>(batch[i].data.size()));
       bump(st == NATS_OK ? c.sent : c.send_failures);
       batch[i] = {};
     }
-    if (n > 0) queued.fetch_sub(n, std::memory_order_relaxed);
     if (n == 0 && stopping.load(std::memory_order_acquire)) return;
     const auto now = Clock::now();
     if (now >= next_beat) {
@@ -336,7 +377,7 @@ void Core::on_request(const Envelope& e) {
       bump(c.no_route);
       if (e.kind == Kind::kAsk) {
         answer(e.sender, e.correlation, actors::AskError::kNoRoute,
-               "'" + std::string(e.name) + "' is not registered in the process it was sent to");
+               cat("'", e.name, "' is not registered in the process it was sent to"));
       }
       return;
     }
@@ -353,7 +394,7 @@ void Core::deliver_here(const NameEntry& entry, Kind kind, std::string_view type
     bump(c.unhandled);
     if (kind == Kind::kAsk) {
       answer(to, correlation, actors::AskError::kNoRoute,
-             "the actor has no handler for '" + std::string(type) + "' (Cluster::handle)");
+             cat("the actor has no handler for '", type, "' (Cluster::handle)"));
     }
     return;
   }
@@ -367,7 +408,7 @@ void Core::deliver_here(const NameEntry& entry, Kind kind, std::string_view type
   });
   if (!decoded) {
     bump(c.malformed);
-    answer(to, correlation, actors::AskError::kMalformed, "the request did not decode as '" + std::string(type) + "'");
+    answer(to, correlation, actors::AskError::kMalformed, cat("the request did not decode as '", type, "'"));
   }
 }
 

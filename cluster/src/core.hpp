@@ -23,7 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <concurrentqueue/concurrentqueue.h>
 
 #include <ringactor/actors/actor.hpp>
 #include <ringactor/runtime/timer_wheel.hpp>
@@ -41,6 +41,14 @@ template <typename V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
 using Clock = std::chrono::steady_clock;
+
+// Joins strings (g++ 12 at -O3 warns, wrongly, on a literal + a temporary string).
+template <typename... P>
+std::string cat(const P&... pieces) {
+  std::string out;
+  (out.append(std::string_view(pieces)), ...);
+  return out;
+}
 
 // Where a name lives, as this process knows.
 struct NameEntry {
@@ -84,7 +92,8 @@ struct TopicSub {
 };
 
 struct Outbound {
-  std::string subject;
+  std::string subject;     // when `to` is 0
+  std::uint64_t to = 0;    // a process: its own subject
   std::string data;
   bool sequenced = false;  // stamped with the next number on its subject (direct, topic)
 };
@@ -110,7 +119,7 @@ struct Core : std::enable_shared_from_this<Core> {
   // ---- sending (core.cpp)
   // Through the publisher thread; `sequenced`: numbered on its subject (see envelope.hpp).
   void publish(std::string subject, std::string data, bool sequenced = false);
-  void send_to(std::uint64_t process, std::string data) { publish(subject_of(process), std::move(data), true); }
+  void send_to(std::uint64_t process, std::string data);  // on its own subject, numbered
   // Counts the messages missing before `seq` from `sender` (last: the number seen before).
   void check_seq(std::uint64_t& last, std::uint64_t seq);
   std::string subject_of(std::uint64_t process) const;
@@ -192,8 +201,13 @@ struct Core : std::enable_shared_from_this<Core> {
   // The client's last callback (closed) has run: none of its callbacks comes after.
   std::atomic<bool> closed{false};
 
-  moodycamel::BlockingConcurrentQueue<Outbound> outbound;
-  std::atomic<std::size_t> queued{0};
+  // What leaves, for the publisher thread. It sleeps on `parked` (a futex) only after
+  // announcing it there and finding the queue still empty; a sender wakes it only when it
+  // sees the announcement (a fence and a load per message otherwise, no syscall).
+  moodycamel::ConcurrentQueue<Outbound> outbound;
+  std::atomic<std::uint32_t> parked{0};
+  void enqueue(Outbound out);
+  void wake_publisher() noexcept;
   std::atomic<bool> stopping{false};
   std::thread publisher;
 

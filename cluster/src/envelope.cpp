@@ -65,10 +65,24 @@ ParseError parse(std::string_view b, Envelope& out) noexcept {
 
 void write(std::string& out, Kind kind, std::uint64_t sender, std::uint64_t correlation, std::uint64_t extra,
            std::string_view type, std::string_view name, std::string_view payload) {
+  out.reserve(out.size() + kFixedBytes + type.size() + name.size() + payload.size());
+  const std::size_t at = out.size();
+  const std::size_t head = write_head(out, kind, sender, correlation, extra, type, name);
+  out.append(payload);
+  close_payload(out, at, head);
+}
+
+void close_payload(std::string& out, std::size_t head_at, std::size_t head_size) {
+  const std::size_t n = out.size() - head_at - head_size;
+  if (n > 0xFFFFFFFFu) throw std::invalid_argument("cluster: a payload is larger than 4 GiB");
+  for (int i = 0; i < 4; ++i) out[head_at + head_size - 4 + i] = static_cast<char>((n >> (8 * i)) & 0xFF);
+}
+
+std::size_t write_head(std::string& out, Kind kind, std::uint64_t sender, std::uint64_t correlation,
+                       std::uint64_t extra, std::string_view type, std::string_view name) {
   if (type.size() > kMaxType) throw std::invalid_argument("cluster: a type tag is longer than 255 bytes");
   if (name.size() > kMaxName) throw std::invalid_argument("cluster: a name is longer than 1,024 bytes");
-  if (payload.size() > 0xFFFFFFFFu) throw std::invalid_argument("cluster: a payload is larger than 4 GiB");
-  out.reserve(out.size() + kFixedBytes + type.size() + name.size() + payload.size());
+  const std::size_t at = out.size();
   out.push_back('R');
   out.push_back(1);
   out.push_back(static_cast<char>(kind));
@@ -80,8 +94,8 @@ void write(std::string& out, Kind kind, std::uint64_t sender, std::uint64_t corr
   out.append(type);
   store_le(out, name.size(), 2);
   out.append(name);
-  store_le(out, payload.size(), 4);
-  out.append(payload);
+  store_le(out, 0, 4);
+  return out.size() - at;
 }
 
 void append_name(std::string& out, std::string_view name) {

@@ -64,6 +64,13 @@ ParseError parse(std::string_view bytes, Envelope& out) noexcept;
 void write(std::string& out, Kind kind, std::uint64_t sender, std::uint64_t correlation, std::uint64_t extra,
            std::string_view type, std::string_view name, std::string_view payload);
 
+// The same in two steps, for a payload encoded in place: write_head() appends everything
+// before the payload (its length 0), the caller appends the payload, close_payload() sets
+// its length. `head_at` is where write_head started in `out`; returns the head's size.
+std::size_t write_head(std::string& out, Kind kind, std::uint64_t sender, std::uint64_t correlation,
+                       std::uint64_t extra, std::string_view type, std::string_view name);
+void close_payload(std::string& out, std::size_t head_at, std::size_t head_size);
+
 // kNames payloads: a run of (u16 length, bytes).
 void append_name(std::string& out, std::string_view name);
 // Calls fn(name) for each; false when the run is malformed (the names before it were given).

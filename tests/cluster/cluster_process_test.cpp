@@ -1,4 +1,4 @@
-// Covers a cluster of real processes: the test node (cluster_node.cpp) started several times
+// Covers a cluster of real processes: demos/cluster started several times
 // beside this test process, all on a real nats-server on a free loopback port. A room in
 // one process played from another (tells in order, asks), a topic reaching WebSocket members
 // in 3 processes (one NATS message per process, then each process's local fan-out), a
@@ -23,7 +23,7 @@
 #include <ringactor/cluster/cluster.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
-#include "cluster_messages.hpp"
+#include "messages.hpp"
 #include "nats_support.hpp"
 #include "process_support.hpp"
 #include "test_support.hpp"
@@ -38,16 +38,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// One test node process.
+// One process of demos/cluster.
 class Node {
  public:
   Node(const std::string& url, const std::string& name, int heartbeat_ms = 100, int down_after_ms = 500)
       : name_(name),
-        child_(ringactor::test::spawn_program(RINGACTOR_CLUSTER_NODE_BIN, {url, name, std::to_string(heartbeat_ms),
-                                                                           std::to_string(down_after_ms)})) {
+        child_(ringactor::test::spawn_program(
+            RINGACTOR_CLUSTER_BIN, {"--nats", url, "--name", name, "--prefix", "test", "--heartbeat-ms",
+                                    std::to_string(heartbeat_ms), "--down-after-ms", std::to_string(down_after_ms)})) {
+    // "cluster NAME: listening on http://127.0.0.1:PORT"
     const std::string line = ringactor::test::read_line(child_.out, 20s);
-    if (line.rfind("ready ", 0) != 0) throw std::runtime_error("cluster_node " + name + " did not start: " + line);
-    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(6)));
+    if (line.find("listening on http://") == std::string::npos) {
+      throw std::runtime_error("cluster " + name + " did not start: " + line);
+    }
+    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
   }
   ~Node() {
     if (child_.pid > 0) stop();
@@ -97,8 +101,8 @@ std::unique_ptr<ringactor::test::WsClient> member_of(const Node& node) {
 class Probe : public ra::Actor {
  public:
   explicit Probe(cl::Cluster& cluster) : cluster_(cluster) {}
-  void stats(std::string name, std::shared_ptr<std::promise<ra::Reply<NodeStats>>> out) {
-    cluster_.named<ra::Actor>(name).ask<NodeStats>(GetStats{}, [out](ra::Reply<NodeStats> r) { out->set_value(std::move(r)); },
+  void stats(std::string name, std::shared_ptr<std::promise<ra::Reply<RoomStats>>> out) {
+    cluster_.named<ra::Actor>(name).ask<RoomStats>(GetStats{}, [out](ra::Reply<RoomStats> r) { out->set_value(std::move(r)); },
                                                   2000ms);
   }
   void score(std::string name, std::shared_ptr<std::promise<ra::Reply<std::uint32_t>>> out) {
@@ -136,9 +140,9 @@ struct Member {
     if (f.wait_for(10s) != std::future_status::ready) return ra::Reply<R>(ra::AskError::kTimeout, "the probe got nothing");
     return f.get();
   }
-  NodeStats stats(const std::string& name) {
-    auto r = ask<NodeStats>(&Probe::stats, name);
-    return r ? *r : NodeStats{};
+  RoomStats stats(const std::string& name) {
+    auto r = ask<RoomStats>(&Probe::stats, name);
+    return r ? *r : RoomStats{};
   }
   rt::Reactor reactor{rt::ReactorOptions{.idle_timeout = 0ms, .write_timeout = 0ms}};
   ra::Stage stage;
@@ -168,7 +172,7 @@ TEST(ClusterProcesses, ARoomAndATopicAcrossThreeProcessesAndAKilledProcessIsRepo
   auto room_b = me.cluster->named<ra::Actor>("room/b");
   for (std::uint32_t i = 1; i <= 500; ++i) room_b.tell(Move{i, 0.f, 0.f});
   ASSERT_TRUE(eventually([&] { return me.stats("room/b").moves == 500; }));
-  const NodeStats sb = me.stats("room/b");
+  const RoomStats sb = me.stats("room/b");
   EXPECT_EQ(sb.in_order, 500u);
   EXPECT_EQ(sb.lost, 0u);
   const auto score = me.ask<std::uint32_t>(&Probe::score, "room/b");
@@ -256,7 +260,7 @@ TEST(ClusterProcesses, ANatsRestartMidTrafficLosesNothingSilently) {
   // Every Move that did not arrive is counted as lost by the receiver. (The count covers
   // every message this process sent there, asks included, so it may be higher.)
   const bool last_came = eventually([&] { return me.stats("room/c").last == total; });
-  const NodeStats s = me.stats("room/c");
+  const RoomStats s = me.stats("room/c");
   ASSERT_TRUE(last_came) << "the last Move did not arrive; " << s.moves << " of " << total;
   EXPECT_LE(s.moves, total);
   EXPECT_GE(s.lost, total - s.moves) << total << " sent, " << s.moves << " delivered, " << s.lost << " counted lost";

@@ -22,7 +22,7 @@
 #include <ringactor/cluster/cluster.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
-#include "cluster_messages.hpp"
+#include "messages.hpp"
 #include "envelope.hpp"
 #include "nats_support.hpp"
 #include "test_support.hpp"

@@ -258,7 +258,10 @@ class Cluster {
 
 namespace detail {
 // The sending side of Named (cluster.cpp).
-void send_tell(Core& core, std::string_view name, std::string_view type, std::string payload);
+// A tell is encoded in place: open_tell() writes the envelope's head, the codec appends
+// the payload, send_tell() closes and sends it.
+std::string open_tell(const Core& core, std::string_view name, std::string_view type);
+void send_tell(Core& core, std::string_view name, std::string_view type, std::string envelope);
 void send_ask(Core& core, std::string_view name, std::string_view type, std::string payload,
               std::chrono::milliseconds timeout, Finish finish);
 std::chrono::milliseconds default_ask_timeout(const Core& core) noexcept;
@@ -279,9 +282,9 @@ class Named {
   template <typename M>
   void tell(const M& msg) const {
     static_assert(Remote<M>, "tell: the message type needs a cluster::Codec (codec.hpp)");
-    std::string bytes;
-    Codec<M>::encode(msg, bytes);
-    detail::send_tell(*core_, name_, Codec<M>::name, std::move(bytes));
+    std::string envelope = detail::open_tell(*core_, name_, Codec<M>::name);
+    Codec<M>::encode(msg, envelope);
+    detail::send_tell(*core_, name_, Codec<M>::name, std::move(envelope));
   }
 
   // Watches the name from the calling actor: `fn(actors::StopReason)` runs once, on this

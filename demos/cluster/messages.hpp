@@ -1,4 +1,6 @@
-// Messages shared by the cluster tests and their test node (cluster_node.cpp), with codecs.
+// The messages of demos/cluster, with their codecs: what crosses processes is a plain
+// struct with a cluster::Codec (here TrivialCodec: both sides run the same build).
+// tests/cluster uses them too.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +25,7 @@ struct ringactor::cluster::Codec<GetScore> : ringactor::cluster::TrivialCodec<Ge
   static constexpr std::string_view name = "test.GetScore";
 };
 
-// What a test node's room saw, and its process's cluster counters.
+// What a room saw, and its process's cluster counters.
 struct GetStats {
   std::uint8_t unused;
 };
@@ -31,15 +33,15 @@ template <>
 struct ringactor::cluster::Codec<GetStats> : ringactor::cluster::TrivialCodec<GetStats> {
   static constexpr std::string_view name = "test.GetStats";
 };
-struct NodeStats {
+struct RoomStats {
   std::uint64_t moves;       // Move messages the room took
   std::uint64_t in_order;    // of which each one's seq was the previous one's + 1
   std::uint64_t last;        // the seq of the last Move
-  std::uint64_t lost;        // ClusterCounters::lost of the node
-  std::uint64_t reconnects;  // ClusterCounters::reconnects of the node
-  std::uint64_t downs;       // ClusterCounters::downs of the node
+  std::uint64_t lost;        // ClusterCounters::lost of its process
+  std::uint64_t reconnects;  // ClusterCounters::reconnects of its process
+  std::uint64_t downs;       // ClusterCounters::downs of its process
 };
 template <>
-struct ringactor::cluster::Codec<NodeStats> : ringactor::cluster::TrivialCodec<NodeStats> {
-  static constexpr std::string_view name = "test.NodeStats";
+struct ringactor::cluster::Codec<RoomStats> : ringactor::cluster::TrivialCodec<RoomStats> {
+  static constexpr std::string_view name = "test.RoomStats";
 };
