@@ -225,6 +225,37 @@ ClusterCounters Cluster::counters() const noexcept {
   return out;
 }
 
+void Cluster::write_metrics(runtime::MetricsWriter& w) const {
+  const ClusterCounters c = counters();
+  w.family("ringactor_cluster_messages_total", "counter", "Cluster messages through NATS, by direction.");
+  w.sample("ringactor_cluster_messages_total", c.sent, {{"direction", "out"}});
+  w.sample("ringactor_cluster_messages_total", c.received, {{"direction", "in"}});
+  w.family("ringactor_cluster_tells_total", "counter", "Tells to named actors, by where the actor was.");
+  w.sample("ringactor_cluster_tells_total", c.tells_out, {{"path", "out"}});
+  w.sample("ringactor_cluster_tells_total", c.tells_in, {{"path", "in"}});
+  w.sample("ringactor_cluster_tells_total", c.local, {{"path", "local"}});
+  w.counter("ringactor_cluster_asks_total", "Asks made in this process.", c.asks);
+  w.counter("ringactor_cluster_replies_total", "Asks made here that were answered (a value or the actor's error).", c.replies);
+  w.counter("ringactor_cluster_ask_timeouts_total", "Asks made here that timed out.", c.ask_timeouts);
+  w.family("ringactor_cluster_dropped_total", "counter", "Messages dropped, by reason.");
+  w.sample("ringactor_cluster_dropped_total", c.no_route, {{"reason", "no_route"}});
+  w.sample("ringactor_cluster_dropped_total", c.unhandled, {{"reason", "unhandled"}});
+  w.sample("ringactor_cluster_dropped_total", c.malformed, {{"reason", "malformed"}});
+  w.sample("ringactor_cluster_dropped_total", c.send_failures, {{"reason", "send_failure"}});
+  w.counter("ringactor_cluster_lost_total", "Messages other processes sent here that never arrived (sequence gaps).", c.lost);
+  w.family("ringactor_cluster_connection_events_total", "counter", "NATS connection losses and reconnections.");
+  w.sample("ringactor_cluster_connection_events_total", c.disconnects, {{"event", "disconnect"}});
+  w.sample("ringactor_cluster_connection_events_total", c.reconnects, {{"event", "reconnect"}});
+  w.counter("ringactor_cluster_downs_total", "Processes declared down (silent for down_after).", c.downs);
+  w.family("ringactor_cluster_topic_messages_total", "counter", "Topic messages across processes, by direction.");
+  w.sample("ringactor_cluster_topic_messages_total", c.topic_out, {{"direction", "out"}});
+  w.sample("ringactor_cluster_topic_messages_total", c.topic_in, {{"direction", "in"}});
+  w.family("ringactor_cluster_names", "gauge", "Names registered, by where.");
+  w.sample("ringactor_cluster_names", c.names_here, {{"where", "here"}});
+  w.sample("ringactor_cluster_names", c.names_elsewhere, {{"where", "elsewhere"}});
+  w.gauge("ringactor_cluster_processes", "Other processes alive, as heard.", c.processes);
+}
+
 std::vector<ProcessInfo> Cluster::processes() const {
   std::vector<ProcessInfo> out;
   const auto now = detail::Clock::now();

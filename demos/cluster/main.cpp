@@ -9,7 +9,8 @@
 // (Move tells, GetScore and GetStats asks: messages.hpp), and serves a lobby: WebSocket
 // members on GET /ws/lobby ("subscribed" is their first message) and POST /publish, whose
 // body reaches the lobby's members in this process and, through the cluster, in every other
-// one (one NATS message per process). tests/cluster runs it as the processes of its tests.
+// one (one NATS message per process); GET /metrics has the cluster's counters beside the
+// rest. tests/cluster runs it as the processes of its tests.
 //
 // It prints "cluster NAME: listening on http://ADDRESS:PORT" once it serves, and stops on
 // SIGTERM or SIGINT (its names leave with it; the others hear its goodbye).
@@ -128,6 +129,9 @@ int main(int argc, char** argv) try {
       cluster.publish("lobby", req.body());  // every other process, once each
       res.text("ok\n");
     });
+
+    server.metrics("/metrics");  // the reactor's, the actors', HTTP's, and the cluster's:
+    server.add_metrics([&cluster](rt::MetricsWriter& w) { cluster.write_metrics(w); });
 
     const std::uint16_t port = server.listen(listen);
     std::printf("cluster %s: listening on http://%s:%u\n", name.c_str(), listen.address.c_str(),

@@ -71,16 +71,21 @@ class Node {
     child_.pid = -1;
   }
   // POST /publish with `body` (the node answers "ok" once it published).
-  bool publish(std::string_view body) {
+  bool publish(std::string_view body) { return request("POST", "/publish", body).rfind("HTTP/1.1 200", 0) == 0; }
+  // One request; the whole answer (head and body), or what came before the connection ended.
+  std::string request(std::string_view method, std::string_view path, std::string_view body = {}) {
     ringactor::test::Client c(port_);
-    c.send_all(cat("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: ", std::to_string(body.size()), "\r\n\r\n", body));
-    std::string head;
-    while (head.find("\r\n\r\n") == std::string::npos) {
+    c.send_all(cat(method, " ", path, " HTTP/1.1\r\nHost: t\r\nContent-Length: ", std::to_string(body.size()),
+                   "\r\n\r\n", body));
+    std::string out;
+    while (out.find("\r\n\r\n") == std::string::npos) {
       const std::string b = c.recv_exact(1);
-      if (b.empty()) return false;
-      head += b;
+      if (b.empty()) return out;
+      out += b;
     }
-    return head.rfind("HTTP/1.1 200", 0) == 0;
+    const std::size_t at = out.find("Content-Length: ");
+    if (at != std::string::npos) out += c.recv_exact(std::stoul(out.substr(at + 16)));
+    return out;
   }
 
  private:
@@ -210,6 +215,22 @@ TEST(ClusterProcesses, ARoomAndATopicAcrossThreeProcessesAndAKilledProcessIsRepo
   const auto gone = me.ask<std::uint32_t>(&Probe::score, "room/b");
   EXPECT_EQ(gone.error(), ra::AskError::kNoRoute);
   ASSERT_TRUE(eventually([&] { return me.stats("room/a").downs == 1 && me.stats("room/c").downs == 1; }));
+  const std::string metrics = c.request("GET", "/metrics");
+  EXPECT_NE(metrics.find("\nringactor_cluster_downs_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nringactor_cluster_processes 2\n"), std::string::npos) << "a and this test";
+  EXPECT_NE(metrics.find("ringactor_cluster_topic_messages_total{direction=\"in\"} 2\n"), std::string::npos);
+  if (ringactor::test::run_command("command -v promtool").first == 0) {  // (scripts/deps.sh installs it)
+    const std::string body = metrics.substr(metrics.find("\r\n\r\n") + 4);
+    char path[] = "/tmp/ringactor-cluster-metrics-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, body.data(), body.size()), static_cast<ssize_t>(body.size()));
+    ::close(fd);
+    const auto [status, out] = ringactor::test::run_command(cat("promtool check metrics < ", path, " 2>&1"));
+    ::unlink(path);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_EQ(out, "") << "promtool's lint found problems";
+  }
   ASSERT_TRUE(c.publish("after-b"));
   EXPECT_EQ(wa->message(), "after-b");
   EXPECT_EQ(wc->message(), "after-b");

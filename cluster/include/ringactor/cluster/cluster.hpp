@@ -53,6 +53,7 @@
 #include <ringactor/actors/ref.hpp>
 #include <ringactor/actors/reply.hpp>
 #include <ringactor/actors/stage.hpp>
+#include <ringactor/runtime/metrics.hpp>
 #include <ringactor/runtime/unique_function.hpp>
 
 #include "ringactor/cluster/codec.hpp"
@@ -224,6 +225,11 @@ class Cluster {
 
   // Any thread.
   ClusterCounters counters() const noexcept;
+
+  // The counters in the Prometheus text format (ringactor_cluster_*), for
+  // http::Server::add_metrics: `server.add_metrics([&](rt::MetricsWriter& w) {
+  // cluster.write_metrics(w); })`. Any thread.
+  void write_metrics(runtime::MetricsWriter& w) const;
 
   // The other live processes (for placement: the least loaded, say). Any thread; copies.
   std::vector<ProcessInfo> processes() const;
