@@ -310,9 +310,22 @@ void Core::heartbeat_and_check(Clock::time_point now) {
   if (!silent.empty()) declare_down(silent);
 }
 
-void Core::check_seq(std::uint64_t& last, std::uint64_t seq) {
+void Core::forget_numbers(const std::vector<std::uint64_t>& processes) {
+  {
+    const std::lock_guard lock(seq_m);
+    for (const std::uint64_t pid : processes) seq_in.erase(pid);
+  }
+  const std::lock_guard lock(topics_m);
+  for (auto& [name, t] : topics) {
+    for (const std::uint64_t pid : processes) t->seq_in.erase(pid);
+  }
+}
+
+void Core::check_seq(std::uint64_t& last, std::uint64_t seq, bool first) {
   if (seq == 0) return;
-  if (seq > last + 1) bump(c.lost, seq - last - 1);
+  // The first message heard from a sender (on this subject, or since it was forgotten) is
+  // the baseline: a topic joined late, or a process back after it was declared down.
+  if (!first && seq > last + 1) bump(c.lost, seq - last - 1);
   if (seq > last) last = seq;
 }
 
@@ -330,7 +343,8 @@ void Core::on_message(natsMsg* msg) {
   bump(c.received);
   if (natsMsg_GetSubject(msg) == direct) {
     const std::lock_guard lock(seq_m);
-    check_seq(seq_in[e.sender], e.extra);
+    const auto [it, first] = seq_in.try_emplace(e.sender, 0);
+    check_seq(it->second, e.extra, first);
   }
   try {
     switch (e.kind) {
@@ -360,7 +374,8 @@ void Core::on_topic(TopicSub& t, natsMsg* msg) {
   std::vector<std::pair<actors::Stage*, std::shared_ptr<TopicFn>>> members;
   {
     const std::lock_guard lock(topics_m);
-    check_seq(t.seq_in[e.sender], e.extra);
+    const auto [it, first] = t.seq_in.try_emplace(e.sender, 0);
+    check_seq(it->second, e.extra, first);
     members = t.members;
   }
   for (auto& [stage, fn] : members) {

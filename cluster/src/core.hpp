@@ -120,8 +120,9 @@ struct Core : std::enable_shared_from_this<Core> {
   // Through the publisher thread; `sequenced`: numbered on its subject (see envelope.hpp).
   void publish(std::string subject, std::string data, bool sequenced = false);
   void send_to(std::uint64_t process, std::string data);  // on its own subject, numbered
-  // Counts the messages missing before `seq` from `sender` (last: the number seen before).
-  void check_seq(std::uint64_t& last, std::uint64_t seq);
+  // Counts the messages missing before `seq` (last: the number seen before from the same
+  // sender on the same subject; first: nothing was seen before).
+  void check_seq(std::uint64_t& last, std::uint64_t seq, bool first);
   std::string subject_of(std::uint64_t process) const;
   std::string topic_subject(std::string_view topic) const;
   void announce(Kind kind, std::string_view name, std::uint64_t extra = 0);  // on the directory
@@ -142,6 +143,9 @@ struct Core : std::enable_shared_from_this<Core> {
   void complete(std::uint64_t correlation, actors::AskError error, std::string bytes);
   void expire(std::uint64_t correlation);
   void fail_asks_to(const std::vector<std::uint64_t>& processes, const char* why);
+  // Drops what the receiving side numbered for these processes (they left or went down;
+  // one that comes back starts a new baseline: see check_seq).
+  void forget_numbers(const std::vector<std::uint64_t>& processes);
 
   // ---- the directory (directory.cpp)
   void on_directory(const Envelope& e);

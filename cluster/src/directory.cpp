@@ -66,7 +66,10 @@ void Core::on_directory(const Envelope& e) {
     }
   }
   notify(fired, why);
-  if (left) fail_asks_to({e.sender}, "the process left before it answered");
+  if (left) {
+    fail_asks_to({e.sender}, "the process left before it answered");
+    forget_numbers({e.sender});
+  }
   if (e.kind == Kind::kHello) {
     // Our names, to it alone.
     std::string list;
@@ -147,6 +150,7 @@ void Core::declare_down(const std::vector<std::uint64_t>& processes) {
   }
   if (down.empty()) return;
   bump(c.downs, down.size());
+  forget_numbers(down);
   notify(fired, actors::StopReason::kNodeDown);
   fail_asks_to(down, "the process went down before it answered");
 }

@@ -9,6 +9,7 @@
 
 #include <nats/nats.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -278,6 +279,90 @@ TEST(Cluster, NamesGoWithTheirActorAndTheirProcess) {
   // Process a said goodbye: its last name is gone at once.
   ASSERT_TRUE(wait_for([&] { return b.cluster->where("room/3") == cl::Cluster::Where::kNowhere; }));
   EXPECT_EQ(b.cluster->counters().names_elsewhere, 0u);
+}
+
+TEST(Cluster, OneClusterServesTheActorsOfSeveralReactors) {
+  ringactor::test::NatsServer nats;
+  Seen seen;
+  // One "process" with two reactors (as a node::Node has), each with its stage.
+  rt::Reactor r0{rt::ReactorOptions{.idle_timeout = 0ms, .write_timeout = 0ms}};
+  rt::Reactor r1{rt::ReactorOptions{.idle_timeout = 0ms, .write_timeout = 0ms}};
+  ra::Stage s0(r0), s1(r1);
+  std::array<ra::Stage*, 2> stages{&s0, &s1};
+  auto two = std::make_unique<cl::Cluster>(stages, cl::ClusterOptions{.url = nats.url(), .prefix = "test"});
+  two->handle(&Room::move);
+  two->handle(&Room::score);
+  const auto on1 = s1.spawn<Room>(seen);
+  two->register_name("room/on1", on1);
+  two->register_name("room/on0", s0.spawn<Room>(seen));
+  std::thread t0([&] { r0.run(); }), t1([&] { r1.run(); });
+  Process b(nats.url());
+  b.run();
+  ASSERT_TRUE(wait_for([&] { return b.cluster->where("room/on1") == cl::Cluster::Where::kElsewhere; }));
+  for (std::uint32_t i = 1; i <= 100; ++i) b.cluster->named<Room>("room/on1").tell(Move{i, 0, 0});
+  ASSERT_TRUE(wait_for([&] { return seen.count() == 100; }));
+  {
+    const std::lock_guard lock(seen.m);
+    for (std::uint32_t i = 0; i < 100; ++i) ASSERT_EQ(seen.moves[i], i + 1);
+  }
+  // The actor on reactor 1 stops: reactor 1's keeper drops its name; reactor 0's stays.
+  on1.stop();
+  ASSERT_TRUE(wait_for([&] { return b.cluster->where("room/on1") == cl::Cluster::Where::kNowhere; }));
+  EXPECT_EQ(b.cluster->where("room/on0"), cl::Cluster::Where::kElsewhere);
+  EXPECT_EQ(two->where("room/on1"), cl::Cluster::Where::kNowhere);
+  r0.post([&] { r0.stop(); });
+  r1.post([&] { r1.stop(); });
+  t0.join();
+  t1.join();
+  two.reset();
+  ASSERT_TRUE(wait_for([&] { return b.cluster->where("room/on0") == cl::Cluster::Where::kNowhere; }));
+}
+
+TEST(Cluster, TopicsReachSubscribersOfOtherProcessesAndGapsAfterTheFirstAreCounted) {
+  ringactor::test::NatsServer nats;
+  Process a(nats.url()), b(nats.url());
+  std::mutex m;
+  std::vector<std::string> got;
+  b.cluster->subscribe("news", b.stage, [&](std::string_view msg) {
+    EXPECT_TRUE(b.reactor.in_reactor_thread());
+    const std::lock_guard lock(m);
+    got.emplace_back(msg);
+  });
+  a.run();
+  b.run();
+  ASSERT_TRUE(wait_for([&] { return a.cluster->counters().processes == 1 && b.cluster->counters().processes == 1; }));
+  auto count = [&] {
+    const std::lock_guard lock(m);
+    return got.size();
+  };
+  for (int i = 0; i < 3; ++i) a.cluster->publish("news", std::string("hello ").append(std::to_string(i)));
+  ASSERT_TRUE(wait_for([&] { return count() == 3; }));
+  {
+    const std::lock_guard lock(m);
+    EXPECT_EQ(got[0], "hello 0");
+    EXPECT_EQ(got[2], "hello 2");
+  }
+  EXPECT_EQ(b.cluster->counters().topic_in, 3u);
+  EXPECT_EQ(a.cluster->counters().topic_in, 0u) << "a publisher does not hear itself";
+  // A sender first heard at number 57 (a topic joined late): that is its baseline; a gap
+  // after it (59 missing) is one lost message.
+  natsConnection* raw = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&raw, nats.url().c_str()), NATS_OK);
+  namespace d = ringactor::cluster::detail;
+  for (const std::uint64_t seq : {57u, 58u, 60u}) {
+    std::string bytes;
+    d::write(bytes, d::Kind::kTopic, 0xABCDEFu, 0, seq, {}, "news", "late");
+    ASSERT_EQ(natsConnection_Publish(raw, "test.t.news", bytes.data(), static_cast<int>(bytes.size())), NATS_OK);
+  }
+  natsConnection_Flush(raw);
+  natsConnection_Destroy(raw);
+  ASSERT_TRUE(wait_for([&] { return count() == 6; }));
+  EXPECT_EQ(b.cluster->counters().lost, 1u);
+  EXPECT_THROW(a.cluster->publish("bad topic", "x"), std::invalid_argument);
+  EXPECT_THROW(a.cluster->publish("news.*", "x"), std::invalid_argument);
+  EXPECT_THROW(b.cluster->subscribe("", b.stage, [](std::string_view) {}), std::invalid_argument);
+  EXPECT_TRUE(b.cluster->unsubscribe("news"));
+  EXPECT_FALSE(b.cluster->unsubscribe("news"));
 }
 
 TEST(Cluster, MalformedMessagesAreCountedAndDropped) {

@@ -129,6 +129,7 @@ struct ClusterCounters {
   std::uint64_t topic_in = 0;       // topic messages received from the other processes
   std::uint64_t lost = 0;           // messages other processes sent here that never arrived: each
                                     // process numbers what it sends on each subject, and a gap
+                                    // after the first message heard from it there
                                     // (NATS at most once: a server restart, a slow consumer cut
                                     // off) is counted here
 };
