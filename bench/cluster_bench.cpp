@@ -177,6 +177,19 @@ void pace(std::uint64_t start, std::size_t i, double rate) {
   }
 }
 
+// Sends n samples through `send`, paced, each stamped with its send time.
+template <typename Send>
+void send_all(std::size_t n, double rate, Send&& send) {
+  Sample s{};
+  const std::uint64_t start = now_ns();
+  for (std::size_t i = 0; i < n; ++i) {
+    pace(start, i, rate);
+    s.seq = i;
+    s.sent_ns = now_ns();
+    send(s);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -200,19 +213,12 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  Sample s{};
   double cpu0 = 0, cpu1 = 0;
   if (mode == "raw") {
     natsConnection* nc = nullptr;
     if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return 1;
     cpu0 = cpu_us();
-    const std::uint64_t start = now_ns();
-    for (std::size_t i = 0; i < n; ++i) {
-      pace(start, i, rate);
-      s.seq = i;
-      s.sent_ns = now_ns();
-      natsConnection_Publish(nc, "raw.sink", &s, sizeof s);
-    }
+    send_all(n, rate, [&](const Sample& s) { natsConnection_Publish(nc, "raw.sink", &s, sizeof s); });
     natsConnection_Flush(nc);
     cpu1 = cpu_us();
     natsConnection_Destroy(nc);
@@ -228,17 +234,13 @@ int main(int argc, char** argv) {
     }
     auto named = cluster.named<ra::Actor>("sink/0");
     cpu0 = cpu_us();
-    const std::uint64_t start = now_ns();
-    for (std::size_t i = 0; i < n; ++i) {
-      pace(start, i, rate);
-      s.seq = i;
-      s.sent_ns = now_ns();
+    send_all(n, rate, [&](const Sample& s) {
       if (mode == "tell") {
         named.tell(s);
       } else {
         cluster.publish("bench", std::string_view(reinterpret_cast<const char*>(&s), sizeof s));
       }
-    }
+    });
     // The publisher thread's CPU counts: wait until it handed everything to the client.
     for (;;) {
       const cl::ClusterCounters c = cluster.counters();

@@ -114,12 +114,25 @@ class Probe : public ra::Actor {
     cluster_.named<ra::Actor>(name).ask<std::uint32_t>(GetScore{1}, [out](ra::Reply<std::uint32_t> r) { out->set_value(std::move(r)); },
                                                        2000ms);
   }
+  // Tells `name` 5 Moves (numbered from 1) every millisecond, on this actor's timer, until
+  // `go` is false; then sets `done`.
+  void stream(std::string name, std::atomic<bool>* go, std::atomic<std::uint32_t>* sent, std::atomic<bool>* done) {
+    stream_ = every(1ms, [this, room = cluster_.named<ra::Actor>(name), go, sent, done] {
+      if (!go->load()) {
+        cancel(stream_);
+        done->store(true);
+        return;
+      }
+      for (int i = 0; i < 5; ++i) room.tell(Move{sent->fetch_add(1) + 1, 0.f, 0.f});
+    });
+  }
   void watch(std::string name, std::shared_ptr<std::promise<ra::StopReason>> out) {
     cluster_.named<ra::Actor>(name).monitor([out](ra::StopReason why) { out->set_value(why); });
   }
 
  private:
   cl::Cluster& cluster_;
+  ra::ActorTimer stream_;
 };
 
 struct Member {
@@ -258,25 +271,18 @@ TEST(ClusterProcesses, ANatsRestartMidTrafficLosesNothingSilently) {
   Member me(nats.url(), {.heartbeat = 100ms, .down_after = 2000ms});
   ASSERT_TRUE(eventually([&] { return me.cluster->where("room/c") == cl::Cluster::Where::kElsewhere; }));
 
-  // A steady stream of tells (a pace, not a synchronisation: traffic before, during and
-  // after the restart).
-  std::atomic<bool> go{true};
+  // A steady stream of tells from an actor's timer: traffic before, during and after the
+  // restart.
+  std::atomic<bool> go{true}, done{false};
   std::atomic<std::uint32_t> sent{0};
-  std::thread sender([&] {
-    auto room = me.cluster->named<ra::Actor>("room/c");
-    while (go.load()) {
-      room.tell(Move{sent.load() + 1, 0.f, 0.f});
-      sent.fetch_add(1);
-      std::this_thread::sleep_for(200us);
-    }
-  });
+  me.probe.tell(&Probe::stream, std::string("room/c"), &go, &sent, &done);
   ASSERT_TRUE(eventually([&] { return me.stats("room/c").moves >= 200; }));
   nats.restart();
   ASSERT_TRUE(eventually([&] { return me.cluster->counters().reconnects >= 1 && me.stats("room/c").reconnects >= 1; }, 20s));
   const std::uint32_t at_reconnect = sent.load();
   ASSERT_TRUE(eventually([&] { return sent.load() >= at_reconnect + 200; }));
   go = false;
-  sender.join();
+  ASSERT_TRUE(eventually([&] { return done.load(); }));
   const std::uint32_t total = sent.load();
   // Every Move that did not arrive is counted as lost by the receiver. (The count covers
   // every message this process sent there, asks included, so it may be higher.)
