@@ -20,6 +20,11 @@ namespace arena {
 
 class Leaderboard;
 class Matchmaker;
+}  // namespace arena
+namespace ringactor::cluster {
+class Cluster;
+}
+namespace arena {
 
 struct Config {
   unsigned seats = 4;             // players per room (bots fill the empty seats)
@@ -33,6 +38,9 @@ struct Config {
   bool gpu = false;               // steps run on the CUDA device (built with CUDA only)
   unsigned gpu_check_every = 20;  // with gpu: every Nth step of a room is also run on the CPU
                                   // and compared (0: never)
+  // --nats: a process that finds no lobby in the cluster this long after it joined (and
+  // has the lowest id of those it hears) becomes the lobby.
+  std::chrono::milliseconds lobby_settle{1'000};
 };
 
 // Gauges and counters for /metrics: written by one reactor's actors, read by any.
@@ -62,6 +70,9 @@ void write_metrics(const std::vector<Game*>& shards, ringactor::runtime::Metrics
 
 struct Game {
   Config config;
+  ringactor::actors::Stage* stage = nullptr;            // this reactor's
+  ringactor::cluster::Cluster* cluster = nullptr;       // --nats: the process's (else null)
+  std::string process_name{};                           // --nats: this process in /api/rooms
   ringactor::http::Server* server = nullptr;           // this reactor's
   ringactor::offload::WorkerArena* workers = nullptr;  // the process's
   Leaderboard* leaderboard = nullptr;

@@ -18,9 +18,14 @@
 // --reactors N runs N IO threads (node::Node), each with its own server on the one port:
 // players stay on the reactor that accepted them, rooms open on the reactor hosting the
 // fewest, and the servers are linked so that a room's frames reach its players anywhere.
+// --nats URL makes this process one of a cluster (remote.hpp): start several on one
+// nats-server and they share one lobby; a player connects to any of them, rooms open on
+// the process hosting the fewest, and a room's inputs and frames cross processes.
 //
 // SIGTERM or Ctrl-C: rounds in play end (aborted, scores saved), players get close 1001,
 // the leaderboard is flushed, exit 0.
+#include <unistd.h>
+
 #include <cstdio>
 #include <exception>
 #include <optional>
@@ -31,6 +36,7 @@
 
 #include <ringactor/actors/stage.hpp>
 #include <ringactor/assets/assets.hpp>
+#include <ringactor/cluster/cluster.hpp>
 #include <ringactor/http/server.hpp>
 #include <ringactor/node/node.hpp>
 #include <ringactor/offload/worker_arena.hpp>
@@ -44,6 +50,8 @@
 #include "leaderboard.hpp"
 #include "matchmaker.hpp"
 #include "player.hpp"
+#include "remote.hpp"
+#include "room.hpp"
 
 namespace rt = ringactor::runtime;
 namespace ra = ringactor::actors;
@@ -51,6 +59,7 @@ namespace http = ringactor::http;
 namespace off = ringactor::offload;
 namespace assets = ringactor::assets;
 namespace node = ringactor::node;
+namespace cl = ringactor::cluster;
 
 #ifndef RINGACTOR_ARENA_WEB
 #define RINGACTOR_ARENA_WEB "demos/arena/web"
@@ -73,6 +82,12 @@ void usage(std::FILE* out) {
                "  --grace-ms N          how long a dropped player's seat waits for a rejoin (default 15000)\n"
                "  --max-connections N   connection slots of the process (default: from the descriptor limit)\n"
                "  --reactors N          IO threads, each serving its share of the players and rooms (default 1)\n"
+               "  --nats URL            join the cluster of arena processes on this NATS server: one lobby,\n"
+               "                        rooms on the least loaded process (default: a single process)\n"
+               "  --name NAME           with --nats: this process's name (default HOST:PID)\n"
+               "  --nats-prefix P       with --nats: the cluster's subjects start with P (default arena)\n"
+               "  --heartbeat-ms N      with --nats: heartbeat period (default 500)\n"
+               "  --down-after-ms N     with --nats: silence after which a process is down (default 2000)\n"
                "  --gpu                 run the simulation steps on the CUDA device, after a self-test\n"
                "                        against the CPU step (builds with a CUDA compiler only)\n"
                "  --gpu-check N         with --gpu: also run every Nth step of a room on the CPU and\n"
@@ -91,6 +106,8 @@ int main(int argc, char** argv) {
   std::string db = "arena.db";
   bool gpu_self_test = false;
   unsigned reactors = 1;
+  std::optional<cl::ClusterOptions> nats;
+  cl::ClusterOptions cluster_options{.prefix = "arena"};
   ringactor::demo::Args args("arena", argc, argv);
   using ms = std::chrono::milliseconds;
   while (args.next()) {
@@ -116,6 +133,17 @@ int main(int argc, char** argv) {
       config.grace = ms(args.number(3'600'000));
     } else if (args.is("--reactors")) {
       reactors = static_cast<unsigned>(args.number(256));
+    } else if (args.is("--nats")) {
+      cluster_options.url = args.value();
+      nats = cluster_options;
+    } else if (args.is("--name")) {
+      cluster_options.process_name = args.value();
+    } else if (args.is("--nats-prefix")) {
+      cluster_options.prefix = args.value();
+    } else if (args.is("--heartbeat-ms")) {
+      cluster_options.heartbeat = ms(args.number(3'600'000));
+    } else if (args.is("--down-after-ms")) {
+      cluster_options.down_after = ms(args.number(3'600'000));
     } else if (args.is("--gpu")) {
       config.gpu = true;
     } else if (args.is("--gpu-check")) {
@@ -134,6 +162,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "arena: --round-ms must be at least one tick (%lld ms)\n",
                  static_cast<long long>(config.tick.count()));
     return 2;
+  }
+
+  if (nats) {
+    const std::string url = nats->url;
+    nats = cluster_options;  // the flags after --nats count too
+    nats->url = url;
+    if (nats->process_name.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      nats->process_name = std::string(host).append(":").append(std::to_string(::getpid()));
+    }
+    config.lobby_settle = 2 * nats->heartbeat;
   }
 
   if (config.gpu || gpu_self_test) {
@@ -160,6 +200,12 @@ int main(int argc, char** argv) {
     // reactor; one worker arena runs the simulation steps and SQLite for all of them.
     node::Node node({.reactors = reactors, .reactor = options});
     off::WorkerArena& workers = node.workers();
+    std::vector<ra::Stage*> stages;
+    for (unsigned i = 0; i < node.size(); ++i) stages.push_back(&node.stage(i));
+    // --nats: this process in the cluster (throws, with the reason, when NATS is not there).
+    // Destroyed before the node: after the loops ended, before the stages go.
+    std::optional<cl::Cluster> cluster;
+    if (nats) cluster.emplace(stages, *nats);
     std::vector<std::unique_ptr<arena::Game>> games;
     std::vector<std::unique_ptr<http::Server>> servers;
     std::vector<arena::Game*> shards;
@@ -169,6 +215,9 @@ int main(int argc, char** argv) {
       g.config = config;
       g.workers = &workers;
       g.leaderboard = &leaderboard;
+      g.stage = stages[i];
+      g.cluster = cluster ? &*cluster : nullptr;
+      if (nats) g.process_name = nats->process_name;
       shards.push_back(&g);
     }
     const auto matchmaker = node.stage(0).spawn<arena::Matchmaker>(*games[0]);
@@ -179,12 +228,23 @@ int main(int argc, char** argv) {
       g->hosts = hosts;
       g->shards = shards;
     }
+    if (cluster) {
+      // What other processes (and this one's rooms and players, by name) send.
+      cluster->handle(&arena::Matchmaker::lobby_enqueue);
+      cluster->handle(&arena::Matchmaker::lobby_dequeue);
+      cluster->handle(&arena::Matchmaker::lobby_status);
+      cluster->handle(&arena::Matchmaker::lobby_rooms);
+      cluster->handle(&arena::Matchmaker::open_here);
+      cluster->handle(&arena::Matchmaker::to_player);
+      cluster->handle(&arena::Room::remote_input);
+      cluster->handle(&arena::Room::remote_rejoin);
+      cluster->handle(&arena::Room::remote_leave);
+      cluster->register_name(arena::gateway_name(cluster->id()), matchmaker);
+    }
 
     // One route table for every reactor (built once, immutable once served). A handler runs
     // on the reactor its connection is on and finds that reactor's game through the
     // request's stage.
-    std::vector<ra::Stage*> stages;
-    for (unsigned i = 0; i < node.size(); ++i) stages.push_back(&node.stage(i));
     auto game_on = [&games, stages](const ra::Stage& stage) -> arena::Game& {
       for (std::size_t i = 0; i < stages.size(); ++i) {
         if (stages[i] == &stage) return *games[i];
@@ -233,6 +293,7 @@ int main(int argc, char** argv) {
       server.add_metrics([&workers](rt::MetricsWriter& w) { workers.write_metrics(w); });
       server.add_metrics([&shards](rt::MetricsWriter& w) { arena::write_metrics(shards, w); });
       server.add_metrics([&site](rt::MetricsWriter& w) { site.write_metrics(w); });
+      if (cluster) server.add_metrics([&cluster](rt::MetricsWriter& w) { cluster->write_metrics(w); });
     }
     std::vector<http::Server*> linked;
     for (auto& s : servers) linked.push_back(s.get());
@@ -246,6 +307,7 @@ int main(int argc, char** argv) {
     }
     std::printf("arena: listening on http://%s:%u/ (open it in a browser)\n", listen.address.c_str(),
                 static_cast<unsigned>(port));
+    if (cluster) std::printf("arena: %s joined the cluster on %s\n", nats->process_name.c_str(), nats->url.c_str());
     std::fflush(stdout);
     node.run();
     // The loops have ended: nothing waits on their threads any more. Save what the rounds of

@@ -6,7 +6,8 @@
 //   {"t":"input","seq":7,"x":512,"y":300} send the seat's units to a point of the map
 //   {"t":"leave"}                        leave the queue or the room
 // Anything else (bad JSON, unknown type, a binary message, values out of range) closes the
-// connection with 1008 (policy) or 1003 (binary) and a reason.
+// connection with 1008 (policy) or 1003 (binary) and a reason. With --nats, a player whose
+// room lived in another process that stopped answering is closed with 4001 (kCloseRoomLost).
 //
 // Server -> client: text JSON for events ("queued", "seat", "countdown", "start", "result",
 // "error"), and binary state frames (layout version 1, little-endian):
@@ -32,6 +33,7 @@
 namespace arena {
 
 inline constexpr std::uint8_t kFrameVersion = 1;
+inline constexpr std::uint16_t kCloseRoomLost = 4001;
 inline constexpr std::uint32_t kFullEvery = 20;
 inline constexpr std::size_t kFrameHeader = 14;  // version .. seats, before the seat lines
 

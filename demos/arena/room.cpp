@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
+#include <ringactor/cluster/cluster.hpp>
 
 #if defined(RINGACTOR_ARENA_GPU)
 #include "gpu/sim_gpu.hpp"
@@ -24,7 +25,16 @@ namespace off = ringactor::offload;
 using Clock = std::chrono::steady_clock;
 
 Room::Room(Game& game, std::uint32_t id, std::vector<SeatInit> seats)
-    : game_(game), id_(id), topic_("room/" + std::to_string(id)), rng_(id * 2654435761u) {
+    : game_(game),
+      id_(id),
+      topic_("room/" + std::to_string(id)),
+      rng_(id * 2654435761u),
+      watch_(game, [this](std::uint64_t process, ra::StopReason) {
+        // A player's process went: its seats here are dropped as closed connections are.
+        for (std::uint32_t i = 0; i < seats_.size(); ++i) {
+          if (seats_[i].conn.remote() && seats_[i].conn.process == process) dropped(i);
+        }
+      }) {
   for (SeatInit& init : seats) {
     Seat s;
     s.name = std::move(init.name);
@@ -39,6 +49,8 @@ Room::Room(Game& game, std::uint32_t id, std::vector<SeatInit> seats)
 }
 
 void Room::on_start() {
+  // --nats: named in the cluster before anyone hears of it (throws for a duplicate id).
+  if (game_.cluster != nullptr) game_.cluster->register_name(room_name(id_), self<Room>());
   ++game_.stats.rooms;
   // State frames: a member that falls behind gets only the newest one (each frame says its
   // seq; full frames every second resynchronise it).
@@ -49,24 +61,31 @@ void Room::on_start() {
   }
   ticker_ = every_tick(game_.config.tick, [this](std::uint64_t index, Clock::duration) { tick(index); },
                        {.catch_up = ra::CatchUp::kSkip});
-  game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+  report_status();
 }
 
 void Room::on_stop() {
   closing_ = true;
   if (phase_ != Phase::kOver) finish("the server is stopping");
   const bool shutting_down = reactor().lifeline().is_cut();
-  if (!shutting_down) {
-    players_.for_each([](const ra::Ref<PlayerSocket>& p) { p.tell(&PlayerSocket::unseated, std::string(R"({"t":"closed"})")); });
+  for (const Seat& s : seats_) {
+    // Players here whose server stops get close 1001 from it; players elsewhere go back to
+    // their lobby.
+    if (s.conn && (!shutting_down || s.conn.remote())) unseat_player(game_, s.conn, id_, R"({"t":"closed"})", true);
   }
   game_.server->forget_topic(topic_);
   --game_.stats.rooms;
+  if (game_.cluster != nullptr) {
+    watch_.forget_all();
+    game_.cluster->named<Matchmaker>(kLobbyName).tell(RoomStatus{id_, game_.cluster->id(), {}});
+  }
 }
 
 // ---- the clock ------------------------------------------------------------------------------
 
 void Room::tick(std::uint64_t) {
   ++game_.stats.ticks;
+  if (game_.cluster != nullptr) watch_.retry();
   const std::uint64_t per_second = std::max<std::uint64_t>(1, std::chrono::seconds(1) / game_.config.tick);
   switch (phase_) {
     case Phase::kCountdown:
@@ -78,8 +97,7 @@ void Room::tick(std::uint64_t) {
         announced_ = true;
         const std::uint64_t secs = (countdown_ticks_ + per_second - 1) / per_second;
         broadcast_text(R"({"t":"countdown","n":)" + std::to_string(secs) + "}");
-        const std::string frame = frames_.next(world_, phase_, ticks_left(), seat_lines());
-        game_.server->publish(topic_, frame, http::WsOpcode::kBinary);
+        publish_frame(frames_.next(world_, phase_, ticks_left(), seat_lines()));
       }
       if (countdown_ticks_ == 0 || --countdown_ticks_ == 0) start_round();
       return;
@@ -103,7 +121,7 @@ void Room::tick(std::uint64_t) {
 void Room::start_round() {
   phase_ = Phase::kPlaying;
   broadcast_text(R"({"t":"start","ticks":)" + std::to_string(round_ticks_) + "}");
-  game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+  report_status();
 }
 
 void Room::run_step() {
@@ -200,7 +218,7 @@ void Room::applied(StepResult r) {
   game_.stats.step_ns_total += r.ns;
   game_.stats.step_ns_last = r.ns;
   const std::string frame = frames_.next(world_, phase_, ticks_left(), seat_lines());
-  game_.server->publish(topic_, frame, http::WsOpcode::kBinary);
+  publish_frame(frame);
   ++game_.stats.frames;
   game_.stats.frame_bytes += frame.size();
   if (seats_alive(world_) <= 1) {
@@ -235,8 +253,7 @@ void Room::finish(const char* why) {
     if (!seats_[i].bot) record.push_back(Score{seats_[i].name, world_.kills[i], static_cast<int>(i) == winner});
   }
   broadcast_text(nlohmann::json{{"t", "result"}, {"why", why}, {"winner", winner}, {"scores", scores}}.dump());
-  const std::string frame = frames_.next(world_, phase_, 0, seat_lines());
-  game_.server->publish(topic_, frame, http::WsOpcode::kBinary);
+  publish_frame(frames_.next(world_, phase_, 0, seat_lines()));
   ++game_.stats.rounds;
   if (played && !record.empty()) {
     // Queued here (cheap); written to SQLite on a worker. If the server is stopping, the
@@ -251,72 +268,98 @@ void Room::finish(const char* why) {
   }
   cancel(ticker_);
   if (!closing_) after(game_.config.linger, [this] { stop(); });
-  game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+  report_status();
 }
 
 // ---- players -----------------------------------------------------------------------------------
 
-void Room::seat_connection(std::uint32_t seat, const ra::Ref<PlayerSocket>& conn) {
+void Room::seat_connection(std::uint32_t seat, const PlayerLink& conn) {
   seats_[seat].conn = conn;
-  players_.join(conn);
-  conn.tell(&PlayerSocket::seated, self<Room>(), seat, topic_, hello_json(seat),
-            frames_.full(world_, phase_, ticks_left(), seat_lines()));
+  std::string frame = frames_.full(world_, phase_, ticks_left(), seat_lines());
+  if (conn.local) {
+    players_.join(conn.local);
+    conn.local.tell(&PlayerSocket::seated, self<Room>(), seat, topic_, hello_json(seat), std::move(frame));
+    return;
+  }
+  watch_.watch(conn.process);
+  game_.cluster->named<Matchmaker>(gateway_name(conn.process))
+      .tell(ToPlayer{ToPlayer::kSeated, conn.player, game_.cluster->id(), id_, seat, hello_json(seat), std::move(frame)});
 }
 
-int Room::seat_of(const ra::Ref<PlayerSocket>& conn) const {
+int Room::seat_of(const PlayerLink& conn) const {
   for (std::uint32_t i = 0; i < seats_.size(); ++i) {
-    if (seats_[i].conn == conn) return static_cast<int>(i);
+    if (seats_[i].conn && seats_[i].conn == conn) return static_cast<int>(i);
   }
   return -1;
 }
 
 void Room::member_down(const ra::DownNotice& n) {
   for (std::uint32_t i = 0; i < seats_.size(); ++i) {
-    Seat& s = seats_[i];
-    if (s.conn.id() != n.who) continue;
-    s.conn = {};
-    if (phase_ == Phase::kOver) return;
-    // The seat waits for a rejoin with its token; then a bot plays it.
-    s.grace = after(game_.config.grace, [this, i] {
-      seats_[i].bot = true;
-      seats_[i].token.clear();
-      game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
-    });
-    game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
-    return;
+    if (seats_[i].conn.local.id() == n.who) return dropped(i);
   }
 }
 
-void Room::input(ra::Ref<PlayerSocket> from, std::uint32_t seq, float x, float y) {
+// A seat's connection went (closed, or its process did).
+void Room::dropped(std::uint32_t i) {
+  Seat& s = seats_[i];
+  s.conn = {};
+  if (phase_ == Phase::kOver) return;
+  // The seat waits for a rejoin with its token; then a bot plays it.
+  s.grace = after(game_.config.grace, [this, i] {
+    seats_[i].bot = true;
+    seats_[i].token.clear();
+    report_status();
+  });
+  report_status();
+}
+
+void Room::input(ra::Ref<PlayerSocket> from, std::uint32_t seq, float x, float y) { input_from(PlayerLink{from}, seq, x, y); }
+void Room::remote_input(RoomInput m) { input_from(link_of(game_, m.process, m.player), m.seq, m.x, m.y); }
+
+void Room::input_from(const PlayerLink& from, std::uint32_t seq, float x, float y) {
   const int i = seat_of(from);
   if (i < 0 || phase_ == Phase::kOver) return;
+  if (!(x >= 0.0f && x <= kMapSize && y >= 0.0f && y <= kMapSize)) return;  // checked at the socket too
   Seat& s = seats_[static_cast<std::size_t>(i)];
   s.pending = Command{true, x, y};  // the newest input of a tick wins
   s.pending_seq = seq;
 }
 
-void Room::rejoin(ra::Ref<PlayerSocket> from, std::string token) {
+void Room::rejoin(ra::Ref<PlayerSocket> from, std::string token) { rejoin_from(PlayerLink{from}, std::move(token)); }
+void Room::remote_rejoin(RoomRejoin m) { rejoin_from(link_of(game_, m.process, m.player), std::move(m.token)); }
+
+void Room::rejoin_from(const PlayerLink& from, std::string token) {
+  if (!from) return;
   for (std::uint32_t i = 0; i < seats_.size(); ++i) {
     Seat& s = seats_[i];
     if (s.bot || s.conn || s.token != token || phase_ == Phase::kOver) continue;
     cancel(s.grace);
     seat_connection(i, from);
-    game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+    report_status();
     return;
   }
-  from.tell(&PlayerSocket::unseated,
-            std::string(R"({"t":"error","error":"rejoin refused: unknown token, seat taken or grace period over"})"));
+  unseat_player(game_, from, id_,
+                R"({"t":"error","error":"rejoin refused: unknown token, seat taken or grace period over"})", false);
 }
 
-void Room::leave(ra::Ref<PlayerSocket> from) {
+void Room::leave(ra::Ref<PlayerSocket> from) { leave_from(PlayerLink{from}); }
+
+void Room::remote_leave(RoomLeave m) {
+  const PlayerLink from = link_of(game_, m.process, m.player);
+  if (m.forfeit != 0) return leave_from(from);
+  const int i = seat_of(from);  // its connection dropped: the seat waits for a rejoin
+  if (i >= 0) dropped(static_cast<std::uint32_t>(i));
+}
+
+void Room::leave_from(const PlayerLink& from) {
   const int i = seat_of(from);
   if (i < 0) return;
-  players_.leave(from);
+  if (from.local) players_.leave(from.local);
   Seat& s = seats_[static_cast<std::size_t>(i)];
   s.conn = {};
   s.bot = true;  // a player who leaves forfeits the seat at once
   s.token.clear();
-  game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+  report_status();
 }
 
 // Bots (and nobody else) decide every one to three seconds: towards the nearest enemy
@@ -382,7 +425,26 @@ std::string Room::hello_json(std::uint32_t seat) const {
       .dump();
 }
 
-void Room::broadcast_text(const std::string& json) { players_.tell_all(&PlayerSocket::notify, json); }
+void Room::broadcast_text(const std::string& json) {
+  for (const Seat& s : seats_) {
+    if (s.conn) notify_player(game_, s.conn, json);
+  }
+}
+
+// The local topic's members (on every linked reactor), and with --nats the members of other
+// processes (their gateways relay it to their own topic).
+void Room::publish_frame(const std::string& frame) {
+  game_.server->publish(topic_, frame, http::WsOpcode::kBinary);
+  if (game_.cluster != nullptr) game_.cluster->publish(frames_topic(id_), frame);
+}
+
+void Room::report_status() {
+  if (game_.cluster == nullptr) {
+    game_.matchmaker.tell(&Matchmaker::room_status, id_, describe());
+  } else {
+    game_.cluster->named<Matchmaker>(kLobbyName).tell(RoomStatus{id_, game_.cluster->id(), describe()});
+  }
+}
 
 std::string Room::describe() const {
   static constexpr const char* kPhases[] = {"countdown", "playing", "over"};
@@ -390,12 +452,13 @@ std::string Room::describe() const {
   for (const Seat& s : seats_) {
     seats.push_back({{"name", s.name}, {"bot", s.bot}, {"connected", static_cast<bool>(s.conn)}});
   }
-  return nlohmann::json{{"id", id_},
-                        {"phase", kPhases[static_cast<int>(phase_)]},
-                        {"tick", world_.tick},
-                        {"ticks_left", ticks_left()},
-                        {"seats", seats}}
-      .dump();
+  nlohmann::json out{{"id", id_},
+                     {"phase", kPhases[static_cast<int>(phase_)]},
+                     {"tick", world_.tick},
+                     {"ticks_left", ticks_left()},
+                     {"seats", seats}};
+  if (game_.cluster != nullptr) out["process"] = game_.process_name;  // where it lives
+  return out.dump();
 }
 
 }  // namespace arena

@@ -7,6 +7,11 @@
 // only the latest frame. A tick that finds the previous step still running is skipped and
 // counted: the IO thread never waits for a worker. The players' connections are a Group:
 // one that closes is dropped and its seat waits `grace` for a rejoin, then a bot takes it.
+//
+// With --nats (remote.hpp) the room is named "arena/room/<id>" in the cluster: players of
+// other processes send it RoomInput, RoomRejoin and RoomLeave, it answers them through their
+// gateways, and its frames also go to the cluster topic "arena.room.<id>". A player's
+// process that goes down drops its seats (grace, then a bot), as a closed connection does.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +25,7 @@
 
 #include "game.hpp"
 #include "protocol.hpp"
+#include "remote.hpp"
 #include "sim.hpp"
 
 namespace arena {
@@ -29,7 +35,7 @@ class PlayerSocket;
 struct SeatInit {
   std::string name;
   std::string token;  // empty for a bot
-  ringactor::actors::Ref<PlayerSocket> conn;
+  PlayerLink conn;    // empty for a bot
 };
 
 class Room : public ringactor::actors::Actor {
@@ -40,6 +46,10 @@ class Room : public ringactor::actors::Actor {
   void input(ringactor::actors::Ref<PlayerSocket> from, std::uint32_t seq, float x, float y);
   void rejoin(ringactor::actors::Ref<PlayerSocket> from, std::string token);
   void leave(ringactor::actors::Ref<PlayerSocket> from);
+  // The same from players of other processes (--nats).
+  void remote_input(RoomInput m);
+  void remote_rejoin(RoomRejoin m);
+  void remote_leave(RoomLeave m);
   // For GET /api/rooms.
   std::string describe() const;
 
@@ -52,7 +62,7 @@ class Room : public ringactor::actors::Actor {
     std::string name;
     std::string token;
     bool bot = false;
-    ringactor::actors::Ref<PlayerSocket> conn;  // empty while dropped (or a bot)
+    PlayerLink conn;  // empty while dropped (or a bot)
     ringactor::actors::ActorTimer grace;
     std::uint32_t last_input_seq = 0;
     std::optional<Command> pending;  // the newest input since the last tick
@@ -74,14 +84,20 @@ class Room : public ringactor::actors::Actor {
   void step_done(ringactor::offload::Result<StepResult> r);
   void applied(StepResult r);
   void finish(const char* why);
-  void seat_connection(std::uint32_t seat, const ringactor::actors::Ref<PlayerSocket>& conn);
+  void seat_connection(std::uint32_t seat, const PlayerLink& conn);
   void member_down(const ringactor::actors::DownNotice& n);
+  void dropped(std::uint32_t seat);
+  void input_from(const PlayerLink& from, std::uint32_t seq, float x, float y);
+  void rejoin_from(const PlayerLink& from, std::string token);
+  void leave_from(const PlayerLink& from);
+  void publish_frame(const std::string& frame);
+  void report_status();
   void bot_inputs();
   std::vector<SeatLine> seat_lines() const;
   std::uint16_t ticks_left() const;
   std::string hello_json(std::uint32_t seat) const;
   void broadcast_text(const std::string& json);
-  int seat_of(const ringactor::actors::Ref<PlayerSocket>& conn) const;
+  int seat_of(const PlayerLink& conn) const;
 
   Game& game_;
   std::uint32_t id_;
@@ -100,6 +116,7 @@ class Room : public ringactor::actors::Actor {
   bool closing_ = false;               // on_stop has begun: no new timers
   std::mt19937 rng_;
   ringactor::actors::ActorTimer ticker_;
+  ProcessWatch watch_;  // --nats: the processes of its remote players
 };
 
 }  // namespace arena
