@@ -216,3 +216,54 @@ TEST(ArenaCluster, WhenTheLobbysProcessDiesItsQueuedPlayersQueueAtTheNextLobby) 
   EXPECT_EQ(stop(b, {&p1}), 0);
   EXPECT_EQ(stop(c, {&p2}), 0);
 }
+
+TEST(ArenaCluster, ADroppedPlayerRejoinsItsRoomThroughAnotherProcess) {
+  NatsServer nats;
+  ArenaProcess a = start_member(nats, "a");
+  ASSERT_TRUE(lobby_is({&a}, "a"));
+  ArenaProcess b = start_member(nats, "b");
+  ASSERT_TRUE(lobby_is({&a, &b}, "a"));
+
+  auto p1 = std::make_unique<Player>(b.port);
+  Player p2(a.port);
+  p1->say({{"t", "join"}, {"name", "roamer"}});
+  ASSERT_TRUE(p1->until([&] { return p1->has("queued"); }));
+  const unsigned room = join(p2, "stayer");
+  ASSERT_TRUE(p1->until([&] { return p1->has("seat"); }));
+  const json seat = p1->last("seat");
+  ASSERT_TRUE(p1->until([&] { return p1->has("start"); }));
+
+  // Its connection to b drops: the room (on a) keeps the seat for the grace period.
+  p1.reset();
+  auto seat_connected = [&] {
+    for (const json& r : rooms_of(a).value("rooms", json::array())) {
+      if (r.value("id", 0u) != room) continue;
+      return r["seats"][seat["seat"].get<unsigned>()].value("connected", true);
+    }
+    return true;
+  };
+  ASSERT_TRUE(eventually([&] { return !seat_connected(); })) << "the room saw the drop";
+
+  // Back through a (the room's own process this time) with the token: the same seat, a full
+  // snapshot, and commands obeyed.
+  Player back(a.port);
+  back.say({{"t", "rejoin"}, {"token", seat["token"]}});
+  ASSERT_TRUE(back.until([&] { return back.has("seat"); }));
+  EXPECT_EQ(back.last("seat")["room"], room);
+  EXPECT_EQ(back.last("seat")["seat"], seat["seat"]);
+  ASSERT_TRUE(back.until([&] { return !back.frames.empty(); }));
+  EXPECT_TRUE(back.frames.front().full);
+  EXPECT_TRUE(eventually([&] { return seat_connected(); }));
+  const std::size_t seen = back.frames.size();
+  const unsigned me = seat["seat"].get<unsigned>();
+  back.say({{"t", "input"}, {"seq", 3}, {"x", 500}, {"y", 500}});
+  EXPECT_TRUE(back.until([&] { return back.frames.size() > seen && back.frames.back().seats[me].ack == 3; }, 200));
+
+  // A token for no room anywhere is refused, from any process.
+  Player stranger(b.port);
+  stranger.say({{"t", "rejoin"}, {"token", std::string(32, 'f')}});
+  ASSERT_TRUE(stranger.until([&] { return stranger.has("error"); }));
+  EXPECT_NE(stranger.last("error")["error"].get<std::string>().find("rejoin refused"), std::string::npos);
+  EXPECT_EQ(stop(b, {&stranger}), 0);
+  EXPECT_EQ(stop(a, {&p2, &back}), 0);
+}
