@@ -2,8 +2,10 @@
 # Remote messages through NATS: ringactor's cluster beside raw libnats publish/subscribe with
 # the same 32-byte payloads (bench/cluster_bench.cpp), on one nats-server (Debian's) on
 # loopback. Rows, alternating, ROUNDS rounds each:
-#   raw / tell, flat out (200,000 messages): rate, and CPU per message in sender and receiver
-#   raw / tell, paced at 10,000/s (20,000 messages): one-way latency p50/p99, CPU per message
+#   raw / hop / tell, flat out (200,000 messages): rate, and CPU per message in sender and receiver
+#   raw / hop / tell, paced at 10,000/s (20,000 messages): one-way latency p50/p99, CPU per message
+#   (hop: raw libnats plus the two thread hand-offs the cluster's threading rule requires:
+#   the floor of a design in which NATS threads never touch actors; see cluster_bench.cpp)
 #   topic to 3 receiving processes, flat out (100,000) and paced (10,000/s, 20,000)
 # Everything (sender, receivers, nats-server) shares the machine's CPUs 0-1: on a 2-core
 # machine the figures are what the whole system costs, not one side on a quiet core.
@@ -33,8 +35,10 @@ run() {  # LABEL MODE N [RATE]
 for ((r = 1; r <= rounds; r++)); do
   echo "round $r/$rounds" >&2
   run "raw flat" raw 200000
+  run "hop flat" hop 200000
   run "tell flat" tell 200000
   run "raw paced" raw 20000 10000
+  run "hop paced" hop 20000 10000
   run "tell paced" tell 20000 10000
   run "topic flat" topic 100000
   run "topic paced" topic 20000 10000
@@ -43,7 +47,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 m() { tr ' ' '\n' <<<"${res["$1 $2"]:-}" | { grep . || true; } | median; }
 echo "cluster_bench on nats-server $("$nats" --version | grep -o '[0-9.]*$'), medians of $rounds alternating rounds ($(date +%F), $(nproc) CPUs)"
 printf '%-12s %12s %10s %10s %16s %18s\n' row "msgs/s" "p50 us" "p99 us" "sender us/msg" "receiver us/msg"
-for row in "raw flat" "tell flat" "topic flat" "raw paced" "tell paced" "topic paced"; do
+for row in "raw flat" "hop flat" "tell flat" "topic flat" "raw paced" "hop paced" "tell paced" "topic paced"; do
   printf '%-12s %12s %10s %10s %16s %18s\n' "$row" "$(m "$row" rate_per_s)" "$(m "$row" p50_us)" "$(m "$row" p99_us)" \
     "$(m "$row" sender_cpu_us_per_msg)" "$(m "$row" receiver_cpu_us_per_msg)"
 done

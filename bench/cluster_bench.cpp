@@ -7,7 +7,11 @@
 //
 // MODE: raw (libnats publish -> a subscription callback), tell (Named::tell -> an actor's
 // handler on a reactor), topic (Cluster::publish -> a subscriber on a reactor in each of
-// SINKS processes, default 3). The program starts the receiving processes itself (itself,
+// SINKS processes, default 3), hop (the floor of any design in which NATS threads never
+// touch actors and a sender never calls the client itself: raw libnats, plus the two
+// thread hand-offs that rule costs and nothing else: the sender's message goes through a
+// lock-free queue to a publishing thread, and the subscription callback tells an actor
+// on a reactor; no envelope, names or codec). The program starts the receiving processes itself (itself,
 // with "sink-MODE"), then sends N messages of 32 bytes, at RATE per second (0: as fast as
 // it can). Each receiver takes the one-way latency of every message from the send time it
 // carries (CLOCK_MONOTONIC is one clock for every process of the machine) and its own CPU
@@ -17,6 +21,8 @@
 #include <unistd.h>
 
 #include <nats/nats.h>
+
+#include <concurrentqueue/concurrentqueue.h>
 
 #include <time.h>
 
@@ -140,6 +146,78 @@ int sink_raw(const std::string& url, std::size_t n) {
   return 0;
 }
 
+// hop: the subscription callback (a libnats thread) hands each message to an actor on a
+// reactor, as the cluster's receiving side must.
+int sink_hop(const std::string& url, std::size_t n) {
+  rt::Reactor reactor(rt::ReactorOptions{.idle_timeout = 0ms, .write_timeout = 0ms});
+  ra::Stage stage(reactor);
+  auto sink = stage.spawn<Sink>(n, reactor);
+  natsConnection* nc = nullptr;
+  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return 1;
+  natsSubscription* sub = nullptr;
+  natsConnection_Subscribe(&sub, nc, "hop.sink", [](natsConnection*, natsSubscription*, natsMsg* m, void* c) {
+    Sample smp{};
+    if (natsMsg_GetDataLength(m) == sizeof smp) std::memcpy(&smp, natsMsg_GetData(m), sizeof smp);
+    natsMsg_Destroy(m);
+    static_cast<ra::Ref<Sink>*>(c)->tell(&Sink::take, smp);
+  }, &sink);
+  natsSubscription_SetPendingLimits(sub, -1, -1);
+  natsConnection_Flush(nc);
+  std::printf("ready\n");
+  std::fflush(stdout);
+  reactor.run();
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  natsConnection_Destroy(nc);
+  return 0;
+}
+
+// hop: the sender's side. A lock-free queue to one publishing thread, which sleeps (a futex,
+// through std::atomic::wait) only after saying so and finding the queue empty.
+class HopSender {
+ public:
+  explicit HopSender(natsConnection* nc) : nc_(nc), thread_([this] { loop(); }) {}
+  ~HopSender() {
+    stop_ = true;
+    wake();
+    thread_.join();
+  }
+  void send(const Sample& s) {
+    queue_.enqueue(s);
+    wake();
+  }
+  std::uint64_t published() const { return published_.load(); }
+
+ private:
+  void wake() {
+    if (sleeping_.load()) {
+      sleeping_ = false;
+      sleeping_.notify_one();
+    }
+  }
+  void loop() {
+    Sample batch[256];
+    for (;;) {
+      const std::size_t got = queue_.try_dequeue_bulk(batch, 256);
+      for (std::size_t i = 0; i < got; ++i) natsConnection_Publish(nc_, "hop.sink", &batch[i], sizeof batch[i]);
+      published_.fetch_add(got);
+      if (got > 0) continue;
+      if (stop_) return;
+      sleeping_ = true;
+      if (queue_.size_approx() > 0 || stop_) {
+        sleeping_ = false;
+        continue;
+      }
+      sleeping_.wait(true);
+    }
+  }
+  natsConnection* nc_;
+  moodycamel::ConcurrentQueue<Sample> queue_;
+  std::atomic<bool> sleeping_{false}, stop_{false};
+  std::atomic<std::uint64_t> published_{0};
+  std::thread thread_;
+};
+
 int sink_ours(const std::string& url, std::size_t n, bool topic, int index) {
   rt::Reactor reactor(rt::ReactorOptions{.idle_timeout = 0ms, .write_timeout = 0ms});
   ra::Stage stage(reactor);
@@ -194,16 +272,17 @@ void send_all(std::size_t n, double rate, Send&& send) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: cluster_bench raw|tell|topic NATS_URL N [RATE] [SINKS]\n");
+    std::fprintf(stderr, "usage: cluster_bench raw|hop|tell|topic NATS_URL N [RATE] [SINKS]\n");
     return 2;
   }
   const std::string mode = argv[1], url = argv[2];
   const std::size_t n = std::strtoull(argv[3], nullptr, 10);
   if (mode == "sink-raw") return sink_raw(url, n);
+  if (mode == "sink-hop") return sink_hop(url, n);
   if (mode == "sink-tell" || mode == "sink-topic") return sink_ours(url, n, mode == "sink-topic", std::atoi(argv[4]));
   const double rate = argc > 4 ? std::atof(argv[4]) : 0;
   const int sinks = mode == "topic" ? (argc > 5 ? std::atoi(argv[5]) : 3) : 1;
-  if (mode != "raw" && mode != "tell" && mode != "topic") return 2;
+  if (mode != "raw" && mode != "tell" && mode != "topic" && mode != "hop") return 2;
 
   std::vector<ringactor::test::Child> children;
   for (int i = 0; i < sinks; ++i) {
@@ -221,6 +300,18 @@ int main(int argc, char** argv) {
     send_all(n, rate, [&](const Sample& s) { natsConnection_Publish(nc, "raw.sink", &s, sizeof s); });
     natsConnection_Flush(nc);
     cpu1 = cpu_us();
+    natsConnection_Destroy(nc);
+  } else if (mode == "hop") {
+    natsConnection* nc = nullptr;
+    if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return 1;
+    {
+      HopSender hop(nc);
+      cpu0 = cpu_us();
+      send_all(n, rate, [&](const Sample& s) { hop.send(s); });
+      while (hop.published() < n) std::this_thread::sleep_for(100us);
+      natsConnection_Flush(nc);
+      cpu1 = cpu_us();
+    }
     natsConnection_Destroy(nc);
   } else {
     rt::Reactor reactor(rt::ReactorOptions{.idle_timeout = 0ms, .write_timeout = 0ms});
