@@ -46,16 +46,11 @@ void Matchmaker::elect() {
     return;
   }
   if (where == cl::Cluster::Where::kElsewhere) {
-    if (!watching_lobby_) {
-      // When the lobby goes, this process's queued players are queued again at the next one.
-      watching_lobby_ = true;
-      lobby_monitor_ = game_.cluster->named<Matchmaker>(kLobbyName).monitor([this](ra::StopReason) {
-        watching_lobby_ = false;
-        for (auto& [number, f] : forwarded_) f.sent = false;
-      });
-    }
+    watch_lobby();
     return;
   }
+  // No lobby: whatever was queued there is gone with it.
+  for (auto& [number, f] : forwarded_) f.sent = false;
   if (reactor().now() - joined_ < game_.config.lobby_settle) return;
   const std::uint64_t me = game_.cluster->id();
   for (const cl::ProcessInfo& p : game_.cluster->processes()) {
@@ -67,8 +62,21 @@ void Matchmaker::elect() {
   std::fflush(stdout);
 }
 
+// When the lobby goes, this process's queued players are queued again at the next one.
+void Matchmaker::watch_lobby() {
+  if (watching_lobby_) return;
+  watching_lobby_ = true;
+  lobby_monitor_ = game_.cluster->named<Matchmaker>(kLobbyName).monitor([this](ra::StopReason) {
+    watching_lobby_ = false;
+    for (auto& [number, f] : forwarded_) f.sent = false;
+  });
+}
+
 void Matchmaker::forward_queued() {
-  if (forwarded_.empty() || game_.cluster->where(kLobbyName) == cl::Cluster::Where::kNowhere) return;
+  if (forwarded_.empty()) return;
+  const cl::Cluster::Where where = game_.cluster->where(kLobbyName);
+  if (where == cl::Cluster::Where::kNowhere) return;
+  if (where == cl::Cluster::Where::kElsewhere) watch_lobby();  // before sending: no gap
   const auto lobby = game_.cluster->named<Matchmaker>(kLobbyName);
   for (auto& [number, f] : forwarded_) {
     if (f.sent) continue;

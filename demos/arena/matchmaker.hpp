@@ -85,6 +85,7 @@ class Matchmaker : public ringactor::actors::Actor {
   void cluster_tick();
   void elect();
   void forward_queued();
+  void watch_lobby();
   void process_gone(std::uint64_t process, ringactor::actors::StopReason why);
   ringactor::actors::Ref<RoomHost> least_hosted_reactor();
 
