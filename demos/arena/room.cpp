@@ -49,9 +49,9 @@ Room::Room(Game& game, std::uint32_t id, std::vector<SeatInit> seats)
 }
 
 void Room::on_start() {
+  ++game_.stats.rooms;  // (on_stop runs even if the rest of on_start throws)
   // --nats: named in the cluster before anyone hears of it (throws for a duplicate id).
   if (game_.cluster != nullptr) game_.cluster->register_name(room_name(id_), self<Room>());
-  ++game_.stats.rooms;
   // State frames: a member that falls behind gets only the newest one (each frame says its
   // seq; full frames every second resynchronise it).
   game_.server->topic(topic_, {.policy = http::SlowConsumer::kKeepLatest, .behind_bytes = 32 * 1024});
