@@ -432,10 +432,14 @@ void Room::broadcast_text(const std::string& json) {
 }
 
 // The local topic's members (on every linked reactor), and with --nats the members of other
-// processes (their gateways relay it to their own topic).
+// processes (their gateways relay it to their own topic) when there are any.
 void Room::publish_frame(const std::string& frame) {
   game_.server->publish(topic_, frame, http::WsOpcode::kBinary);
-  if (game_.cluster != nullptr) game_.cluster->publish(frames_topic(id_), frame);
+  if (game_.cluster == nullptr) return;
+  // Only while a seat is held from another process: a room of local players costs no NATS.
+  if (std::any_of(seats_.begin(), seats_.end(), [](const Seat& s) { return s.conn.remote(); })) {
+    game_.cluster->publish(frames_topic(id_), frame);
+  }
 }
 
 void Room::report_status() {
