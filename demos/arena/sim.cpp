@@ -13,17 +13,45 @@ namespace arena {
 
 namespace core {
 
-void build_grid(const std::vector<Unit>& units, std::vector<std::uint32_t>& start, std::vector<std::uint16_t>& items,
-                std::vector<std::uint32_t>& fill) {
-  start.assign(kCells * kCells + 1, 0);
+namespace {
+
+// A counting sort of the living units by key(unit) into start (keys + 1 entries) and items.
+template <typename Key>
+void bucket(const std::vector<Unit>& units, std::size_t keys, Key&& key, std::vector<std::uint32_t>& start,
+            std::vector<GridItem>& items, std::vector<std::uint32_t>& fill) {
+  start.assign(keys + 1, 0);
   for (const Unit& u : units) {
-    if (u.alive()) ++start[cell_of(u.y) * kCells + cell_of(u.x) + 1];
+    if (u.alive()) ++start[key(u) + 1];
   }
   for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
-  items.assign(start.back(), 0);
+  items.resize(start.back());
   fill.assign(start.begin(), start.end() - 1);
   for (const Unit& u : units) {
-    if (u.alive()) items[fill[cell_of(u.y) * kCells + cell_of(u.x)]++] = u.id;
+    if (u.alive()) items[fill[key(u)]++] = GridItem{u.x, u.y, u.id, u.seat, 0};
+  }
+}
+
+}  // namespace
+
+void build_grid(const std::vector<Unit>& units, std::uint32_t seats, Grids& g) {
+  constexpr std::size_t kArea = kCells * kCells;
+  const auto cell = [](const Unit& u) {
+    return static_cast<std::size_t>(cell_of(u.y) * kCells + cell_of(u.x));
+  };
+  bucket(units, kArea, cell, g.start, g.items, g.fill);
+  bucket(
+      units, seats * kArea, [&](const Unit& u) { return u.seat * kArea + cell(u); }, g.seat_start,
+      g.seat_items, g.fill);
+  g.seats = seats;
+  g.boxes.assign(seats, CellBox{kCells, -1, kCells, -1});
+  for (const Unit& u : units) {
+    if (!u.alive()) continue;
+    CellBox& b = g.boxes[u.seat];
+    const int cx = cell_of(u.x), cy = cell_of(u.y);
+    b.x0 = cx < b.x0 ? cx : b.x0;
+    b.x1 = cx > b.x1 ? cx : b.x1;
+    b.y0 = cy < b.y0 ? cy : b.y0;
+    b.y1 = cy > b.y1 ? cy : b.y1;
   }
 }
 
@@ -65,8 +93,7 @@ namespace {
 
 // What one step needs besides the world, kept per thread: assign() reuses the capacity.
 struct Scratch {
-  std::vector<std::uint32_t> start, fill;
-  std::vector<std::uint16_t> items;
+  core::Grids grids;
   std::vector<float> damage, nx, ny;
   std::vector<std::int32_t> last_hit;
   std::vector<std::uint8_t> cooldown;
@@ -102,14 +129,14 @@ World make_world(unsigned seats, unsigned units_per_seat) {
 void step(World& w, float dt) {
   thread_local Scratch s;
   const std::size_t n = w.units.size();
-  core::build_grid(w.units, s.start, s.items, s.fill);
+  core::build_grid(w.units, static_cast<std::uint32_t>(w.commands.size()), s.grids);
   s.damage.assign(n, 0.0f);
   s.last_hit.assign(n, core::kNoHit);
   s.nx.resize(n);
   s.ny.resize(n);
   s.cooldown.resize(n);
   const core::Offset* spread = core::spread_table(n);
-  const core::GridView grid{s.start.data(), s.items.data()};
+  const core::GridView grid = s.grids.view();
   const core::Out out{s.nx.data(), s.ny.data(), s.cooldown.data()};
   // Damage is applied after every unit chose, so the result does not depend on the order
   // units are visited; the lowest attacker id gets the kill.
@@ -141,7 +168,8 @@ std::string differs(const World& a, const World& b) {
     if (u.cooldown != v.cooldown) return show(who + ": cooldown", u.cooldown, v.cooldown);
   }
   for (std::size_t s = 0; s < a.kills.size() && s < b.kills.size(); ++s) {
-    if (a.kills[s] != b.kills[s]) return show("seat " + std::to_string(s) + ": kills", a.kills[s], b.kills[s]);
+    if (a.kills[s] != b.kills[s])
+      return show("seat " + std::to_string(s) + ": kills", a.kills[s], b.kills[s]);
   }
   if (a.kills.size() != b.kills.size()) return show("seats", a.kills.size(), b.kills.size());
   if (a.alive != b.alive) return "living units per seat differ";

@@ -38,7 +38,7 @@ struct World {
 // A world of `seats` armies of `units_per_seat` units, each army in its own corner region.
 World make_world(unsigned seats, unsigned units_per_seat);
 
-// One tick of `dt` seconds: targeting (nearest enemy in sight, through a uniform grid),
+// One tick of `dt` seconds: targeting (nearest enemy in sight, through uniform grids),
 // movement (towards the enemy, else the seat's command point), separation of overlapping
 // units, and damage (applied after every unit chose, so the result does not depend on the
 // order units are visited). O(units x neighbours). Its scratch (grid, per-unit arrays) is

@@ -33,10 +33,34 @@ struct Offset {
   float x, y;
 };
 
-// Units bucketed by grid cell: the units of cell c are items[start[c] .. start[c + 1]).
+// A living unit as the grid keeps it: its position and seat copied next to its id, so the
+// neighbour scans read one contiguous run of items instead of looking each unit up by id.
+struct GridItem {
+  float x, y;
+  std::uint16_t id;
+  std::uint8_t seat;
+  std::uint8_t pad;
+};
+
+// The cells a seat's living units occupy: rows y0..y1, columns x0..x1 (empty: x0 > x1).
+struct CellBox {
+  std::int32_t x0, x1, y0, y1;
+};
+
+// Units bucketed by grid cell, twice:
+// - all seats: the units of cell c are items[start[c] .. start[c + 1]), in id order. The
+//   cells of one row are adjacent, so the cells x0..x1 of row y are the one run
+//   items[start[y * kCells + x0] .. start[y * kCells + x1 + 1]);
+// - by seat: the same with seat_start[s * kCells * kCells + c], over seat_items, so the
+//   search for enemies never reads a unit of its own army, and skips a seat whose box
+//   (boxes[s]) lies outside its sight.
 struct GridView {
   const std::uint32_t* start;  // kCells * kCells + 1
-  const std::uint16_t* items;
+  const GridItem* items;
+  const std::uint32_t* seat_start;  // seats * kCells * kCells + 1
+  const GridItem* seat_items;
+  const CellBox* boxes;  // by seat
+  std::uint32_t seats;
 };
 
 // What the decision of one unit writes (arrays by unit id).
@@ -60,26 +84,42 @@ template <typename Hit>
 ARENA_HD void decide(std::uint32_t i, const Unit* units, const Command* commands, const Offset* spread,
                      GridView grid, float dt, Out out, Hit&& hit) {
   const Unit& u = units[i];
+  // The items of the cells within r of the unit, row by row (each row one run), cells in
+  // row-major order and ids ascending within a cell: the order the separation sums depend on.
   const auto each_near = [&](float r, auto&& f) {
     const int x0 = cell_of(u.x - r), x1 = cell_of(u.x + r), y0 = cell_of(u.y - r), y1 = cell_of(u.y + r);
     for (int cy = y0; cy <= y1; ++cy) {
-      for (int cx = x0; cx <= x1; ++cx) {
-        const int c = cy * kCells + cx;
-        for (std::uint32_t k = grid.start[c]; k < grid.start[c + 1]; ++k) f(grid.items[k]);
-      }
+      const std::uint32_t end = grid.start[cy * kCells + x1 + 1];
+      for (std::uint32_t k = grid.start[cy * kCells + x0]; k < end; ++k) f(grid.items[k]);
     }
   };
+  // The nearest enemy in sight: the smallest (distance, id) pair, which does not depend on
+  // the order the items are visited; written without branches on the data.
   std::int32_t target = -1;
   float best = kSight * kSight;
-  each_near(kSight, [&](std::uint16_t j) {
-    const Unit& v = units[j];
-    if (v.seat == u.seat) return;
-    const float d = (v.x - u.x) * (v.x - u.x) + (v.y - u.y) * (v.y - u.y);
-    if (d < best || (d == best && static_cast<std::int32_t>(j) < target)) {
-      best = d;
-      target = j;
+  {
+    const int x0 = cell_of(u.x - kSight), x1 = cell_of(u.x + kSight), y0 = cell_of(u.y - kSight),
+              y1 = cell_of(u.y + kSight);
+    for (std::uint32_t s = 0; s < grid.seats; ++s) {
+      if (s == u.seat) continue;
+      const CellBox b = grid.boxes[s];
+      const int bx0 = x0 > b.x0 ? x0 : b.x0, bx1 = x1 < b.x1 ? x1 : b.x1;
+      const int by0 = y0 > b.y0 ? y0 : b.y0, by1 = y1 < b.y1 ? y1 : b.y1;
+      if (bx0 > bx1 || by0 > by1) continue;
+      const std::uint32_t* start = grid.seat_start + s * (kCells * kCells);
+      for (int cy = by0; cy <= by1; ++cy) {
+        const std::uint32_t end = start[cy * kCells + bx1 + 1];
+        for (std::uint32_t k = start[cy * kCells + bx0]; k < end; ++k) {
+          const GridItem& v = grid.seat_items[k];
+          const float d = (v.x - u.x) * (v.x - u.x) + (v.y - u.y) * (v.y - u.y);
+          const std::int32_t j = v.id;
+          const bool closer = (d < best) | ((d == best) & (j < target));
+          best = closer ? d : best;
+          target = closer ? j : target;
+        }
+      }
     }
-  });
+  }
   float gx = u.x, gy = u.y;
   std::uint8_t cooldown = u.cooldown > 0 ? static_cast<std::uint8_t>(u.cooldown - 1) : 0;
   if (target >= 0) {
@@ -108,9 +148,9 @@ ARENA_HD void decide(std::uint32_t i, const Unit* units, const Command* commands
     ny += dy / len * move;
   }
   float px = 0, py = 0;
-  each_near(2 * kRadius, [&](std::uint16_t j) {
+  each_near(2 * kRadius, [&](const GridItem& v) {
+    const std::uint32_t j = v.id;
     if (j == i) return;
-    const Unit& v = units[j];
     const float ddx = u.x - v.x, ddy = u.y - v.y;
     const float d2 = ddx * ddx + ddy * ddy;
     if (d2 >= 4 * kRadius * kRadius) return;
@@ -129,9 +169,19 @@ ARENA_HD void decide(std::uint32_t i, const Unit* units, const Command* commands
 
 // Host-side parts shared by both paths (sim.cpp).
 
-// The grid of the living units (a counting sort; `fill` is scratch).
-void build_grid(const std::vector<Unit>& units, std::vector<std::uint32_t>& start, std::vector<std::uint16_t>& items,
-                std::vector<std::uint32_t>& fill);
+// Where a step's grids live between steps (assign() reuses the capacity).
+struct Grids {
+  std::vector<std::uint32_t> start, seat_start, fill;
+  std::vector<GridItem> items, seat_items;
+  std::vector<CellBox> boxes;
+  std::uint32_t seats = 0;
+  GridView view() const {
+    return GridView{start.data(), items.data(), seat_start.data(), seat_items.data(), boxes.data(), seats};
+  }
+};
+
+// The grids of the living units of a world of `seats` seats (counting sorts).
+void build_grid(const std::vector<Unit>& units, std::uint32_t seats, Grids& g);
 // The spread offsets of unit ids 0 .. n-1, computed once per thread and grown on demand.
 const Offset* spread_table(std::size_t n);
 // The end of a step: moves, damage, deaths, kills, living units per seat, tick + 1. Dead

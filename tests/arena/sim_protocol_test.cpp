@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <random>
 
 #include "arena_frame.hpp"
 #include "protocol.hpp"
 #include "sim.hpp"
+#include "sim_core.hpp"
 
 using namespace arena;
 
@@ -44,7 +47,8 @@ TEST(ArenaSim, StepsAreDeterministicAndArmiesFight) {
   // The per-seat counts the step keeps agree with the units themselves.
   unsigned seats_left = 0;
   for (unsigned s = 0; s < 4; ++s) {
-    const auto living = std::count_if(a.units.begin(), a.units.end(), [&](const Unit& u) { return u.seat == s && u.alive(); });
+    const auto living = std::count_if(a.units.begin(), a.units.end(),
+                                      [&](const Unit& u) { return u.seat == s && u.alive(); });
     EXPECT_EQ(units_alive(a, s), static_cast<unsigned>(living)) << "seat " << s;
     seats_left += living > 0 ? 1 : 0;
   }
@@ -63,7 +67,8 @@ TEST(ArenaSim, DiffersNamesTheFirstDifference) {
   EXPECT_EQ(differs(a, b).rfind("unit 7: cooldown", 0), 0u) << differs(a, b);
   b = a;
   ++b.kills[2];
-  EXPECT_EQ(differs(a, b), "seat 2: kills: " + std::to_string(a.kills[2]) + " != " + std::to_string(b.kills[2]));
+  EXPECT_EQ(differs(a, b),
+            "seat 2: kills: " + std::to_string(a.kills[2]) + " != " + std::to_string(b.kills[2]));
   b = a;
   ++b.tick;
   EXPECT_EQ(differs(a, b).rfind("tick: ", 0), 0u);
@@ -91,6 +96,71 @@ TEST(ArenaSim, UnitsHeadForTheirSeatsCommand) {
   for (int i = 0; i < 20; ++i) step(w, 0.05f);
   EXPECT_LT(centroid(0), before - 50) << "a second of marching at 70 units/s";
   EXPECT_EQ(w.units[20].x, other_before.units[20].x) << "seat 1 had no command and no enemy in sight";
+}
+
+// The step finds enemies through grids bucketed by cell and by seat. Check it against the
+// rule itself, brute force: each unit heads for the nearest enemy within sight, the lower
+// id on equal distances. Units stand at least 17 apart (no separation push, nobody in
+// reach), many at exactly equal distances, in rooms of 2 to 16 seats whose armies are
+// spread over the map or packed in one corner.
+TEST(ArenaSim, UnitsChaseTheNearestEnemyInSightLowerIdOnTies) {
+  std::mt19937 rng(7);
+  int chasing = 0, ties = 0;
+  for (int round = 0; round < 60; ++round) {
+    const unsigned seats = 2 + round % 15;
+    const float span = round % 3 == 0 ? 300.0f : kMapSize;  // one corner, or everywhere
+    World w = make_world(seats, 8);
+    // Places on a lattice of 17 so equal distances are common; no two units share one.
+    std::vector<std::pair<int, int>> spots;
+    const int side = static_cast<int>(span / 17);
+    for (int x = 0; x < side; ++x) {
+      for (int y = 0; y < side; ++y) spots.emplace_back(x, y);
+    }
+    std::shuffle(spots.begin(), spots.end(), rng);
+    for (std::size_t i = 0; i < w.units.size(); ++i) {
+      w.units[i].x = 5.0f + 17.0f * static_cast<float>(spots[i].first);
+      w.units[i].y = 5.0f + 17.0f * static_cast<float>(spots[i].second);
+    }
+    const World before = w;
+    step(w, 0.05f);
+    for (const Unit& u : before.units) {
+      std::int32_t target = -1;
+      float best = core::kSight * core::kSight;
+      int equal = 0;
+      for (const Unit& v : before.units) {
+        if (v.seat == u.seat) continue;
+        const float d = (v.x - u.x) * (v.x - u.x) + (v.y - u.y) * (v.y - u.y);
+        equal += d == best ? 1 : 0;
+        if (d < best || (d == best && v.id < target)) {
+          equal = d < best ? 0 : equal;
+          best = d;
+          target = v.id;
+        }
+      }
+      ties += equal > 0 ? 1 : 0;
+      float gx = u.x, gy = u.y;
+      if (target >= 0) {
+        gx = before.units[static_cast<std::size_t>(target)].x;
+        gy = before.units[static_cast<std::size_t>(target)].y;
+        ++chasing;
+      }
+      // The movement of sim_core.hpp's decide, for a unit with no neighbour to push it.
+      const float dx = gx - u.x, dy = gy - u.y;
+      const float len = std::sqrt(dx * dx + dy * dy);
+      const float move = std::min(len, core::kSpeed * 0.05f);
+      float nx = u.x, ny = u.y;
+      if (len > 0.5f) {
+        nx += dx / len * move;
+        ny += dy / len * move;
+      }
+      ASSERT_EQ(w.units[u.id].x, core::clamp_map(nx))
+          << "round " << round << ", unit " << u.id << ", target " << target;
+      ASSERT_EQ(w.units[u.id].y, core::clamp_map(ny))
+          << "round " << round << ", unit " << u.id << ", target " << target;
+    }
+  }
+  EXPECT_GT(chasing, 1000) << "most units have an enemy in sight";
+  EXPECT_GT(ties, 50) << "equal distances were exercised";
 }
 
 TEST(ArenaProtocol, FullThenDeltaFramesCarryOnlyWhatChanged) {
@@ -148,11 +218,12 @@ TEST(ArenaProtocol, ClientMessagesAreChecked) {
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->seq, 3u);
   EXPECT_FLOAT_EQ(ok->x, 10.5f);
-  for (const char* bad : {"", "nope", "[]", R"({"t":1})", R"({"t":"dance"})", R"({"t":"join"})",
-                          R"({"t":"join","name":""})", R"({"t":"join","name":"seventeen chars!!"})",
-                          "{\"t\":\"join\",\"name\":\"a\\u0001\"}", R"({"t":"input","seq":-1,"x":1,"y":1})",
-                          R"({"t":"input","seq":1,"x":1e9,"y":1})", R"({"t":"input","seq":1,"x":"1","y":1})",
-                          R"({"t":"input","seq":99999999999,"x":1,"y":1})", R"({"t":"rejoin","token":"short"})"}) {
+  for (const char* bad :
+       {"", "nope", "[]", R"({"t":1})", R"({"t":"dance"})", R"({"t":"join"})", R"({"t":"join","name":""})",
+        R"({"t":"join","name":"seventeen chars!!"})", "{\"t\":\"join\",\"name\":\"a\\u0001\"}",
+        R"({"t":"input","seq":-1,"x":1,"y":1})", R"({"t":"input","seq":1,"x":1e9,"y":1})",
+        R"({"t":"input","seq":1,"x":"1","y":1})", R"({"t":"input","seq":99999999999,"x":1,"y":1})",
+        R"({"t":"rejoin","token":"short"})"}) {
     error.clear();
     EXPECT_FALSE(parse_client_message(bad, error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;

@@ -1,5 +1,7 @@
 // demos/arena/sim.cpp's rules in JavaScript, step for step (the same constants, the same
-// grid, the same order), so that the Colyseus peer does the same work per tick.
+// grids, the same order), so that the Colyseus peer does the same work per tick: enemies are
+// searched in a grid bucketed by seat and cell (skipping seats whose box is out of sight),
+// neighbours to push apart in the grid of all seats.
 'use strict';
 
 const MAP = 1000, HP = 100;
@@ -28,18 +30,30 @@ function makeWorld(seats, perSeat) {
 
 function step(w, dt) {
   const n = w.units.length;
-  // Grid by counting sort.
-  const start = new Uint32Array(CELLS * CELLS + 1);
-  for (const u of w.units) if (u.hp > 0) start[cellOf(u.y) * CELLS + cellOf(u.x) + 1]++;
-  for (let i = 1; i < start.length; i++) start[i] += start[i - 1];
-  const items = new Uint16Array(start[start.length - 1]);
-  const fill = start.slice(0, CELLS * CELLS);
-  for (const u of w.units) if (u.hp > 0) items[fill[cellOf(u.y) * CELLS + cellOf(u.x)]++] = u.id;
+  const seats = w.commands.length, AREA = CELLS * CELLS;
+  // Grids by counting sort: all seats by cell, and by seat then cell.
+  const bucket = (keys, key) => {
+    const start = new Uint32Array(keys + 1);
+    for (const u of w.units) if (u.hp > 0) start[key(u) + 1]++;
+    for (let i = 1; i < start.length; i++) start[i] += start[i - 1];
+    const items = new Uint16Array(start[keys]);
+    const fill = start.slice(0, keys);
+    for (const u of w.units) if (u.hp > 0) items[fill[key(u)]++] = u.id;
+    return { start, items };
+  };
+  const cell = (u) => cellOf(u.y) * CELLS + cellOf(u.x);
+  const all = bucket(AREA, cell), bySeat = bucket(seats * AREA, (u) => u.seat * AREA + cell(u));
+  const boxes = [];
+  for (let s = 0; s < seats; s++) boxes.push({ x0: CELLS, x1: -1, y0: CELLS, y1: -1 });
+  for (const u of w.units) {
+    if (u.hp <= 0) continue;
+    const b = boxes[u.seat], cx = cellOf(u.x), cy = cellOf(u.y);
+    b.x0 = Math.min(b.x0, cx); b.x1 = Math.max(b.x1, cx); b.y0 = Math.min(b.y0, cy); b.y1 = Math.max(b.y1, cy);
+  }
   const near = (x, y, r, f) => {
     const x0 = cellOf(x - r), x1 = cellOf(x + r), y0 = cellOf(y - r), y1 = cellOf(y + r);
-    for (let cy = y0; cy <= y1; cy++) for (let cx = x0; cx <= x1; cx++) {
-      const c = cy * CELLS + cx;
-      for (let i = start[c]; i < start[c + 1]; i++) f(items[i]);
+    for (let cy = y0; cy <= y1; cy++) {
+      for (let i = all.start[cy * CELLS + x0], end = all.start[cy * CELLS + x1 + 1]; i < end; i++) f(all.items[i]);
     }
   };
   const damage = new Float32Array(n), lastHit = new Int32Array(n).fill(-1), nx = new Float32Array(n), ny = new Float32Array(n);
@@ -48,12 +62,21 @@ function step(w, dt) {
     nx[i] = u.x; ny[i] = u.y;
     if (u.hp <= 0) continue;
     let target = -1, best = SIGHT * SIGHT;
-    near(u.x, u.y, SIGHT, (j) => {
-      const v = w.units[j];
-      if (v.seat === u.seat) return;
-      const d = (v.x - u.x) ** 2 + (v.y - u.y) ** 2;
-      if (d < best || (d === best && j < target)) { best = d; target = j; }
-    });
+    const x0 = cellOf(u.x - SIGHT), x1 = cellOf(u.x + SIGHT), y0 = cellOf(u.y - SIGHT), y1 = cellOf(u.y + SIGHT);
+    for (let s = 0; s < seats; s++) {
+      if (s === u.seat) continue;
+      const b = boxes[s];
+      const bx0 = Math.max(x0, b.x0), bx1 = Math.min(x1, b.x1), by0 = Math.max(y0, b.y0), by1 = Math.min(y1, b.y1);
+      if (bx0 > bx1 || by0 > by1) continue;
+      const base = s * AREA;
+      for (let cy = by0; cy <= by1; cy++) {
+        for (let k = bySeat.start[base + cy * CELLS + bx0], end = bySeat.start[base + cy * CELLS + bx1 + 1]; k < end; k++) {
+          const j = bySeat.items[k], v = w.units[j];
+          const d = (v.x - u.x) ** 2 + (v.y - u.y) ** 2;
+          if (d < best || (d === best && j < target)) { best = d; target = j; }
+        }
+      }
+    }
     let gx = u.x, gy = u.y;
     let cooldown = u.cooldown > 0 ? u.cooldown - 1 : 0;
     if (target >= 0) {

@@ -48,10 +48,11 @@ __global__ void step_kernel(std::uint32_t n, const Unit* units, const Command* c
 std::size_t align16(std::size_t v) { return (v + 15) & ~std::size_t{15}; }
 
 // Where each array lies in a lane's buffers (the same offsets on the host and the device).
-// [units commands spread start items] go to the device only; [damage last_hit nx ny
+// [units commands spread, the grids] go to the device only; [damage last_hit nx ny
 // cooldown] go there initialised and come back.
 struct Layout {
-  std::size_t units, commands, spread, start, items, back, damage, last_hit, nx, ny, cooldown, size;
+  std::size_t units, commands, spread, start, items, seat_start, seat_items, boxes, back, damage, last_hit, nx, ny,
+      cooldown, size;
   Layout(std::size_t n, std::size_t seats, std::size_t items_n) {
     std::size_t at = 0;
     const auto take = [&](std::size_t bytes) {
@@ -63,7 +64,10 @@ struct Layout {
     commands = take(seats * sizeof(Command));
     spread = take(n * sizeof(core::Offset));
     start = take((core::kCells * core::kCells + 1) * sizeof(std::uint32_t));
-    items = take(items_n * sizeof(std::uint16_t));
+    items = take(items_n * sizeof(core::GridItem));
+    seat_start = take((seats * core::kCells * core::kCells + 1) * sizeof(std::uint32_t));
+    seat_items = take(items_n * sizeof(core::GridItem));
+    boxes = take(seats * sizeof(core::CellBox));
     back = at;
     damage = take(n * sizeof(float));
     last_hit = take(n * sizeof(std::int32_t));
@@ -81,8 +85,7 @@ struct Lane {
   char* host = nullptr;    // pinned, so the copies are asynchronous
   char* device = nullptr;
   std::size_t capacity = 0;
-  std::vector<std::uint32_t> start, fill;  // the grid, built on the host
-  std::vector<std::uint16_t> items;
+  core::Grids grids;  // built on the host
 
   void reserve(std::size_t bytes) {
     if (bytes <= capacity) return;
@@ -147,8 +150,9 @@ StepJob* launch(const World& w, float dt) {
     job->lane = acquire();
     Lane& l = *job->lane;
     const std::size_t n = w.units.size();
-    core::build_grid(w.units, l.start, l.items, l.fill);
-    const Layout at(n, w.commands.size(), l.items.size());
+    const core::Grids& g = l.grids;
+    core::build_grid(w.units, static_cast<std::uint32_t>(w.commands.size()), l.grids);
+    const Layout at(n, w.commands.size(), g.items.size());
     job->n = n;
     job->layout = at;
     l.reserve(at.size);
@@ -156,8 +160,11 @@ StepJob* launch(const World& w, float dt) {
     std::memcpy(h + at.units, w.units.data(), n * sizeof(Unit));
     std::memcpy(h + at.commands, w.commands.data(), w.commands.size() * sizeof(Command));
     std::memcpy(h + at.spread, core::spread_table(n), n * sizeof(core::Offset));
-    std::memcpy(h + at.start, l.start.data(), l.start.size() * sizeof(std::uint32_t));
-    std::memcpy(h + at.items, l.items.data(), l.items.size() * sizeof(std::uint16_t));
+    std::memcpy(h + at.start, g.start.data(), g.start.size() * sizeof(std::uint32_t));
+    std::memcpy(h + at.items, g.items.data(), g.items.size() * sizeof(core::GridItem));
+    std::memcpy(h + at.seat_start, g.seat_start.data(), g.seat_start.size() * sizeof(std::uint32_t));
+    std::memcpy(h + at.seat_items, g.seat_items.data(), g.seat_items.size() * sizeof(core::GridItem));
+    std::memcpy(h + at.boxes, g.boxes.data(), g.boxes.size() * sizeof(core::CellBox));
     auto* damage = reinterpret_cast<float*>(h + at.damage);
     auto* last_hit = reinterpret_cast<std::int32_t*>(h + at.last_hit);
     for (std::size_t i = 0; i < n; ++i) {
@@ -169,7 +176,10 @@ StepJob* launch(const World& w, float dt) {
           "cudaMemcpyAsync (to the device)");
     char* d = l.device;
     const core::GridView grid{reinterpret_cast<const std::uint32_t*>(d + at.start),
-                              reinterpret_cast<const std::uint16_t*>(d + at.items)};
+                              reinterpret_cast<const core::GridItem*>(d + at.items),
+                              reinterpret_cast<const std::uint32_t*>(d + at.seat_start),
+                              reinterpret_cast<const core::GridItem*>(d + at.seat_items),
+                              reinterpret_cast<const core::CellBox*>(d + at.boxes), g.seats};
     const core::Out out{reinterpret_cast<float*>(d + at.nx), reinterpret_cast<float*>(d + at.ny),
                         reinterpret_cast<std::uint8_t*>(d + at.cooldown)};
     const DeviceHit hit{reinterpret_cast<float*>(d + at.damage), reinterpret_cast<std::int32_t*>(d + at.last_hit)};
