@@ -13,45 +13,45 @@ namespace arena {
 
 namespace core {
 
-namespace {
-
-// A counting sort of the living units by key(unit) into start (keys + 1 entries) and items.
-template <typename Key>
-void bucket(const std::vector<Unit>& units, std::size_t keys, Key&& key, std::vector<std::uint32_t>& start,
-            std::vector<GridItem>& items, std::vector<std::uint32_t>& fill) {
-  start.assign(keys + 1, 0);
-  for (const Unit& u : units) {
-    if (u.alive()) ++start[key(u) + 1];
-  }
-  for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
-  items.resize(start.back());
-  fill.assign(start.begin(), start.end() - 1);
-  for (const Unit& u : units) {
-    if (u.alive()) items[fill[key(u)]++] = GridItem{u.x, u.y, u.id, u.seat, 0};
-  }
-}
-
-}  // namespace
-
 void build_grid(const std::vector<Unit>& units, std::uint32_t seats, Grids& g) {
-  constexpr std::size_t kArea = kCells * kCells;
-  const auto cell = [](const Unit& u) {
-    return static_cast<std::size_t>(cell_of(u.y) * kCells + cell_of(u.x));
-  };
-  bucket(units, kArea, cell, g.start, g.items, g.fill);
-  bucket(
-      units, seats * kArea, [&](const Unit& u) { return u.seat * kArea + cell(u); }, g.seat_start,
-      g.seat_items, g.fill);
+  constexpr std::uint32_t kArea = kCells * kCells;
+  const std::size_t n = units.size();
+  // Counting sorts: count per cell and per (seat, row), take prefix sums, place.
   g.seats = seats;
+  g.start.assign(kArea + 1, 0);
+  g.seat_start.assign(static_cast<std::size_t>(seats) * kCells + 1, 0);
   g.boxes.assign(seats, CellBox{kCells, -1, kCells, -1});
-  for (const Unit& u : units) {
+  g.cells.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Unit& u = units[i];
     if (!u.alive()) continue;
-    CellBox& b = g.boxes[u.seat];
     const int cx = cell_of(u.x), cy = cell_of(u.y);
+    g.cells[i] = static_cast<std::uint32_t>(cy * kCells + cx);
+    ++g.start[g.cells[i] + 1];
+    ++g.seat_start[u.seat * kCells + cy + 1];
+    CellBox& b = g.boxes[u.seat];
     b.x0 = cx < b.x0 ? cx : b.x0;
     b.x1 = cx > b.x1 ? cx : b.x1;
     b.y0 = cy < b.y0 ? cy : b.y0;
     b.y1 = cy > b.y1 ? cy : b.y1;
+  }
+  for (std::size_t i = 1; i < g.start.size(); ++i) g.start[i] += g.start[i - 1];
+  for (std::size_t i = 1; i < g.seat_start.size(); ++i) g.seat_start[i] += g.seat_start[i - 1];
+  const std::uint32_t living = g.start.back();
+  g.items.resize(living);
+  g.seat_x.resize(living);
+  g.seat_y.resize(living);
+  g.seat_id.resize(living);
+  g.fill.assign(g.start.begin(), g.start.end() - 1);
+  g.seat_fill.assign(g.seat_start.begin(), g.seat_start.end() - 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Unit& u = units[i];
+    if (!u.alive()) continue;
+    g.items[g.fill[g.cells[i]]++] = GridItem{u.x, u.y, u.id, u.seat, 0};
+    const std::uint32_t k = g.seat_fill[u.seat * kCells + g.cells[i] / kCells]++;
+    g.seat_x[k] = u.x;
+    g.seat_y[k] = u.y;
+    g.seat_id[k] = u.id;
   }
 }
 

@@ -9,6 +9,10 @@
 #include <cstdint>
 #include <vector>
 
+#if defined(__SSE2__) && !defined(__CUDA_ARCH__)
+#include <emmintrin.h>
+#endif
+
 #include "sim.hpp"
 
 #if defined(__CUDACC__)
@@ -47,21 +51,65 @@ struct CellBox {
   std::int32_t x0, x1, y0, y1;
 };
 
-// Units bucketed by grid cell, twice:
-// - all seats: the units of cell c are items[start[c] .. start[c + 1]), in id order. The
-//   cells of one row are adjacent, so the cells x0..x1 of row y are the one run
+// Units bucketed twice:
+// - by cell, all seats: the units of cell c are items[start[c] .. start[c + 1]), in id
+//   order. The cells of one row are adjacent, so the cells x0..x1 of row y are the one run
 //   items[start[y * kCells + x0] .. start[y * kCells + x1 + 1]);
-// - by seat: the same with seat_start[s * kCells * kCells + c], over seat_items, so the
-//   search for enemies never reads a unit of its own army, and skips a seat whose box
-//   (boxes[s]) lies outside its sight.
+// - by seat, then row of cells: the units of seat s in rows y0..y1 are the one run
+//   [seat_start[s * kCells + y0], seat_start[s * kCells + y1 + 1]) of seat_x, seat_y and
+//   seat_id. The search for enemies reads only other armies, skips an army whose box
+//   (boxes[s]) lies outside its sight, and scans the rest as one run per army.
 struct GridView {
   const std::uint32_t* start;  // kCells * kCells + 1
   const GridItem* items;
-  const std::uint32_t* seat_start;  // seats * kCells * kCells + 1
-  const GridItem* seat_items;
+  const std::uint32_t* seat_start;  // seats * kCells + 1
+  const float* seat_x;
+  const float* seat_y;
+  const std::int32_t* seat_id;
   const CellBox* boxes;  // by seat
   std::uint32_t seats;
 };
+
+// The smallest (distance squared, id) pair, lexicographically, of the units [b, e) of a
+// seat run and the pair (best, target) so far; the distances are those decide() computes.
+// The result does not depend on the order of the units, so the host compares four at a time.
+ARENA_HD inline void nearest(const GridView& g, std::uint32_t b, std::uint32_t e, float ux, float uy,
+                             float& best, std::int32_t& target) {
+  const auto take = [&](float d, std::int32_t j) {
+    const bool closer = (d < best) | ((d == best) & (j < target));
+    best = closer ? d : best;
+    target = closer ? j : target;
+  };
+  std::uint32_t k = b;
+#if defined(__SSE2__) && !defined(__CUDA_ARCH__)
+  if (e - b >= 8) {
+    const __m128 vx = _mm_set1_ps(ux), vy = _mm_set1_ps(uy);
+    __m128 vbest = _mm_set1_ps(best);
+    __m128i vtarget = _mm_set1_epi32(target);
+    for (; k + 4 <= e; k += 4) {
+      const __m128 dx = _mm_sub_ps(_mm_loadu_ps(g.seat_x + k), vx);
+      const __m128 dy = _mm_sub_ps(_mm_loadu_ps(g.seat_y + k), vy);
+      const __m128 d = _mm_add_ps(_mm_mul_ps(dx, dx), _mm_mul_ps(dy, dy));
+      const __m128i j = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.seat_id + k));
+      const __m128 closer =
+          _mm_or_ps(_mm_cmplt_ps(d, vbest),
+                    _mm_and_ps(_mm_cmpeq_ps(d, vbest), _mm_castsi128_ps(_mm_cmplt_epi32(j, vtarget))));
+      vbest = _mm_or_ps(_mm_and_ps(closer, d), _mm_andnot_ps(closer, vbest));
+      const __m128i mask = _mm_castps_si128(closer);
+      vtarget = _mm_or_si128(_mm_and_si128(mask, j), _mm_andnot_si128(mask, vtarget));
+    }
+    alignas(16) float lanes_best[4];
+    alignas(16) std::int32_t lanes_target[4];
+    _mm_store_ps(lanes_best, vbest);
+    _mm_store_si128(reinterpret_cast<__m128i*>(lanes_target), vtarget);
+    for (int l = 0; l < 4; ++l) take(lanes_best[l], lanes_target[l]);
+  }
+#endif
+  for (; k < e; ++k) {
+    const float dx = g.seat_x[k] - ux, dy = g.seat_y[k] - uy;
+    take(dx * dx + dy * dy, g.seat_id[k]);
+  }
+}
 
 // What the decision of one unit writes (arrays by unit id).
 struct Out {
@@ -84,15 +132,6 @@ template <typename Hit>
 ARENA_HD void decide(std::uint32_t i, const Unit* units, const Command* commands, const Offset* spread,
                      GridView grid, float dt, Out out, Hit&& hit) {
   const Unit& u = units[i];
-  // The items of the cells within r of the unit, row by row (each row one run), cells in
-  // row-major order and ids ascending within a cell: the order the separation sums depend on.
-  const auto each_near = [&](float r, auto&& f) {
-    const int x0 = cell_of(u.x - r), x1 = cell_of(u.x + r), y0 = cell_of(u.y - r), y1 = cell_of(u.y + r);
-    for (int cy = y0; cy <= y1; ++cy) {
-      const std::uint32_t end = grid.start[cy * kCells + x1 + 1];
-      for (std::uint32_t k = grid.start[cy * kCells + x0]; k < end; ++k) f(grid.items[k]);
-    }
-  };
   // The nearest enemy in sight: the smallest (distance, id) pair, which does not depend on
   // the order the items are visited; written without branches on the data.
   std::int32_t target = -1;
@@ -103,21 +142,10 @@ ARENA_HD void decide(std::uint32_t i, const Unit* units, const Command* commands
     for (std::uint32_t s = 0; s < grid.seats; ++s) {
       if (s == u.seat) continue;
       const CellBox b = grid.boxes[s];
-      const int bx0 = x0 > b.x0 ? x0 : b.x0, bx1 = x1 < b.x1 ? x1 : b.x1;
-      const int by0 = y0 > b.y0 ? y0 : b.y0, by1 = y1 < b.y1 ? y1 : b.y1;
-      if (bx0 > bx1 || by0 > by1) continue;
-      const std::uint32_t* start = grid.seat_start + s * (kCells * kCells);
-      for (int cy = by0; cy <= by1; ++cy) {
-        const std::uint32_t end = start[cy * kCells + bx1 + 1];
-        for (std::uint32_t k = start[cy * kCells + bx0]; k < end; ++k) {
-          const GridItem& v = grid.seat_items[k];
-          const float d = (v.x - u.x) * (v.x - u.x) + (v.y - u.y) * (v.y - u.y);
-          const std::int32_t j = v.id;
-          const bool closer = (d < best) | ((d == best) & (j < target));
-          best = closer ? d : best;
-          target = closer ? j : target;
-        }
-      }
+      if ((x0 > b.x1) | (x1 < b.x0) | (y0 > b.y1) | (y1 < b.y0)) continue;
+      const std::uint32_t* rows = grid.seat_start + s * kCells;
+      // Whole rows: units outside the columns in sight are farther than kSight, never chosen.
+      nearest(grid, rows[y0 > b.y0 ? y0 : b.y0], rows[(y1 < b.y1 ? y1 : b.y1) + 1], u.x, u.y, best, target);
     }
   }
   float gx = u.x, gy = u.y;
@@ -147,22 +175,45 @@ ARENA_HD void decide(std::uint32_t i, const Unit* units, const Command* commands
     nx += dx / len * move;
     ny += dy / len * move;
   }
+  // Separation: the neighbours closer than 2 radii, in the order of the grid (cells row by
+  // row, ids ascending within a cell: the order the sums depend on). The cells around the
+  // unit are read as one run per row; the units in range are picked without a branch, then
+  // summed in order.
   float px = 0, py = 0;
-  each_near(2 * kRadius, [&](const GridItem& v) {
-    const std::uint32_t j = v.id;
-    if (j == i) return;
-    const float ddx = u.x - v.x, ddy = u.y - v.y;
-    const float d2 = ddx * ddx + ddy * ddy;
-    if (d2 >= 4 * kRadius * kRadius) return;
-    if (d2 < 1e-6f) {  // exactly on top of each other: split by id
-      px += j < i ? 0.5f : -0.5f;
-      return;
+  {
+    constexpr unsigned kBatch = 32;
+    std::uint32_t picked[kBatch];
+    unsigned m = 0;
+    const auto push_apart = [&] {
+      for (unsigned q = 0; q < m; ++q) {
+        const GridItem& v = grid.items[picked[q]];
+        const float ddx = u.x - v.x, ddy = u.y - v.y;
+        const float d2 = ddx * ddx + ddy * ddy;
+        if (d2 < 1e-6f) {  // exactly on top of each other: split by id
+          px += v.id < i ? 0.5f : -0.5f;
+          continue;
+        }
+        const float d = sqrtf(d2);
+        const float push = (2 * kRadius - d) * 0.5f;
+        px += ddx / d * push;
+        py += ddy / d * push;
+      }
+      m = 0;
+    };
+    const float r = 2 * kRadius;
+    const int x0 = cell_of(u.x - r), x1 = cell_of(u.x + r), y0 = cell_of(u.y - r), y1 = cell_of(u.y + r);
+    for (int cy = y0; cy <= y1; ++cy) {
+      const std::uint32_t end = grid.start[cy * kCells + x1 + 1];
+      for (std::uint32_t k = grid.start[cy * kCells + x0]; k < end; ++k) {
+        const GridItem& v = grid.items[k];
+        const float ddx = u.x - v.x, ddy = u.y - v.y;
+        picked[m] = k;
+        m += static_cast<unsigned>((ddx * ddx + ddy * ddy < 4 * kRadius * kRadius) & (v.id != i));
+        if (m == kBatch) push_apart();
+      }
     }
-    const float d = sqrtf(d2);
-    const float push = (2 * kRadius - d) * 0.5f;
-    px += ddx / d * push;
-    py += ddy / d * push;
-  });
+    push_apart();
+  }
   out.nx[i] = clamp_map(nx + px);
   out.ny[i] = clamp_map(ny + py);
 }
@@ -171,12 +222,15 @@ ARENA_HD void decide(std::uint32_t i, const Unit* units, const Command* commands
 
 // Where a step's grids live between steps (assign() reuses the capacity).
 struct Grids {
-  std::vector<std::uint32_t> start, seat_start, fill;
-  std::vector<GridItem> items, seat_items;
+  std::vector<std::uint32_t> start, seat_start, fill, seat_fill, cells;
+  std::vector<GridItem> items;
+  std::vector<float> seat_x, seat_y;
+  std::vector<std::int32_t> seat_id;
   std::vector<CellBox> boxes;
   std::uint32_t seats = 0;
   GridView view() const {
-    return GridView{start.data(), items.data(), seat_start.data(), seat_items.data(), boxes.data(), seats};
+    return GridView{start.data(),  items.data(),   seat_start.data(), seat_x.data(),
+                    seat_y.data(), seat_id.data(), boxes.data(),      seats};
   }
 };
 

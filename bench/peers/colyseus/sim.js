@@ -1,7 +1,8 @@
 // demos/arena/sim.cpp's rules in JavaScript, step for step (the same constants, the same
 // grids, the same order), so that the Colyseus peer does the same work per tick: enemies are
-// searched in a grid bucketed by seat and cell (skipping seats whose box is out of sight),
-// neighbours to push apart in the grid of all seats.
+// searched in a grid bucketed by seat and row of cells (a seat whose box is out of sight is
+// skipped, the rows in sight are one run), neighbours to push apart in the grid of all seats
+// by cell.
 'use strict';
 
 const MAP = 1000, HP = 100;
@@ -42,7 +43,7 @@ function step(w, dt) {
     return { start, items };
   };
   const cell = (u) => cellOf(u.y) * CELLS + cellOf(u.x);
-  const all = bucket(AREA, cell), bySeat = bucket(seats * AREA, (u) => u.seat * AREA + cell(u));
+  const all = bucket(AREA, cell), bySeat = bucket(seats * CELLS, (u) => u.seat * CELLS + cellOf(u.y));
   const boxes = [];
   for (let s = 0; s < seats; s++) boxes.push({ x0: CELLS, x1: -1, y0: CELLS, y1: -1 });
   for (const u of w.units) {
@@ -66,15 +67,13 @@ function step(w, dt) {
     for (let s = 0; s < seats; s++) {
       if (s === u.seat) continue;
       const b = boxes[s];
-      const bx0 = Math.max(x0, b.x0), bx1 = Math.min(x1, b.x1), by0 = Math.max(y0, b.y0), by1 = Math.min(y1, b.y1);
-      if (bx0 > bx1 || by0 > by1) continue;
-      const base = s * AREA;
-      for (let cy = by0; cy <= by1; cy++) {
-        for (let k = bySeat.start[base + cy * CELLS + bx0], end = bySeat.start[base + cy * CELLS + bx1 + 1]; k < end; k++) {
-          const j = bySeat.items[k], v = w.units[j];
-          const d = (v.x - u.x) ** 2 + (v.y - u.y) ** 2;
-          if (d < best || (d === best && j < target)) { best = d; target = j; }
-        }
+      if (x0 > b.x1 || x1 < b.x0 || y0 > b.y1 || y1 < b.y0) continue;
+      // Whole rows: units outside the columns in sight are farther than SIGHT, never chosen.
+      const end = bySeat.start[s * CELLS + Math.min(y1, b.y1) + 1];
+      for (let k = bySeat.start[s * CELLS + Math.max(y0, b.y0)]; k < end; k++) {
+        const j = bySeat.items[k], v = w.units[j];
+        const d = (v.x - u.x) ** 2 + (v.y - u.y) ** 2;
+        if (d < best || (d === best && j < target)) { best = d; target = j; }
       }
     }
     let gx = u.x, gy = u.y;

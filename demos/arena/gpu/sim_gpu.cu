@@ -51,8 +51,8 @@ std::size_t align16(std::size_t v) { return (v + 15) & ~std::size_t{15}; }
 // [units commands spread, the grids] go to the device only; [damage last_hit nx ny
 // cooldown] go there initialised and come back.
 struct Layout {
-  std::size_t units, commands, spread, start, items, seat_start, seat_items, boxes, back, damage, last_hit, nx, ny,
-      cooldown, size;
+  std::size_t units, commands, spread, start, items, seat_start, seat_x, seat_y, seat_id, boxes, back, damage,
+      last_hit, nx, ny, cooldown, size;
   Layout(std::size_t n, std::size_t seats, std::size_t items_n) {
     std::size_t at = 0;
     const auto take = [&](std::size_t bytes) {
@@ -65,8 +65,10 @@ struct Layout {
     spread = take(n * sizeof(core::Offset));
     start = take((core::kCells * core::kCells + 1) * sizeof(std::uint32_t));
     items = take(items_n * sizeof(core::GridItem));
-    seat_start = take((seats * core::kCells * core::kCells + 1) * sizeof(std::uint32_t));
-    seat_items = take(items_n * sizeof(core::GridItem));
+    seat_start = take((seats * core::kCells + 1) * sizeof(std::uint32_t));
+    seat_x = take(items_n * sizeof(float));
+    seat_y = take(items_n * sizeof(float));
+    seat_id = take(items_n * sizeof(std::int32_t));
     boxes = take(seats * sizeof(core::CellBox));
     back = at;
     damage = take(n * sizeof(float));
@@ -163,7 +165,9 @@ StepJob* launch(const World& w, float dt) {
     std::memcpy(h + at.start, g.start.data(), g.start.size() * sizeof(std::uint32_t));
     std::memcpy(h + at.items, g.items.data(), g.items.size() * sizeof(core::GridItem));
     std::memcpy(h + at.seat_start, g.seat_start.data(), g.seat_start.size() * sizeof(std::uint32_t));
-    std::memcpy(h + at.seat_items, g.seat_items.data(), g.seat_items.size() * sizeof(core::GridItem));
+    std::memcpy(h + at.seat_x, g.seat_x.data(), g.seat_x.size() * sizeof(float));
+    std::memcpy(h + at.seat_y, g.seat_y.data(), g.seat_y.size() * sizeof(float));
+    std::memcpy(h + at.seat_id, g.seat_id.data(), g.seat_id.size() * sizeof(std::int32_t));
     std::memcpy(h + at.boxes, g.boxes.data(), g.boxes.size() * sizeof(core::CellBox));
     auto* damage = reinterpret_cast<float*>(h + at.damage);
     auto* last_hit = reinterpret_cast<std::int32_t*>(h + at.last_hit);
@@ -178,7 +182,9 @@ StepJob* launch(const World& w, float dt) {
     const core::GridView grid{reinterpret_cast<const std::uint32_t*>(d + at.start),
                               reinterpret_cast<const core::GridItem*>(d + at.items),
                               reinterpret_cast<const std::uint32_t*>(d + at.seat_start),
-                              reinterpret_cast<const core::GridItem*>(d + at.seat_items),
+                              reinterpret_cast<const float*>(d + at.seat_x),
+                              reinterpret_cast<const float*>(d + at.seat_y),
+                              reinterpret_cast<const std::int32_t*>(d + at.seat_id),
                               reinterpret_cast<const core::CellBox*>(d + at.boxes), g.seats};
     const core::Out out{reinterpret_cast<float*>(d + at.nx), reinterpret_cast<float*>(d + at.ny),
                         reinterpret_cast<std::uint8_t*>(d + at.cooldown)};
