@@ -163,6 +163,65 @@ TEST(ArenaSim, UnitsChaseTheNearestEnemyInSightLowerIdOnTies) {
   EXPECT_GT(ties, 50) << "equal distances were exercised";
 }
 
+// Units closer than two radii push each other apart. The step picks them from the cells
+// around each unit; check it against the rule, brute force: every other living unit in
+// range, summed in the grid's order (cells row by row, ids ascending), two on one spot split
+// by id. One army is packed tight near cell corners (no enemy in sight: the other army
+// stands far away, and no command moves them), so every unit has several neighbours.
+TEST(ArenaSim, CrowdedUnitsPushApartInGridOrder) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> jitter(-12.0f, 12.0f);
+  int pushed = 0;
+  for (int round = 0; round < 20; ++round) {
+    World w = make_world(2, 64);
+    const float cx = 80.0f + 40.0f * static_cast<float>(round % 5);  // on cell corners
+    for (Unit& u : w.units) {
+      if (u.seat == 0) {
+        u.x = cx + jitter(rng);
+        u.y = cx + jitter(rng);
+      } else {
+        u.x = kMapSize - 20.0f + jitter(rng) / 4;
+        u.y = kMapSize - 20.0f + jitter(rng) / 4;
+      }
+    }
+    w.units[5].x = w.units[6].x;  // two units on one spot
+    w.units[5].y = w.units[6].y;
+    w.units[9].hp = 0;  // the dead push nobody
+    const World before = w;
+    step(w, 0.05f);
+    const auto cell = [](const Unit& u) { return core::cell_of(u.y) * core::kCells + core::cell_of(u.x); };
+    for (const Unit& u : before.units) {
+      if (!u.alive()) continue;
+      std::vector<const Unit*> near;
+      for (const Unit& v : before.units) {
+        const float ddx = u.x - v.x, ddy = u.y - v.y;
+        if (v.alive() && v.id != u.id && ddx * ddx + ddy * ddy < 4 * core::kRadius * core::kRadius)
+          near.push_back(&v);
+      }
+      std::sort(near.begin(), near.end(), [&](const Unit* a, const Unit* b) {
+        return cell(*a) != cell(*b) ? cell(*a) < cell(*b) : a->id < b->id;
+      });
+      float px = 0, py = 0;
+      for (const Unit* v : near) {
+        const float ddx = u.x - v->x, ddy = u.y - v->y;
+        const float d2 = ddx * ddx + ddy * ddy;
+        if (d2 < 1e-6f) {
+          px += v->id < u.id ? 0.5f : -0.5f;
+          continue;
+        }
+        const float d = std::sqrt(d2);
+        const float push = (2 * core::kRadius - d) * 0.5f;
+        px += ddx / d * push;
+        py += ddy / d * push;
+      }
+      pushed += near.empty() ? 0 : 1;
+      ASSERT_EQ(w.units[u.id].x, core::clamp_map(u.x + px)) << "round " << round << ", unit " << u.id;
+      ASSERT_EQ(w.units[u.id].y, core::clamp_map(u.y + py)) << "round " << round << ", unit " << u.id;
+    }
+  }
+  EXPECT_GT(pushed, 1500) << "most units had neighbours in range";
+}
+
 TEST(ArenaProtocol, FullThenDeltaFramesCarryOnlyWhatChanged) {
   World w = make_world(2, 8);
   FrameEncoder enc;
