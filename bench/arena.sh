@@ -91,16 +91,17 @@ for seats in "${seat_sizes[@]}"; do
       bots=$!
       for _ in $(seq 1200); do grep -q measuring "$tmp/bots.err" 2>/dev/null && break; sleep 0.1; done
     fi
-    c0=$(cpu_ticks $pid)
-    b0=$(cpu_ticks $bots)
+    # The CPU samples sit right next to the clock's: a loaded server answers /metrics slowly.
     o0=0 o1=0
     if [[ $server == ringactor ]]; then o0=$(metric arena_tick_overruns_total); fi
+    c0=$(cpu_ticks $pid)
+    b0=$(cpu_ticks $bots)
     t0=$(date +%s.%N)
     sleep "$secs"
     c1=$(cpu_ticks $pid)
     b1=$(cpu_ticks $bots 2>/dev/null || echo "$b0")
-    if [[ $server == ringactor ]]; then o1=$(metric arena_tick_overruns_total); fi
     t1=$(date +%s.%N)
+    if [[ $server == ringactor ]]; then o1=$(metric arena_tick_overruns_total); fi
     wait $bots || true
     kill -TERM $pid; wait $pid 2>/dev/null || true
     json=$(tail -1 "$tmp/bots")
