@@ -8,7 +8,8 @@
 //                     In batches of 1024 (the sender re-arms itself) or in one burst of N.
 //   ping-pong:        two actors on one thread bounce one message; ns per message.
 //   cross-thread:     a plain thread (CPU 1) sends N messages to an actor on a reactor
-//                     (CPU 0); messages/s.
+//                     (CPU 0); messages/s. cross-thread-spin: the same with the reactor's
+//                     ReactorOptions::invoke_spin = 50 us (CAF: the same as cross-thread).
 //   reactor tell:     an actor on reactor 1 (CPU 1) streams N messages to an actor on reactor
 //                     0 (CPU 0) in batches of 1024, at most 8 batches unacknowledged (the
 //                     receiver acks each batch): through the mesh's ring ("ringactor"), or
@@ -55,8 +56,9 @@ using ringactor::bench::pin;
 
 namespace {
 
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 // ---- ringactor ------------------------------------------------------------------------------
 
@@ -116,8 +118,11 @@ void Ping::ping(std::uint64_t k) {
   pong_.tell(&Pong::pong, self<Ping>(), k + 1);
 }
 
+// The reactor's options (cross-thread-spin sets invoke_spin).
+rt::ReactorOptions g_options;
+
 struct OurSystem {
-  rt::Reactor reactor{rt::ReactorOptions{}};
+  rt::Reactor reactor{g_options};
   ra::Stage stage{reactor};
   std::thread thread;
   void start() {
@@ -390,11 +395,13 @@ double caf_cross(std::uint64_t n) {
   return static_cast<double>(n) / seconds_since(t0);
 }
 
-
-
 // One measurement of one system; the number goes to stdout.
 double measure(const std::string& system, const std::string& scenario, std::uint64_t n) {
   const bool caf = system == "caf";
+  if (scenario == "cross-thread-spin") {
+    g_options.invoke_spin = std::chrono::microseconds(50);
+    return caf ? caf_cross(n) : ours_cross(n);
+  }
   if (scenario == "local-batches") return caf ? caf_local(n, false) : ours_local(n, false);
   if (scenario == "local-burst") return caf ? caf_local(n, true) : ours_local(n, true);
   if (scenario == "pingpong") return caf ? caf_pingpong_ns(n / 4) : ours_pingpong_ns(n / 4);
@@ -402,9 +409,11 @@ double measure(const std::string& system, const std::string& scenario, std::uint
   // "ringactor-spin": the mesh with MeshOptions::spin = 50 us.
   const bool mesh = system.rfind("ringactor", 0) == 0;
   ra::MeshOptions mo{.spin = std::chrono::microseconds(system == "ringactor-spin" ? 50 : 0)};
-  if (const char* ring = std::getenv("MESH_RING")) mo.ring_capacity = static_cast<std::uint32_t>(std::atoi(ring));
+  if (const char* ring = std::getenv("MESH_RING"))
+    mo.ring_capacity = static_cast<std::uint32_t>(std::atoi(ring));
   if (scenario == "reactor-tell") return caf ? caf_window(n) : ours_reactor_tell(n, mesh, mo);
-  if (scenario == "reactor-pingpong") return caf ? caf_pingpong_ns(n / 4, 2) : ours_reactor_pingpong_ns(n / 4, mesh, mo);
+  if (scenario == "reactor-pingpong")
+    return caf ? caf_pingpong_ns(n / 4, 2) : ours_reactor_pingpong_ns(n / 4, mesh, mo);
   std::fprintf(stderr, "actor_bench: unknown scenario %s\n", scenario.c_str());
   std::exit(2);
 }
@@ -420,6 +429,7 @@ constexpr Scenario kScenarios[] = {
     {"local-burst", "local tell, one burst of N (msg/s)", false, false},
     {"pingpong", "ping-pong, one thread (ns/msg)", true, false},
     {"cross-thread", "cross-thread tell (msg/s)", false, false},
+    {"cross-thread-spin", "cross-thread tell, invoke_spin (msg/s)", false, false},
     {"reactor-tell", "reactor to reactor tell (msg/s)", false, true},
     {"reactor-pingpong", "reactor to reactor ping-pong (ns/msg)", true, true},
 };
@@ -458,7 +468,8 @@ int main(int argc, char** argv) {
       std::vector<std::string> systems = {"ringactor", "caf"};
       if (sc.has_nomesh) systems.push_back("nomesh");
       if (r % 2 == 1) std::reverse(systems.begin(), systems.end());
-      for (const std::string& sys : systems) v[sys + "/" + sc.name].push_back(run_child(argv[0], sys, sc.name, n));
+      for (const std::string& sys : systems)
+        v[sys + "/" + sc.name].push_back(run_child(argv[0], sys, sc.name, n));
     }
     std::fprintf(stderr, "round %d of %d done\n", r + 1, rounds);
   }
@@ -474,15 +485,20 @@ int main(int argc, char** argv) {
     }
     return std::string(buf);
   };
-  std::printf("actors vs CAF 0.17: medians (min..max) of %d alternating rounds, each measurement in its own process; N=%llu (ping-pongs: N/4 round trips); %s, %u CPUs\n",
-              rounds, static_cast<unsigned long long>(n), cpu_model().c_str(), std::thread::hardware_concurrency());
-  std::printf("%-40s %-26s %-26s %-26s %7s\n", "scenario", "ringactor", "no mesh (invoke queue)", "CAF", "x CAF");
+  std::printf(
+      "actors vs CAF 0.17: medians (min..max) of %d alternating rounds, each measurement in its own process; "
+      "N=%llu (ping-pongs: N/4 round trips); %s, %u CPUs\n",
+      rounds, static_cast<unsigned long long>(n), cpu_model().c_str(), std::thread::hardware_concurrency());
+  std::printf("%-40s %-26s %-26s %-26s %7s\n", "scenario", "ringactor", "no mesh (invoke queue)", "CAF",
+              "x CAF");
   for (const Scenario& sc : kScenarios) {
     const std::string k = sc.name;
     const double ours = median(v["ringactor/" + k]), theirs = median(v["caf/" + k]);
     const double ratio = sc.lower_is_better ? theirs / ours : ours / theirs;
-    std::printf("%-40s %-26s %-26s %-26s %7.2f\n", sc.title, cell("ringactor/" + k, sc.lower_is_better).c_str(),
-                sc.has_nomesh ? cell("nomesh/" + k, sc.lower_is_better).c_str() : "-", cell("caf/" + k, sc.lower_is_better).c_str(), ratio);
+    std::printf("%-40s %-26s %-26s %-26s %7.2f\n", sc.title,
+                cell("ringactor/" + k, sc.lower_is_better).c_str(),
+                sc.has_nomesh ? cell("nomesh/" + k, sc.lower_is_better).c_str() : "-",
+                cell("caf/" + k, sc.lower_is_better).c_str(), ratio);
   }
   std::printf("(x CAF: how many times faster ringactor is)\n");
   return 0;

@@ -11,6 +11,13 @@
 // only if it sees `parked` and is the one that clears it (exchange), so there is at most one
 // eventfd write per park and none at all while the reactor is busy. The two fences make this
 // a Dekker pair: either the reactor sees the new item, or the producer sees `parked`.
+//
+// Asymmetric mode (use_asymmetric_fence, for ReactorOptions::invoke_spin): the producer's
+// fence becomes a compiler barrier and the reactor's becomes membarrier(2)
+// PRIVATE_EXPEDITED, which makes every running thread of the process execute a full
+// barrier. A producer then pays no fence per post (on a busy stream, half its time went
+// there, waiting for its stores to drain); each park pays a syscall and an IPI to the
+// other cores running this process, which only suits a loop that parks rarely.
 #pragma once
 
 // <linux/fs.h> (pulled in by liburing.h) defines a BLOCK_SIZE macro that breaks
@@ -60,6 +67,17 @@ class InvokeQueue {
     return total;
   }
 
+  // Before the reactor starts: switches to the asymmetric fence. Returns false (and stays
+  // symmetric) where the kernel lacks membarrier's private expedited command.
+  bool use_asymmetric_fence() noexcept;
+
+  // The two sides of a Dekker pair built on this queue's mode (Reactor::post's slots and
+  // the exit use them too). light: any thread, after its store and before its load (a full
+  // fence, or a compiler barrier in asymmetric mode). heavy: the rare side (a full fence,
+  // or membarrier in asymmetric mode).
+  void light_barrier() const noexcept;
+  void heavy_barrier() const noexcept;
+
   // Any thread, after publishing work the reactor finds through a park check (Reactor::
   // add_park_check): the same fence and conditional eventfd write as post(), no task.
   void wake() noexcept;
@@ -83,6 +101,7 @@ class InvokeQueue {
   alignas(64) std::atomic<bool> parked_{false};
   alignas(64) std::atomic<std::uint64_t> wakeups_{0};
   int wake_fd_;
+  bool asymmetric_ = false;
   Task bulk_[kBulk];
 };
 

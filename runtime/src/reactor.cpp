@@ -1,9 +1,9 @@
 // The Reactor's loop, setup, invoke queue, hooks, signals and stop (timeouts: reactor_timeouts.cpp;
 // the public Reactor calls: reactor_api.cpp).
-#include <signal.h>
 #include <linux/sockios.h>
-#include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -65,7 +65,8 @@ void check_kernel() {
   if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return;
   if (major < 6) {
     throw std::runtime_error(std::string("Reactor: Linux 6.0 or newer is required (multishot receive, "
-                                         "buffer rings); this kernel is ") + u.release);
+                                         "buffer rings); this kernel is ") +
+                             u.release);
   }
 }
 
@@ -85,8 +86,11 @@ ReactorOptions validated(ReactorOptions o) {
     fail("timeouts must not be negative");
   }
   if (o.invoke_budget == 0) fail("invoke_budget must be positive");
+  if (o.invoke_spin.count() < 0 || o.invoke_spin_gap.count() < 0)
+    fail("invoke_spin and invoke_spin_gap must not be negative");
   if (o.zero_copy_send && o.zero_copy_threshold == 0) fail("zero_copy_threshold must be positive");
-  if (o.splice_pipe_size < 4096 || o.splice_pipe_size > (1u << 30)) fail("splice_pipe_size must be in [4 KiB, 1 GiB]");
+  if (o.splice_pipe_size < 4096 || o.splice_pipe_size > (1u << 30))
+    fail("splice_pipe_size must be in [4 KiB, 1 GiB]");
   if (o.max_splice_pipes == 0) fail("max_splice_pipes must be positive");
   o.max_connections = resolve_max_connections(o.max_connections);
   return o;
@@ -104,6 +108,8 @@ ReactorImpl::ReactorImpl(Reactor& self, ReactorOptions options)
       invokes_(wake_fd_) {
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "Reactor: eventfd");
   check_kernel();
+  // A spinning loop parks rarely: let the posters skip their fence (InvokeQueue).
+  if (options_.invoke_spin.count() > 0) invokes_.use_asymmetric_fence();
   now_ = Reactor::Clock::now();
   idle_classes_[0] = options_.idle_timeout;
 
@@ -117,7 +123,8 @@ ReactorImpl::ReactorImpl(Reactor& self, ReactorOptions options)
   if (ret == -EINVAL) {
     // Kernels before 6.1 lack DEFER_TASKRUN: fall back to cooperative task running.
     p = io_uring_params{};
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    p.flags =
+        IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     p.cq_entries = options_.ring_entries * 4;
     ret = io_uring_queue_init_params(options_.ring_entries, &ring_, &p);
   } else if (ret == 0) {
@@ -127,7 +134,8 @@ ReactorImpl::ReactorImpl(Reactor& self, ReactorOptions options)
     ::close(wake_fd_);
     std::string why = "Reactor: io_uring_queue_init failed";
     if (ret == -ENOSYS) why += " (this kernel has no io_uring)";
-    if (ret == -EPERM) why += " (io_uring is disabled: see sysctl kernel.io_uring_disabled, or a seccomp policy)";
+    if (ret == -EPERM)
+      why += " (io_uring is disabled: see sysctl kernel.io_uring_disabled, or a seccomp policy)";
     if (ret == -ENOMEM) why += " (locked memory limit too low? see ulimit -l)";
     throw std::system_error(-ret, std::generic_category(), why);
   }
@@ -248,7 +256,8 @@ void ReactorImpl::start() {
   if (ring_disabled_) {
     // The single issuer of a SINGLE_ISSUER ring is the thread that enables it. liburing 2.3
     // declares io_uring_enable_rings but does not export it, so register directly.
-    const long ret = ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    const long ret =
+        ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
     if (ret < 0) throw std::system_error(errno, std::generic_category(), "Reactor: enabling the ring");
     ring_disabled_ = false;
   }
@@ -299,16 +308,21 @@ bool ReactorImpl::step(std::optional<Reactor::Clock::duration> max_wait) {
 
 // post() refuses from now on; wait for producers already inside it, then run everything
 // that got in, on this thread, so that no accepted closure is silently dropped (an ask's
-// reply among them). finished_ and posters_ are a Dekker pair: a producer increments
-// posters_ then reads finished_; we set finished_ then read posters_ (both seq_cst).
+// reply among them). finished_ and the poster slots are a Dekker pair: a producer marks its
+// slot busy, then reads finished_; we set finished_, then read the slots (the invoke
+// queue's light and heavy barriers between).
 void ReactorImpl::finish() noexcept {
   running_ = false;
   lifeline_.cut();  // also after a fatal ring failure, which skips begin_stop
   finished_.store(true, std::memory_order_seq_cst);
-  while (posters_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-  while (invokes_.drain(options_.invoke_budget, [this](InvokeQueue::Task& task) {
-    run_guarded("posted closure", task);
-  }) != 0) {
+  invokes_.heavy_barrier();
+  try {
+    posters_->wait_idle();
+  } catch (...) {
+    // The slots' mutex failed to lock (a system error): wait for nobody rather than throw.
+  }
+  while (invokes_.drain(options_.invoke_budget,
+                        [this](InvokeQueue::Task& task) { run_guarded("posted closure", task); }) != 0) {
   }
 }
 
@@ -337,14 +351,16 @@ void ReactorImpl::loop_once(std::optional<Reactor::Clock::duration> max_wait) {
 
   // 1. Submit, then wait unless work is pending. Before-wait hooks first: what they publish
   // (wake-ups of other reactors) goes out before this one may sleep.
-  before_wait_hooks_.run([this](UniqueFunction<void()>& hook) { run_guarded("before-wait hook", [&] { hook(); }); });
+  before_wait_hooks_.run(
+      [this](UniqueFunction<void()>& hook) { run_guarded("before-wait hook", [&] { hook(); }); });
   int ret;
   bool parked = false;
   const bool requested = std::exchange(iteration_requested_, false);
   // poll(0) never sleeps, so it does not park either: a producer must not pay an eventfd
   // write to wake a loop that is about to look at the queue anyway.
   const bool may_sleep = !max_wait || max_wait->count() > 0;
-  if (may_sleep && flush_list_.empty() && !requested && !exiting_ && invokes_.prepare_park() && !park_check_busy()) {
+  if (may_sleep && flush_list_.empty() && !requested && !exiting_ && !invoke_spinning() &&
+      invokes_.prepare_park() && !park_check_busy()) {
     parked = true;
     auto until = timers_.time_until_next(Reactor::Clock::now());
     if (max_wait && (!until || *max_wait < *until)) until = *max_wait;
@@ -393,7 +409,8 @@ void ReactorImpl::loop_once(std::optional<Reactor::Clock::duration> max_wait) {
   drain_invokes();
   // 5. Tick hooks, then due timers (the timeout scan is one of them).
   run_tick_hooks();
-  const std::size_t fired = timers_.advance(now_, [this](const char* what) noexcept { note_error("timer", what); });
+  const std::size_t fired =
+      timers_.advance(now_, [this](const char* what) noexcept { note_error("timer", what); });
   if (fired != 0) bump(c_.timers_fired, fired);
   // Queue sends for connections that got output during this iteration.
   flush_all();
@@ -476,10 +493,42 @@ void ReactorImpl::on_file(const OpTag& tag, int res) {
 }
 
 void ReactorImpl::drain_invokes() {
-  const std::size_t n = invokes_.drain(options_.invoke_budget, [this](InvokeQueue::Task& task) {
-    run_guarded("posted closure", task);
-  });
-  if (n != 0) bump(c_.invokes, n);
+  const std::size_t n = invokes_.drain(
+      options_.invoke_budget, [this](InvokeQueue::Task& task) { run_guarded("posted closure", task); });
+  invokes_last_ = n;
+  if (n != 0) {
+    bump(c_.invokes, n);
+    invokes_seen_ = now_;
+  }
+}
+
+namespace {
+
+// A spin-wait hint: lets the sibling hyperthread run and eases the memory order pipeline.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// invoke_spin: a drain that took fewer closures than this waits out the gap before the next.
+constexpr std::size_t kSpinBatch = 32;
+
+}  // namespace
+
+bool ReactorImpl::invoke_spinning() noexcept {
+  if (options_.invoke_spin.count() == 0 || now_ - invokes_seen_ >= options_.invoke_spin) return false;
+  // A queue found nearly empty: let the posters fill a few cache lines before looking again,
+  // unless I/O completes meanwhile.
+  if (invokes_last_ < kSpinBatch) {
+    const auto until = Reactor::Clock::now() + options_.invoke_spin_gap;
+    while (io_uring_cq_ready(&ring_) == 0 && Reactor::Clock::now() < until) {
+      for (int i = 0; i < 16; ++i) cpu_relax();
+    }
+  }
+  return true;
 }
 
 // Runs fn, logging and counting anything it throws: one failing callback never ends the loop.
@@ -516,7 +565,7 @@ void ReactorImpl::run_tick_hooks() {
 void ReactorImpl::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
-  lifeline_.cut();  // work done for this reactor's actors may give up now
+  lifeline_.cut();              // work done for this reactor's actors may give up now
   iteration_requested_ = true;  // look at the exit condition before sleeping again
   for (std::uint32_t i = 0; i < listeners_.size(); ++i) close_listener(i);
   scratch_.assign(slots_.live().begin(), slots_.live().end());

@@ -1,8 +1,8 @@
 // The Reactor's public face: the calls users make, forwarded to ReactorImpl.
-#include <signal.h>
 #include <linux/sockios.h>
-#include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -45,12 +45,21 @@ bool Reactor::poll(Clock::duration max_wait) { return impl_->step(max_wait); }
 
 bool Reactor::post(Task&& task) {
   ReactorImpl& r = *impl_;
-  r.posters_.fetch_add(1, std::memory_order_seq_cst);
+  // This thread's slot is busy while it posts; the exit waits for busy slots (finish()).
+  PosterSlots::Slot* mine = nullptr;
+  try {
+    mine = &PosterSlots::mine(r.posters_);  // a lookup; the first post of a thread registers
+  } catch (...) {
+    return false;  // no memory for a slot: refused like a queue block that could not be had
+  }
+  PosterSlots::Slot& slot = *mine;
+  slot.busy.store(1, std::memory_order_relaxed);
   struct Leave {
-    std::atomic<std::uint32_t>& n;
-    ~Leave() { n.fetch_sub(1, std::memory_order_release); }
-  } leave{r.posters_};  // even if enqueueing threw, the exit must not wait forever
-  if (r.finished_.load(std::memory_order_seq_cst)) return false;
+    PosterSlots::Slot& slot;
+    ~Leave() { slot.busy.store(0, std::memory_order_release); }
+  } leave{slot};  // even if enqueueing threw, the exit must not wait forever
+  r.invokes_.light_barrier();
+  if (r.finished_.load(std::memory_order_relaxed)) return false;
   return r.invokes_.post(std::move(task));
 }
 
@@ -62,7 +71,8 @@ void Reactor::stop() {
   impl_->invokes_.post([] {});
 }
 
-void Reactor::read_file(int fd, std::span<std::byte> into, std::uint64_t offset, UniqueFunction<void(int)> done) {
+void Reactor::read_file(int fd, std::span<std::byte> into, std::uint64_t offset,
+                        UniqueFunction<void(int)> done) {
   impl_->check_setup_thread("read_file");
   impl_->read_file(fd, into, offset, std::move(done));
 }
@@ -156,7 +166,9 @@ bool Reactor::in_reactor_thread() const noexcept {
 const ReactorOptions& Reactor::options() const noexcept { return impl_->options_; }
 std::uint16_t Reactor::id() const noexcept { return impl_->options_.id; }
 const Lifeline& Reactor::lifeline() const noexcept { return impl_->lifeline_; }
-std::uint64_t Reactor::iteration() const noexcept { return impl_->c_.iterations.load(std::memory_order_relaxed); }
+std::uint64_t Reactor::iteration() const noexcept {
+  return impl_->c_.iterations.load(std::memory_order_relaxed);
+}
 
 void Reactor::block_stop_signals() {
   sigset_t set;

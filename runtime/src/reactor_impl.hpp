@@ -7,9 +7,9 @@
 
 #include <array>
 #include <atomic>
-#include <deque>
 #include <climits>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,9 +19,9 @@
 #include "ringactor/runtime/buffer_ring.hpp"
 #include "ringactor/runtime/connection.hpp"
 #include "ringactor/runtime/counters.hpp"
+#include "ringactor/runtime/hook_list.hpp"
 #include "ringactor/runtime/lifeline.hpp"
 #include "ringactor/runtime/output_chain.hpp"
-#include "ringactor/runtime/hook_list.hpp"
 #include "ringactor/runtime/reactor.hpp"
 #include "ringactor/runtime/reactor_options.hpp"
 #include "ringactor/runtime/slot_pool.hpp"
@@ -29,6 +29,7 @@
 #include "ringactor/runtime/user_data.hpp"
 
 #include "invoke_queue.hpp"
+#include "poster_slots.hpp"
 
 namespace ringactor::runtime {
 
@@ -54,15 +55,15 @@ struct ConnSlot {
   bool close_after_flush : 1 = false;  // close once the output chain is empty
   bool flush_queued : 1 = false;       // on the reactor's flush list
   bool finalized : 1 = false;
-  bool lingering : 1 = false;  // write side shut down; input read and discarded until EOF
-  bool paused : 1 = false;       // input paused by the handler: received bytes go to the carry
-  bool input_ended : 1 = false;  // the peer's EOF was seen and handed to the handler
+  bool lingering : 1 = false;         // write side shut down; input read and discarded until EOF
+  bool paused : 1 = false;            // input paused by the handler: received bytes go to the carry
+  bool input_ended : 1 = false;       // the peer's EOF was seen and handed to the handler
   bool redeliver_queued : 1 = false;  // a resume posted a redelivery of the carry
   bool pipe_waiting : 1 = false;      // queued for a free splice pipe
   bool got_input : 1 = false;         // some byte arrived (first_byte_timeout no longer applies)
   std::uint8_t idle_class : 3 = 0;    // index into ReactorImpl::idle_classes_ (0: idle_timeout)
-  std::int32_t pipe = -1;         // the splice pipe it holds (index into pipes_), or -1
-  std::uint32_t piped = 0;        // bytes of the front file segment sitting in that pipe
+  std::int32_t pipe = -1;             // the splice pipe it holds (index into pipes_), or -1
+  std::uint32_t piped = 0;            // bytes of the front file segment sitting in that pipe
   union {
     // While lingering (output flushed): bytes discarded so far.
     std::uint32_t lingered;
@@ -137,6 +138,9 @@ class ReactorImpl {
   void begin_stop();
   void reschedule_scan();  // the set of timeouts changed (a listener with first_byte_timeout)
   void drain_invokes();
+  // invoke_spin: true while the loop should poll the invoke queue rather than sleep; waits
+  // out the gap first when the last drain found the queue almost empty.
+  bool invoke_spinning() noexcept;
   void run_tick_hooks();
   void run_stop_hooks();
   void finish() noexcept;
@@ -178,7 +182,8 @@ class ReactorImpl {
   void release_zc(std::uint32_t zi) noexcept;
   void read_file(int fd, std::span<std::byte> into, std::uint64_t offset, UniqueFunction<void(int)> done);
   void on_file(const OpTag& tag, int res);
-  bool queue_file(ConnectionId id, int fd, std::uint64_t offset, std::uint64_t len, std::shared_ptr<const void> keep);
+  bool queue_file(ConnectionId id, int fd, std::uint64_t offset, std::uint64_t len,
+                  std::shared_ptr<const void> keep);
   void flush_file(std::uint32_t idx);
   void splice_to_socket(std::uint32_t idx);
   void on_splice(const OpTag& tag, int res);
@@ -216,9 +221,12 @@ class ReactorImpl {
   std::vector<UniqueFunction<void()>> sighup_hooks_;
   std::vector<UniqueFunction<void()>> stop_hooks_;
   bool iteration_requested_ = false;
+  // invoke_spin: when closures last ran, and how many the last drain took.
+  Reactor::Clock::time_point invokes_seen_{};
+  std::size_t invokes_last_ = 0;
   std::vector<std::unique_ptr<ZcSend>> zc_;  // zero-copy send contexts, by index
   std::vector<std::uint32_t> zc_free_;
-  std::vector<SplicePipe> pipes_;          // every pipe made (at most max_splice_pipes)
+  std::vector<SplicePipe> pipes_;  // every pipe made (at most max_splice_pipes)
   std::vector<std::int32_t> free_pipes_;
   std::deque<ConnectionId> pipe_waiters_;  // connections waiting for a free pipe
   std::uint32_t pipes_in_use_ = 0;
@@ -227,7 +235,7 @@ class ReactorImpl {
   std::vector<std::uint32_t> flush_list_;
   std::vector<std::uint32_t> flushing_;  // flush_all()'s working copy of flush_list_
   std::vector<std::uint32_t> scratch_;
-  std::vector<std::uint32_t> shed_;         // shed_stalled's victims
+  std::vector<std::uint32_t> shed_;  // shed_stalled's victims
   Reactor::Clock::time_point last_shed_scan_{};
   Reactor::Clock::time_point shed_wake_at_{};  // a timer wakes the loop then to look again
   std::uint64_t wake_buf_ = 0;
@@ -253,16 +261,17 @@ class ReactorImpl {
   bool exiting_ = false;  // all connections gone; cancelling the wake/signal reads
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> finished_{false};
-  std::atomic<std::uint32_t> posters_{0};  // threads inside post(): the exit waits for them
+  // Threads inside post(): the exit waits for them.
+  std::shared_ptr<PosterSlots> posters_ = std::make_shared<PosterSlots>();
   std::atomic<std::thread::id> thread_{};
 
   struct AtomicCounters {
-    std::atomic<std::uint64_t> connections_accepted{0}, connections_rejected{0},
-        connections_closed{0}, accept_errors{0}, completions{0}, iterations{0}, invokes{0},
-        stale_completions{0}, bytes_in{0}, bytes_out{0}, recv_rearms{0}, recv_enobufs{0},
-        sends{0}, ring_sends{0}, zero_copy_sends{0}, zero_copy_notifs{0}, file_reads{0}, splices{0}, pipe_waits{0}, file_errors{0}, output_overflows{0}, input_overflows{0}, idle_timeouts{0},
-        write_timeouts{0}, stalled_shed{0}, lingering_closes{0}, handler_errors{0}, timers_fired{0}, connections_open{0},
-        submissions{0};
+    std::atomic<std::uint64_t> connections_accepted{0}, connections_rejected{0}, connections_closed{0},
+        accept_errors{0}, completions{0}, iterations{0}, invokes{0}, stale_completions{0}, bytes_in{0},
+        bytes_out{0}, recv_rearms{0}, recv_enobufs{0}, sends{0}, ring_sends{0}, zero_copy_sends{0},
+        zero_copy_notifs{0}, file_reads{0}, splices{0}, pipe_waits{0}, file_errors{0}, output_overflows{0},
+        input_overflows{0}, idle_timeouts{0}, write_timeouts{0}, stalled_shed{0}, lingering_closes{0},
+        handler_errors{0}, timers_fired{0}, connections_open{0}, submissions{0};
     std::array<std::atomic<std::uint64_t>, kCloseReasons> closed_by_reason{};
   } c_;
 };

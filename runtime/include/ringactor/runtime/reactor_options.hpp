@@ -75,6 +75,21 @@ struct ReactorOptions {
   // from worker threads cannot starve the network.
   std::size_t invoke_budget = 4096;
 
+  // Spin on the invoke queue (opt-in). After an iteration that ran closures posted from
+  // other threads, the loop does not sleep for invoke_spin: it keeps polling, without
+  // announcing a park, so posting threads write no eventfd. Between two looks at an almost
+  // empty queue it waits up to invoke_spin_gap (a pause loop that still watches for I/O
+  // completions), so a stream is taken in batches and the poster is not chased one closure
+  // at a time (which bounces the queue's cache lines between the two cores); a closure
+  // that arrives while the loop spins waits at most that gap. With it on, posting threads
+  // also skip their memory fence, and each park of this loop pays a membarrier(2) syscall
+  // instead (where the kernel has it). Pays when threads stream messages to actors of this
+  // reactor (bench/README.md, cross-thread tell: about 2x the rate without it); costs this
+  // reactor's core while the stream lasts, so leave it off where the posting threads share
+  // that core. 0: off.
+  std::chrono::microseconds invoke_spin{0};
+  std::chrono::nanoseconds invoke_spin_gap{4'000};
+
   // Zero-copy send (opt-in): a send of at least zero_copy_threshold bytes goes out with
   // IORING_OP_SEND_ZC (one buffer) or IORING_OP_SENDMSG_ZC (several), so the kernel
   // transmits from our slabs and shared blocks instead of copying them. The bytes stay
