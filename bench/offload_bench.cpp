@@ -1,6 +1,9 @@
 // Offload round trip and throughput against a raw baseline with no actors.
 //
-//   offload_bench [rounds] [round_trips] [tiny_tasks]
+//   offload_bench [rounds] [round_trips] [tiny_tasks] [both|ours|raw]
+//
+// The last argument runs one side alone, to profile it (`perf record`); the table then
+// shows 0 for the other.
 //
 // Round trip: one task in flight at a time; an actor offloads a trivial task and offloads
 // the next one from the result callback. Measured idle (the reactor sleeps between results
@@ -23,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 #include <vector>
 
 #include <ringactor/actors/stage.hpp>
@@ -203,6 +207,12 @@ int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
   const int trips = argc > 2 ? std::atoi(argv[2]) : 20000;
   const int tiny = argc > 3 ? std::atoi(argv[3]) : 1000000;
+  const std::string_view side = argc > 4 ? argv[4] : "both";
+  if (side != "both" && side != "ours" && side != "raw") {
+    std::fprintf(stderr, "offload_bench: the fourth argument is both, ours or raw\n");
+    return 2;
+  }
+  const bool run_ours = side != "raw", run_raw = side != "ours";
   PinWorkers pin_workers;
   ringactor::bench::pin(0);
   off::WorkerArena arena({.threads = 1, .max_in_flight = 70000});
@@ -215,8 +225,8 @@ int main(int argc, char** argv) {
   std::vector<double> ours_tput, raw_tput;
   for (int r = 0; r < rounds; ++r) {
     for (const bool busy : {false, true}) {
-      auto a = ours_round_trips(arena, trips, busy);
-      auto b = raw_round_trips(raw, trips, busy);
+      auto a = run_ours ? ours_round_trips(arena, trips, busy) : std::vector<double>{0};
+      auto b = run_raw ? raw_round_trips(raw, trips, busy) : std::vector<double>{0};
       Row& ro = busy ? ours_busy : ours_idle;
       Row& rr = busy ? raw_busy : raw_idle;
       ro.p50.push_back(pct(a, 0.5));
@@ -224,8 +234,8 @@ int main(int argc, char** argv) {
       rr.p50.push_back(pct(b, 0.5));
       rr.p99.push_back(pct(b, 0.99));
     }
-    ours_tput.push_back(ours_throughput(arena, tiny));
-    raw_tput.push_back(raw_throughput(raw, tiny));
+    ours_tput.push_back(run_ours ? ours_throughput(arena, tiny) : 0);
+    raw_tput.push_back(run_raw ? raw_throughput(raw, tiny) : 0);
   }
   using ringactor::bench::median;
   std::printf("offload round trip, us, medians of %d alternating rounds of %d trips\n", rounds, trips);
@@ -237,7 +247,10 @@ int main(int argc, char** argv) {
                 median(w.p50), median(o.p99), median(w.p99), median(o.p50) / median(w.p50),
                 median(o.p99) / median(w.p99));
   }
-  std::printf("tiny tasks: ours %.0f/s, raw %.0f/s (ratio %.2f), %d tasks, at most 65536 in flight\n",
-              median(ours_tput), median(raw_tput), median(ours_tput) / median(raw_tput), tiny);
+  const auto [ours_lo, ours_hi] = std::minmax_element(ours_tput.begin(), ours_tput.end());
+  const auto [raw_lo, raw_hi] = std::minmax_element(raw_tput.begin(), raw_tput.end());
+  std::printf("tiny tasks: ours %.0f/s (%.0f-%.0f), raw %.0f/s (%.0f-%.0f), ratio %.2f, %d tasks, at most 65536 in flight\n",
+              median(ours_tput), *ours_lo, *ours_hi, median(raw_tput), *raw_lo, *raw_hi,
+              median(ours_tput) / median(raw_tput), tiny);
   return 0;
 }

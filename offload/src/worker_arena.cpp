@@ -2,6 +2,7 @@
 // reactor's invoke queue, the device poller, and the shutdown policy.
 #include "ringactor/offload/worker_arena.hpp"
 
+#include <concurrentqueue/concurrentqueue.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -157,10 +158,18 @@ struct WorkerArena::Impl {
               std::max<std::size_t>(threads + 1, tbb::global_control::active_value(
                                                      tbb::global_control::max_allowed_parallelism))),
         // No slot reserved for an external thread: enqueued work is run by workers only.
-        arena(static_cast<int>(threads), 0) {}
+        arena(static_cast<int>(threads), 0),
+        max_runners(threads) {}
 
   tbb::global_control limit;
   tbb::task_arena arena;
+  // Accepted jobs wait here for a runner: a task of the arena that runs jobs until the
+  // queue is empty. One tbb task per job cost more than the tiny job itself (its
+  // allocation, the arena's locked lane, waking a worker); a runner costs that once per
+  // burst. At most one runner per worker thread.
+  moodycamel::ConcurrentQueue<detail::JobBase*> queue;
+  alignas(64) std::atomic<unsigned> runners{0};
+  const unsigned max_runners;
   std::mutex m;
   std::condition_variable cv;      // parked work arrived / poller stop
   std::vector<std::unique_ptr<detail::JobBase>> parked;
@@ -239,23 +248,86 @@ Ticket WorkerArena::submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr
     return Ticket(std::move(control), false);
   }
   job->counted = true;
-  shared_->submitted.fetch_add(1, std::memory_order_relaxed);
-  shared_->running.fetch_add(1, std::memory_order_seq_cst);
+  shared_->running.fetch_add(1, std::memory_order_relaxed);
   detail::JobBase* raw = job.release();
-  // oneTBB calls the functor as const: it carries the job as a raw pointer, owned again at
-  // once inside.
   RINGACTOR_HANDOFF_RELEASE(raw);
-  RINGACTOR_TBB_WRITES_BEGIN();
-  impl_->arena.enqueue([this, raw] {
-    RINGACTOR_HANDOFF_ACQUIRE(raw);
-    execute(std::unique_ptr<detail::JobBase>(raw));
-  });
-  RINGACTOR_TBB_WRITES_END();
+  if (!impl_->queue.enqueue(raw)) {  // out of memory for the queue's next block
+    job.reset(raw);
+    finish_running(*shared_, 1);
+    shared_->overloaded.fetch_add(1, std::memory_order_relaxed);
+    answer_now(*job, Failure::kOverloaded);
+    return Ticket(std::move(control), false);
+  }
+  shared_->submitted.fetch_add(1, std::memory_order_relaxed);
+  // Pairs with the fence in run_queue(): either a runner leaving sees this job in the
+  // queue, or this sees that runner gone and starts another.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  start_runner();
   return Ticket(std::move(control), true);
 }
 
-// On a worker.
-void WorkerArena::execute(std::unique_ptr<detail::JobBase> job) {
+namespace {
+constexpr std::size_t kRunnerBatch = 32;  // jobs a runner takes from the queue at once, at most
+}  // namespace
+
+// Starts a runner unless every worker already has one.
+void WorkerArena::start_runner() {
+  Impl& im = *impl_;
+  unsigned r = im.runners.load(std::memory_order_relaxed);
+  while (r < im.max_runners) {
+    if (im.runners.compare_exchange_weak(r, r + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+      shared_->running.fetch_add(1, std::memory_order_relaxed);  // the runner's own unit
+      // oneTBB builds its task object (holding this lambda) here and hands it over inside
+      // libtbb, unseen by ThreadSanitizer.
+      RINGACTOR_TBB_WRITES_BEGIN();
+      im.arena.enqueue([this] { run_queue(); });
+      RINGACTOR_TBB_WRITES_END();
+      return;
+    }
+  }
+}
+
+// On a worker: runs queued jobs until the queue is empty. The arena outlives this call:
+// the runner and every job it finished count in `running` until the finish_running() at
+// the end, and shutdown waits for zero.
+void WorkerArena::run_queue() {
+  Impl& im = *impl_;
+  std::shared_ptr<detail::Shared> keep = shared_;  // shutdown may return once running is 0
+  std::size_t finished = 0;
+  std::array<detail::JobBase*, kRunnerBatch> batch;
+  for (;;) {
+    for (;;) {
+      // Jobs are taken several at a time: each take writes to the submitting thread's part
+      // of the queue, which that thread is writing too. A runner among several takes only
+      // its share of what waits, so that long jobs do not wait behind each other on one
+      // worker while another is free.
+      std::size_t want = kRunnerBatch;
+      if (im.max_runners > 1) want = std::clamp<std::size_t>(im.queue.size_approx() / im.max_runners, 1, kRunnerBatch);
+      const std::size_t got = im.queue.try_dequeue_bulk(batch.begin(), want);
+      if (got == 0) break;
+      for (std::size_t i = 0; i < got; ++i) {
+        RINGACTOR_HANDOFF_ACQUIRE(batch[i]);
+        if (execute(std::unique_ptr<detail::JobBase>(batch[i]))) ++finished;
+      }
+    }
+    im.runners.fetch_sub(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the one in submit()
+    if (im.queue.size_approx() == 0) break;
+    // A job arrived after the last look, and its submitter may have seen this runner still
+    // counted: take the slot back unless another runner already did.
+    unsigned r = im.runners.load(std::memory_order_relaxed);
+    bool again = false;
+    while (!again && r < im.max_runners) {
+      again = im.runners.compare_exchange_weak(r, r + 1, std::memory_order_seq_cst, std::memory_order_relaxed);
+    }
+    if (!again) break;
+  }
+  finish_running(*keep, finished + 1);
+}
+
+// On a worker. True when the job finished (its result is on its way); false when it was
+// parked for the poller, which finishes it.
+bool WorkerArena::execute(std::unique_ptr<detail::JobBase> job) {
   bool done = true;
   if (job->cancelled()) {
     // Skipped before it started: its ticket, its requester's lifeline or the arena said so.
@@ -268,16 +340,15 @@ void WorkerArena::execute(std::unique_ptr<detail::JobBase> job) {
   }
   if (!done) {
     park(std::move(job));
-    return;
+    return false;
   }
   shared_->completed.fetch_add(1, std::memory_order_relaxed);
-  std::shared_ptr<detail::Shared> keep = job->shared;  // shutdown may return once running is 0
   post_result(std::move(job));
-  finish_running(*keep, 1);
+  return true;
 }
 
 void WorkerArena::finish_running(detail::Shared& shared, std::size_t n) {
-  // One atomic per job; the lock and the notification only when the count reaches zero
+  // One atomic per batch of jobs; the lock and the notification only when the count reaches zero
   // (what shutdown waits for). `shared` is kept alive by the caller: once running is zero,
   // shutdown() may return and the arena be destroyed while this thread is still here.
   if (shared.running.fetch_sub(n, std::memory_order_seq_cst) != n) return;

@@ -456,7 +456,9 @@ class WorkerArena {
   struct Impl;
   std::shared_ptr<detail::Control> make_control(const actors::Requester& who);
   Ticket submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr<detail::Control> control);
-  void execute(std::unique_ptr<detail::JobBase> job);
+  void start_runner();
+  void run_queue();
+  bool execute(std::unique_ptr<detail::JobBase> job);
   void park(std::unique_ptr<detail::JobBase> job);
   static void finish_running(detail::Shared& shared, std::size_t n);
   void poll_loop();

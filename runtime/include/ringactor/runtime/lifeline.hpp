@@ -13,7 +13,9 @@
 // Threads: any; cut() and is_cut() are a relaxed atomic store and load, so a cut is seen
 // by other threads soon, not at once (it is a hint to stop, not a synchronisation point).
 // Copies share one flag; a default-constructed Lifeline is never cut and costs nothing.
-// Cost: make() allocates one small control block; a copy is a shared_ptr copy.
+// Cost: make() allocates one control block of two cache lines (the flag sits on its own
+// line, so that threads polling it do not contend with copies made and dropped on the
+// owner's thread); a copy is a shared_ptr copy.
 #pragma once
 
 #include <atomic>
@@ -27,7 +29,10 @@ class Lifeline {
   // Never cut (nothing to follow).
   Lifeline() noexcept = default;
   // A new, uncut flag of its own.
-  static Lifeline make() { return Lifeline(std::make_shared<std::atomic<bool>>(false)); }
+  static Lifeline make() {
+    auto block = std::make_shared<Flag>();
+    return Lifeline(std::shared_ptr<std::atomic<bool>>(block, &block->cut));
+  }
   // Shares a flag that lives inside a larger object (an aliasing shared_ptr), so an owner
   // that is already reference-counted needs no second allocation.
   explicit Lifeline(std::shared_ptr<std::atomic<bool>> flag) noexcept : flag_(std::move(flag)) {}
@@ -41,6 +46,11 @@ class Lifeline {
   explicit operator bool() const noexcept { return static_cast<bool>(flag_); }
 
  private:
+  // A reactor's lifeline is copied into every offload its actors make (a locked increment
+  // of the reference count) while workers read the flag: apart, they share no cache line.
+  struct alignas(64) Flag {
+    std::atomic<bool> cut{false};
+  };
   std::shared_ptr<std::atomic<bool>> flag_;
 };
 
