@@ -1,6 +1,6 @@
 // WorkerArena and offload(): results on the requesting actor's reactor thread, exceptions,
 // stopped actors, the in-flight bound, 100k tasks exactly once, polled device tasks,
-// cancellation and the shutdown policy. The reactor is stepped on the test thread
+// jobs offered together running on every worker, cancellation and the shutdown policy. The reactor is stepped on the test thread
 // (SteppedStage), so "the reactor thread" is this thread.
 #include <gtest/gtest.h>
 
@@ -193,6 +193,52 @@ TEST(Offload, AHundredThousandTasksEachCompleteExactlyOnce) {
   EXPECT_EQ(wrong, 0);
   EXPECT_EQ(arena.counters().completed, static_cast<std::uint64_t>(kTasks));
   EXPECT_EQ(arena.counters().in_flight, 0u);
+}
+
+// Offloads `count` jobs at once; each waits (up to 10 s) until `count` of them run at the
+// same time, and answers whether they did.
+class Meeting : public ra::Actor {
+ public:
+  explicit Meeting(off::WorkerArena& arena) : arena_(arena) {}
+  void call(int count) {
+    auto started = std::make_shared<std::atomic<int>>(0);
+    for (int i = 0; i < count; ++i) {
+      arena_.offload(
+          *this,
+          [started, count] {
+            ++*started;
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (started->load() < count && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+            return started->load() >= count;
+          },
+          [this](off::Result<bool> r) { (r && *r ? met : missed)++; });
+    }
+  }
+  int met = 0;
+  int missed = 0;
+
+ private:
+  off::WorkerArena& arena_;
+};
+
+TEST(Offload, JobsOfferedTogetherRunSideBySideOnEveryWorker) {
+  // A runner takes several queued jobs at once only where one worker has them all: here
+  // each of four workers must hold one of the four (a runner holding two would keep the
+  // meeting from happening).
+  SteppedStage s;
+  off::WorkerArena arena({.threads = 4});
+  auto ref = s.stage().spawn<Meeting>(arena);
+  int* met = nullptr;
+  int* missed = nullptr;
+  s.stage().with_actor(ref.id(), [&](ra::Actor& a) {
+    met = &static_cast<Meeting&>(a).met;
+    missed = &static_cast<Meeting&>(a).missed;
+  });
+  for (int round = 1; round <= 3; ++round) {
+    ref.tell(&Meeting::call, 4);
+    ASSERT_TRUE(s.run_until([&] { return *met + *missed == 4 * round; }, 30s));
+    EXPECT_EQ(*missed, 0) << "round " << round;
+  }
 }
 
 TEST(Offload, PolledDeviceTasksCompleteWithoutHoldingAThread) {
