@@ -1,9 +1,11 @@
 // Offload round trip and throughput against a raw baseline with no actors.
 //
-//   offload_bench [rounds] [round_trips] [tiny_tasks] [both|ours|raw]
+//   offload_bench [rounds] [round_trips] [tiny_tasks]
+//   offload_bench --one ours|raw idle|busy|tiny N   (one measurement; prints its numbers)
 //
-// The last argument runs one side alone, to profile it (`perf record`); the table then
-// shows 0 for the other.
+// Every measurement runs in a process of its own (this program started again with --one,
+// which also serves to profile one side alone), the two sides alternating from round to
+// round: in one process the second side inherited the first's TBB workers and heap.
 //
 // Round trip: one task in flight at a time; an actor offloads a trivial task and offloads
 // the next one from the result callback. Measured idle (the reactor sleeps between results
@@ -26,6 +28,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -201,56 +205,101 @@ class PinWorkers : public tbb::task_scheduler_observer {
   }
 };
 
+// One measurement in this process: "p50 p99" (us) for idle and busy, tasks/s for tiny.
+int measure_one(std::string_view side, std::string_view scenario, int n) {
+  PinWorkers pin_workers;
+  ringactor::bench::pin(0);
+  if (side == "ours") {
+    off::WorkerArena arena({.threads = 1, .max_in_flight = 70000});
+    if (scenario == "tiny") {
+      std::printf("%.0f\n", ours_throughput(arena, n));
+      return 0;
+    }
+    auto v = ours_round_trips(arena, n, scenario == "busy");
+    std::printf("%.3f %.3f\n", pct(v, 0.5), pct(v, 0.99));
+    return 0;
+  }
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 2);
+  tbb::task_arena raw(1, 0);
+  if (scenario == "tiny") {
+    std::printf("%.0f\n", raw_throughput(raw, n));
+    return 0;
+  }
+  auto v = raw_round_trips(raw, n, scenario == "busy");
+  std::printf("%.3f %.3f\n", pct(v, 0.5), pct(v, 0.99));
+  return 0;
+}
+
+std::vector<double> run_child(const char* self, const char* side, const char* scenario, int n) {
+  const std::string cmd = std::string(self) + " --one " + side + " " + scenario + " " + std::to_string(n);
+  std::vector<double> out;
+  std::FILE* f = ::popen(cmd.c_str(), "r");
+  double v = 0;
+  while (f != nullptr && std::fscanf(f, "%lf", &v) == 1) out.push_back(v);
+  if (f != nullptr) ::pclose(f);
+  if (out.empty()) {
+    std::fprintf(stderr, "offload_bench: %s gave no number\n", cmd.c_str());
+    std::exit(1);
+  }
+  return out;
+}
+
+std::string range(std::vector<double> v, double scale, int decimals) {
+  std::sort(v.begin(), v.end());
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f (%.*f..%.*f)", decimals, ringactor::bench::median(v) / scale, decimals,
+                v.front() / scale, decimals, v.back() / scale);
+  return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string_view(argv[1]) == "--one") {
+    const std::string_view side = argv[2], scenario = argv[3];
+    if ((side != "ours" && side != "raw") || (scenario != "idle" && scenario != "busy" && scenario != "tiny")) {
+      std::fprintf(stderr, "offload_bench --one ours|raw idle|busy|tiny N\n");
+      return 2;
+    }
+    return measure_one(side, scenario, std::atoi(argv[4]));
+  }
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
   const int trips = argc > 2 ? std::atoi(argv[2]) : 20000;
   const int tiny = argc > 3 ? std::atoi(argv[3]) : 1000000;
-  const std::string_view side = argc > 4 ? argv[4] : "both";
-  if (side != "both" && side != "ours" && side != "raw") {
-    std::fprintf(stderr, "offload_bench: the fourth argument is both, ours or raw\n");
-    return 2;
-  }
-  const bool run_ours = side != "raw", run_raw = side != "ours";
-  PinWorkers pin_workers;
-  ringactor::bench::pin(0);
-  off::WorkerArena arena({.threads = 1, .max_in_flight = 70000});
-  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 2);
-  tbb::task_arena raw(1, 0);
-  struct Row {
-    std::vector<double> p50, p99;
-  };
-  Row ours_idle, raw_idle, ours_busy, raw_busy;
-  std::vector<double> ours_tput, raw_tput;
+  std::map<std::string, std::vector<double>> v;  // "side/scenario/stat" -> rounds
   for (int r = 0; r < rounds; ++r) {
-    for (const bool busy : {false, true}) {
-      auto a = run_ours ? ours_round_trips(arena, trips, busy) : std::vector<double>{0};
-      auto b = run_raw ? raw_round_trips(raw, trips, busy) : std::vector<double>{0};
-      Row& ro = busy ? ours_busy : ours_idle;
-      Row& rr = busy ? raw_busy : raw_idle;
-      ro.p50.push_back(pct(a, 0.5));
-      ro.p99.push_back(pct(a, 0.99));
-      rr.p50.push_back(pct(b, 0.5));
-      rr.p99.push_back(pct(b, 0.99));
+    for (const char* scenario : {"idle", "busy", "tiny"}) {
+      std::vector<const char*> sides = {"ours", "raw"};
+      if (r % 2 == 1) std::reverse(sides.begin(), sides.end());
+      for (const char* side : sides) {
+        const bool tput = std::string_view(scenario) == "tiny";
+        const auto got = run_child(argv[0], side, scenario, tput ? tiny : trips);
+        const std::string k = std::string(side) + "/" + scenario;
+        if (tput) {
+          v[k].push_back(got[0]);
+        } else {
+          v[k + "/p50"].push_back(got[0]);
+          v[k + "/p99"].push_back(got.size() > 1 ? got[1] : got[0]);
+        }
+      }
     }
-    ours_tput.push_back(run_ours ? ours_throughput(arena, tiny) : 0);
-    raw_tput.push_back(run_raw ? raw_throughput(raw, tiny) : 0);
+    std::fprintf(stderr, "round %d of %d done\n", r + 1, rounds);
   }
   using ringactor::bench::median;
-  std::printf("offload round trip, us, medians of %d alternating rounds of %d trips\n", rounds, trips);
-  std::printf("%-6s %10s %10s %10s %10s %8s %8s\n", "mode", "ours p50", "raw p50", "ours p99", "raw p99", "p50 x", "p99 x");
-  for (const bool busy : {false, true}) {
-    const Row& o = busy ? ours_busy : ours_idle;
-    const Row& w = busy ? raw_busy : raw_idle;
-    std::printf("%-6s %10.2f %10.2f %10.2f %10.2f %8.2f %8.2f\n", busy ? "busy" : "idle", median(o.p50),
-                median(w.p50), median(o.p99), median(w.p99), median(o.p50) / median(w.p50),
-                median(o.p99) / median(w.p99));
+  std::printf("offload: medians (min..max) of %d alternating rounds, each measurement in its own process; "
+              "%d round trips, %d tiny tasks (at most 65536 in flight)\n", rounds, trips, tiny);
+  std::printf("%-22s %-24s %-24s %7s\n", "scenario", "ours", "raw", "ratio");
+  for (const char* scenario : {"idle", "busy"}) {
+    for (const char* stat : {"p50", "p99"}) {
+      const std::string k = std::string("/") + scenario + "/" + stat;
+      std::printf("%-22s %-24s %-24s %7.2f\n", (std::string(scenario) + " round trip " + stat + " us").c_str(),
+                  range(v["ours" + k], 1, 2).c_str(), range(v["raw" + k], 1, 2).c_str(),
+                  median(v["ours" + k]) / median(v["raw" + k]));
+    }
   }
-  const auto [ours_lo, ours_hi] = std::minmax_element(ours_tput.begin(), ours_tput.end());
-  const auto [raw_lo, raw_hi] = std::minmax_element(raw_tput.begin(), raw_tput.end());
-  std::printf("tiny tasks: ours %.0f/s (%.0f-%.0f), raw %.0f/s (%.0f-%.0f), ratio %.2f, %d tasks, at most 65536 in flight\n",
-              median(ours_tput), *ours_lo, *ours_hi, median(raw_tput), *raw_lo, *raw_hi,
-              median(ours_tput) / median(raw_tput), tiny);
+  std::printf("%-22s %-24s %-24s %7.2f\n", "tiny tasks, M/s", range(v["ours/tiny"], 1e6, 2).c_str(),
+              range(v["raw/tiny"], 1e6, 2).c_str(), median(v["ours/tiny"]) / median(v["raw/tiny"]));
+  std::printf("(round trips: ratio = ours / raw, lower is better; tiny tasks: ratio = ours / raw, higher is "
+              "better)\n");
   return 0;
 }

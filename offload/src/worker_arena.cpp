@@ -95,19 +95,6 @@ BlockCache& block_cache() {
 
 std::size_t class_of(std::size_t bytes) noexcept { return (bytes + kClassBytes - 1) / kClassBytes - 1; }
 
-// allocate_shared's allocator for the jobs' control blocks.
-template <typename T>
-struct PoolAllocator {
-  using value_type = T;
-  PoolAllocator() = default;
-  template <typename U>
-  PoolAllocator(const PoolAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t n) noexcept { pool_deallocate(p, n * sizeof(T)); }
-  template <typename U>
-  bool operator==(const PoolAllocator<U>&) const noexcept { return true; }
-};
-
 }  // namespace
 
 void* pool_allocate(std::size_t bytes) {
@@ -172,7 +159,7 @@ struct WorkerArena::Impl {
   const unsigned max_runners;
   std::mutex m;
   std::condition_variable cv;      // parked work arrived / poller stop
-  std::vector<std::unique_ptr<detail::JobBase>> parked;
+  std::vector<detail::JobPtr> parked;
   std::thread poller;
   bool poller_stop = false;
   bool shut = false;
@@ -202,7 +189,7 @@ namespace {
 // Hands a finished job to its actor's reactor. The message runs as the actor's handler;
 // if the actor is gone it is called with nullptr, and if the reactor has stopped it is
 // destroyed uncalled: either way the job's destructor counts the drop.
-void post_result(std::unique_ptr<detail::JobBase> job) {
+void post_result(detail::JobPtr job) {
   const actors::ActorId target = job->target;
   actors::Stage::send(target, [job = std::move(job)](actors::Actor* a) mutable {
     if (a == nullptr) return;
@@ -228,27 +215,26 @@ void answer_now(detail::JobBase& job, Failure f) {
 
 }  // namespace
 
-std::shared_ptr<detail::Control> WorkerArena::make_control(const actors::Requester& who) {
-  auto control = std::allocate_shared<detail::Control>(detail::PoolAllocator<detail::Control>());
+Ticket WorkerArena::submit(detail::JobPtr job, const actors::Requester& who) {
+  detail::Control* control = job->control;
   control->arena_stopping = &stopping_;
   if (who.actor.stage != nullptr) control->reactor = who.actor.stage->reactor().lifeline();
   control->requester = who.lifeline;
-  return control;
-}
-
-Ticket WorkerArena::submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr<detail::Control> control) {
   if (!impl_->accepting.load(std::memory_order_acquire)) {
     answer_now(*job, Failure::kShutdown);
-    return Ticket(std::move(control), false);
+    return Ticket(control, false);
   }
   if (shared_->in_flight.fetch_add(1, std::memory_order_relaxed) >= options_.max_in_flight) {
     shared_->in_flight.fetch_sub(1, std::memory_order_relaxed);
     shared_->overloaded.fetch_add(1, std::memory_order_relaxed);
     answer_now(*job, Failure::kOverloaded);
-    return Ticket(std::move(control), false);
+    return Ticket(control, false);
   }
   job->counted = true;
   shared_->running.fetch_add(1, std::memory_order_relaxed);
+  // Held before the job leaves: a result refused by a stopped reactor is destroyed on the
+  // worker, which may happen before this returns.
+  Ticket ticket(control, true);
   detail::JobBase* raw = job.release();
   RINGACTOR_HANDOFF_RELEASE(raw);
   if (!impl_->queue.enqueue(raw)) {  // out of memory for the queue's next block
@@ -256,14 +242,15 @@ Ticket WorkerArena::submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr
     finish_running(*shared_, 1);
     shared_->overloaded.fetch_add(1, std::memory_order_relaxed);
     answer_now(*job, Failure::kOverloaded);
-    return Ticket(std::move(control), false);
+    ticket.accepted_ = false;
+    return ticket;
   }
   shared_->submitted.fetch_add(1, std::memory_order_relaxed);
   // Pairs with the fence in run_queue(): either a runner leaving sees this job in the
   // queue, or this sees that runner gone and starts another.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   start_runner();
-  return Ticket(std::move(control), true);
+  return ticket;
 }
 
 namespace {
@@ -307,7 +294,7 @@ void WorkerArena::run_queue() {
       if (got == 0) break;
       for (std::size_t i = 0; i < got; ++i) {
         RINGACTOR_HANDOFF_ACQUIRE(batch[i]);
-        if (execute(std::unique_ptr<detail::JobBase>(batch[i]))) ++finished;
+        if (execute(detail::JobPtr(batch[i]))) ++finished;
       }
     }
     im.runners.fetch_sub(1, std::memory_order_seq_cst);
@@ -327,7 +314,7 @@ void WorkerArena::run_queue() {
 
 // On a worker. True when the job finished (its result is on its way); false when it was
 // parked for the poller, which finishes it.
-bool WorkerArena::execute(std::unique_ptr<detail::JobBase> job) {
+bool WorkerArena::execute(detail::JobPtr job) {
   bool done = true;
   if (job->cancelled()) {
     // Skipped before it started: its ticket, its requester's lifeline or the arena said so.
@@ -356,7 +343,7 @@ void WorkerArena::finish_running(detail::Shared& shared, std::size_t n) {
   shared.idle.notify_all();
 }
 
-void WorkerArena::park(std::unique_ptr<detail::JobBase> job) {
+void WorkerArena::park(detail::JobPtr job) {
   const std::lock_guard<std::mutex> lock(impl_->m);
   impl_->parked.push_back(std::move(job));
   shared_->parked.fetch_add(1, std::memory_order_relaxed);
@@ -366,8 +353,8 @@ void WorkerArena::park(std::unique_ptr<detail::JobBase> job) {
 
 // The poller: every poll_interval, one pass over the parked device tasks.
 void WorkerArena::poll_loop() {
-  std::vector<std::unique_ptr<detail::JobBase>> batch;
-  std::vector<std::unique_ptr<detail::JobBase>> still;
+  std::vector<detail::JobPtr> batch;
+  std::vector<detail::JobPtr> still;
   std::unique_lock<std::mutex> lock(impl_->m);
   for (;;) {
     impl_->cv.wait(lock, [&] { return impl_->poller_stop || !impl_->parked.empty(); });

@@ -63,6 +63,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -89,14 +90,33 @@ enum class Failure : std::uint8_t {
 std::string_view to_string(Failure f) noexcept;
 
 namespace detail {
+// Jobs come from small blocks cached per thread (64-byte classes up to 1 KiB, 256 blocks per
+// class and thread), so a warm offload does not touch the heap. Larger ones go to operator
+// new. Any thread; a block may be freed on another thread than the one that took it (it
+// joins that thread's cache).
+void* pool_allocate(std::size_t bytes);
+void pool_deallocate(void* p, std::size_t bytes) noexcept;
+
+// What an offload's Ticket shares with its job: the cancel flag and the lifelines. It heads
+// the job's own block (one allocation per offload); the block goes back to the pool once the
+// job is destroyed and no Ticket refers to it.
 struct Control {
   std::atomic<bool> cancelled{false};
+  std::atomic<std::uint32_t> refs{1};  // the job's, plus one per Ticket
+  std::uint32_t block_bytes = 0;
   const std::atomic<bool>* arena_stopping = nullptr;
   runtime::Lifeline reactor;    // the target reactor's: cut when it begins to stop
   runtime::Lifeline requester;  // the requester's own (a deferred HTTP answer's client)
   // Cancelled by its ticket or a cut lifeline (not by the arena's shutdown).
   bool abandoned() const noexcept {
     return cancelled.load(std::memory_order_relaxed) || reactor.is_cut() || requester.is_cut();
+  }
+  void retain() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    const std::uint32_t bytes = block_bytes;
+    this->~Control();
+    pool_deallocate(this, bytes);
   }
 };
 struct Shared;
@@ -118,22 +138,34 @@ class CancelToken {
   const detail::Control* control_;
 };
 
-// The requester's handle on one offload. Cheap to copy; any thread.
+// The requester's handle on one offload. Cheap to copy (a reference count); any thread.
 class Ticket {
  public:
   Ticket() = default;
+  Ticket(const Ticket& o) noexcept : control_(o.control_), accepted_(o.accepted_) {
+    if (control_ != nullptr) control_->retain();
+  }
+  Ticket(Ticket&& o) noexcept : control_(std::exchange(o.control_, nullptr)), accepted_(o.accepted_) {}
+  Ticket& operator=(Ticket o) noexcept {
+    std::swap(control_, o.control_);
+    accepted_ = o.accepted_;
+    return *this;
+  }
+  ~Ticket() {
+    if (control_ != nullptr) control_->release();
+  }
   // False when the offload was refused at once (overloaded or shut down).
   explicit operator bool() const noexcept { return accepted_; }
   // Asks the work to stop (its token reads cancelled) and makes `then` get kCancelled
   // instead of the result, unless the result was already delivered. Idempotent.
   void cancel() const noexcept {
-    if (control_) control_->cancelled.store(true, std::memory_order_relaxed);
+    if (control_ != nullptr) control_->cancelled.store(true, std::memory_order_relaxed);
   }
 
  private:
   friend class WorkerArena;
-  Ticket(std::shared_ptr<detail::Control> c, bool accepted) noexcept : control_(std::move(c)), accepted_(accepted) {}
-  std::shared_ptr<detail::Control> control_;
+  Ticket(detail::Control* c, bool accepted) noexcept : control_(c), accepted_(accepted) { control_->retain(); }
+  detail::Control* control_ = nullptr;
   bool accepted_ = false;
 };
 
@@ -254,19 +286,12 @@ struct Shared {
   std::condition_variable idle;
 };
 
-// Jobs and their control blocks come from small blocks cached per thread (64-byte classes
-// up to 1 KiB, 256 blocks per class and thread), so a warm offload does not touch the heap.
-// Larger ones go to operator new. Any thread; a block may be freed on another thread than
-// the one that took it (it joins that thread's cache).
-void* pool_allocate(std::size_t bytes);
-void pool_deallocate(void* p, std::size_t bytes) noexcept;
-
 // One offload, type-erased for the arena: the work (or launch + poll), `then`, the result.
+// It lives in the block its Control heads (make_job); JobPtr destroys it and releases the
+// block.
 struct JobBase {
-  static void* operator new(std::size_t bytes) { return pool_allocate(bytes); }
-  static void operator delete(void* p, std::size_t bytes) noexcept { pool_deallocate(p, bytes); }
-  JobBase(actors::ActorId t, std::shared_ptr<Control> c, std::shared_ptr<Shared> s) noexcept
-      : target(t), control(std::move(c)), shared(std::move(s)) {}
+  JobBase(actors::ActorId t, Control* c, std::shared_ptr<Shared> s) noexcept
+      : target(t), control(c), shared(std::move(s)) {}
   virtual ~JobBase();
   JobBase(const JobBase&) = delete;
   JobBase& operator=(const JobBase&) = delete;
@@ -279,15 +304,46 @@ struct JobBase {
   // On the target's reactor, as its handler.
   virtual void call_then() = 0;
 
-  CancelToken token() const noexcept { return CancelToken(control.get()); }
+  CancelToken token() const noexcept { return CancelToken(control); }
   bool cancelled() const noexcept { return token().cancelled(); }
 
   actors::ActorId target;
-  std::shared_ptr<Control> control;
+  Control* control;  // the block's head: outlives the job while a Ticket holds it
   std::shared_ptr<Shared> shared;
   bool finished = false;  // `then` was called (else the destructor counts a drop)
   bool counted = false;   // holds one unit of the in-flight bound
 };
+
+struct JobDelete {
+  void operator()(JobBase* job) const noexcept {
+    Control* c = job->control;
+    job->~JobBase();
+    c->release();
+  }
+};
+using JobPtr = std::unique_ptr<JobBase, JobDelete>;
+
+// One block for the Control and the job J after it; the Control is filled in by the arena.
+template <typename J, typename... Args>
+JobPtr make_job(Args&&... args) {
+  constexpr std::size_t kHead = (sizeof(Control) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
+                                alignof(std::max_align_t);
+  // The pool's blocks are aligned as operator new's; a more aligned job gets slack.
+  constexpr std::size_t kSlack = alignof(J) > alignof(std::max_align_t) ? alignof(J) : 0;
+  constexpr std::size_t kBytes = kHead + kSlack + sizeof(J);
+  static_assert(kBytes <= UINT32_MAX, "an offload's work and then are too large");
+  void* block = pool_allocate(kBytes);
+  auto* control = new (block) Control;
+  control->block_bytes = static_cast<std::uint32_t>(kBytes);
+  const auto at = reinterpret_cast<std::uintptr_t>(block) + kHead;
+  void* place = reinterpret_cast<void*>((at + alignof(J) - 1) / alignof(J) * alignof(J));
+  try {
+    return JobPtr(new (place) J(control, std::forward<Args>(args)...));
+  } catch (...) {
+    control->release();
+    throw;
+  }
+}
 
 template <typename W>
 decltype(auto) invoke_work(W& w, const CancelToken& t) {
@@ -303,8 +359,9 @@ using work_result_t = std::decay_t<decltype(invoke_work(std::declval<W&>(), std:
 
 template <typename R, typename Work, typename Then>
 struct Job final : JobBase {
-  Job(actors::ActorId t, std::shared_ptr<Control> c, std::shared_ptr<Shared> s, Work w, Then th)
-      : JobBase(t, std::move(c), std::move(s)), work(std::move(w)), then(std::move(th)) {}
+  template <typename W, typename T>
+  Job(Control* c, actors::ActorId t, std::shared_ptr<Shared> s, W&& w, T&& th)
+      : JobBase(t, c, std::move(s)), work(std::forward<W>(w)), then(std::forward<T>(th)) {}
   bool run() override {
     try {
       if constexpr (std::is_void_v<R>) {
@@ -329,8 +386,9 @@ struct Job final : JobBase {
 template <typename R, typename Launch, typename Then>
 struct PolledJob final : JobBase {
   using PollFn = runtime::UniqueFunction<std::optional<R>()>;
-  PolledJob(actors::ActorId t, std::shared_ptr<Control> c, std::shared_ptr<Shared> s, Launch l, Then th)
-      : JobBase(t, std::move(c), std::move(s)), launch(std::move(l)), then(std::move(th)) {}
+  template <typename L, typename T>
+  PolledJob(Control* c, actors::ActorId t, std::shared_ptr<Shared> s, L&& l, T&& th)
+      : JobBase(t, c, std::move(s)), launch(std::forward<L>(l)), then(std::forward<T>(th)) {}
   bool run() override {
     try {
       poll_fn = PollFn(invoke_work(launch, token()));
@@ -373,16 +431,15 @@ class WorkerArena {
   // (callable with Result<R>) runs on the requester's actor, on its reactor, as its
   // handler. Call from that actor's reactor thread. The work follows the requester's
   // lifeline and its reactor's (Reactor::lifeline): once either is cut, work that has not
-  // started is skipped and `then` gets kCancelled. Costs one allocation (the job) and one
-  // control block.
+  // started is skipped and `then` gets kCancelled. Costs one block from a per-thread pool
+  // (the job with its control), a queue push, and a tbb task only when no runner is busy.
   template <typename Work, typename Then>
   Ticket offload(const actors::Requester& who, Work&& work, Then&& then) {
     using R = detail::work_result_t<std::decay_t<Work>>;
     static_assert(std::is_invocable_v<std::decay_t<Then>&, Result<R>>, "then must accept offload::Result<R>");
-    auto control = make_control(who);
-    auto job = std::make_unique<detail::Job<R, std::decay_t<Work>, std::decay_t<Then>>>(
-        who.actor, control, shared_, std::forward<Work>(work), std::forward<Then>(then));
-    return submit(std::move(job), std::move(control));
+    detail::JobPtr job = detail::make_job<detail::Job<R, std::decay_t<Work>, std::decay_t<Then>>>(
+        who.actor, shared_, std::forward<Work>(work), std::forward<Then>(then));
+    return submit(std::move(job), who);
   }
   template <typename Work, typename Then>
   Ticket offload(actors::ActorId self, Work&& work, Then&& then) {
@@ -418,10 +475,9 @@ class WorkerArena {
     using PollFn = detail::work_result_t<std::decay_t<Launch>>;
     using R = typename std::invoke_result_t<PollFn&>::value_type;
     static_assert(std::is_invocable_v<std::decay_t<Then>&, Result<R>>, "then must accept offload::Result<R>");
-    auto control = make_control(who);
-    auto job = std::make_unique<detail::PolledJob<R, std::decay_t<Launch>, std::decay_t<Then>>>(
-        who.actor, control, shared_, std::forward<Launch>(launch), std::forward<Then>(then));
-    return submit(std::move(job), std::move(control));
+    detail::JobPtr job = detail::make_job<detail::PolledJob<R, std::decay_t<Launch>, std::decay_t<Then>>>(
+        who.actor, shared_, std::forward<Launch>(launch), std::forward<Then>(then));
+    return submit(std::move(job), who);
   }
   template <typename Launch, typename Then>
   Ticket offload_polled(actors::ActorId self, Launch&& launch, Then&& then) {
@@ -454,12 +510,11 @@ class WorkerArena {
 
  private:
   struct Impl;
-  std::shared_ptr<detail::Control> make_control(const actors::Requester& who);
-  Ticket submit(std::unique_ptr<detail::JobBase> job, std::shared_ptr<detail::Control> control);
+  Ticket submit(detail::JobPtr job, const actors::Requester& who);
   void start_runner();
   void run_queue();
-  bool execute(std::unique_ptr<detail::JobBase> job);
-  void park(std::unique_ptr<detail::JobBase> job);
+  bool execute(detail::JobPtr job);
+  void park(detail::JobPtr job);
   static void finish_running(detail::Shared& shared, std::size_t n);
   void poll_loop();
 
