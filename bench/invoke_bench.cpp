@@ -1,6 +1,9 @@
 // invoke_bench: closures posted to a reactor from another thread, against a raw baseline
 // (a moodycamel ConcurrentQueue drained by a thread that sleeps in read() on an eventfd,
-// woken with the same park-flag protocol), in one run, alternating, several rounds.
+// woken with the same park-flag protocol), alternating, several rounds; each measurement runs
+// in a process of its own (this program started again with --one reactor|raw).
+//
+//   invoke_bench [rounds]
 //
 //   flood:     one producer posts N closures as fast as it can; messages/s and eventfd
 //              wake-ups per message (the consumer is busy: should be ~0).
@@ -135,51 +138,75 @@ Result pingpong(Consumer& c, int n) {
   return r;
 }
 
+constexpr std::uint64_t kFloodN = 2'000'000;
+constexpr int kPingN = 5000;
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
-  const std::uint64_t flood_n = 2'000'000;
-  const int ping_n = 5000;
+// One measurement of one consumer in this process: prints its five numbers.
+template <typename Consumer>
+int measure_one() {
   pin(1);
+  Consumer c;
+  const Result f = flood(c, kFloodN);
+  const Result p = pingpong(c, kPingN);
+  std::printf("%.0f %.6f %.0f %.0f %.3f\n", f.msgs_per_sec, f.wakeups_per_msg, p.p50_ns, p.p99_ns,
+              p.wakeups_per_msg);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--one") {
+    if (std::string(argv[2]) == "reactor") return measure_one<ReactorConsumer>();
+    if (std::string(argv[2]) == "raw") return measure_one<RawConsumer>();
+    std::fprintf(stderr, "invoke_bench --one reactor|raw\n");
+    return 2;
+  }
+  const int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
   std::vector<double> ours_tput, raw_tput, ours_wf, raw_wf, ours_p50, raw_p50, ours_p99, raw_p99, ours_wp, raw_wp;
   for (int round = 0; round < rounds; ++round) {
-    {
-      ReactorConsumer c;
-      const Result f = flood(c, flood_n);
-      const Result p = pingpong(c, ping_n);
-      ours_tput.push_back(f.msgs_per_sec);
-      ours_wf.push_back(f.wakeups_per_msg);
-      ours_p50.push_back(p.p50_ns);
-      ours_p99.push_back(p.p99_ns);
-      ours_wp.push_back(p.wakeups_per_msg);
-    }
-    {
-      RawConsumer c;
-      const Result f = flood(c, flood_n);
-      const Result p = pingpong(c, ping_n);
-      raw_tput.push_back(f.msgs_per_sec);
-      raw_wf.push_back(f.wakeups_per_msg);
-      raw_p50.push_back(p.p50_ns);
-      raw_p99.push_back(p.p99_ns);
-      raw_wp.push_back(p.wakeups_per_msg);
+    // Alternate which consumer goes first.
+    for (int k = 0; k < 2; ++k) {
+      const bool reactor = (k == 0) == (round % 2 == 0);
+      const std::string cmd = std::string(argv[0]) + " --one " + (reactor ? "reactor" : "raw");
+      std::FILE* f = ::popen(cmd.c_str(), "r");
+      double v[5] = {};
+      if (f == nullptr || std::fscanf(f, "%lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4]) != 5) {
+        std::fprintf(stderr, "invoke_bench: %s gave no numbers\n", cmd.c_str());
+        return 1;
+      }
+      ::pclose(f);
+      (reactor ? ours_tput : raw_tput).push_back(v[0]);
+      (reactor ? ours_wf : raw_wf).push_back(v[1]);
+      (reactor ? ours_p50 : raw_p50).push_back(v[2]);
+      (reactor ? ours_p99 : raw_p99).push_back(v[3]);
+      (reactor ? ours_wp : raw_wp).push_back(v[4]);
     }
     std::fprintf(stderr, "round %d: reactor %.2fM msg/s, raw %.2fM msg/s\n", round, ours_tput.back() / 1e6,
                  raw_tput.back() / 1e6);
   }
-  std::printf("invoke queue, medians of %d alternating rounds (reactor on CPU 0, producer on CPU 1)\n", rounds);
-  std::printf("%-34s %14s %14s %8s\n", "metric", "reactor", "raw baseline", "ratio");
-  auto row = [](const char* name, double a, double b, const char* fmt) {
-    char x[32], y[32];
-    std::snprintf(x, sizeof x, fmt, a);
-    std::snprintf(y, sizeof y, fmt, b);
-    std::printf("%-34s %14s %14s %8.2f\n", name, x, y, b != 0 ? a / b : 0.0);
+  std::printf("invoke queue, medians (min..max) of %d alternating rounds, each measurement in its own process "
+              "(reactor on CPU 0, producer on CPU 1; flood N=%llu, ping-pong %d)\n",
+              rounds, static_cast<unsigned long long>(kFloodN), kPingN);
+  std::printf("%-34s %-30s %-30s %8s\n", "metric", "reactor", "raw baseline", "ratio");
+  auto row = [](const char* name, std::vector<double> a, std::vector<double> b, const char* fmt) {
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    auto cell = [fmt](const std::vector<double>& v) {
+      char m[32], lo[32], hi[32], out[112];
+      std::snprintf(m, sizeof m, fmt, median(v));
+      std::snprintf(lo, sizeof lo, fmt, v.front());
+      std::snprintf(hi, sizeof hi, fmt, v.back());
+      std::snprintf(out, sizeof out, "%s (%s..%s)", m, lo, hi);
+      return std::string(out);
+    };
+    std::printf("%-34s %-30s %-30s %8.2f\n", name, cell(a).c_str(), cell(b).c_str(),
+                median(b) != 0 ? median(a) / median(b) : 0.0);
   };
-  row("flood: messages/s", median(ours_tput), median(raw_tput), "%.0f");
-  row("flood: eventfd wake-ups/message", median(ours_wf), median(raw_wf), "%.6f");
-  row("ping-pong: round trip p50 (ns)", median(ours_p50), median(raw_p50), "%.0f");
-  row("ping-pong: round trip p99 (ns)", median(ours_p99), median(raw_p99), "%.0f");
-  row("ping-pong: wake-ups/message", median(ours_wp), median(raw_wp), "%.3f");
+  row("flood: messages/s", ours_tput, raw_tput, "%.0f");
+  row("flood: eventfd wake-ups/message", ours_wf, raw_wf, "%.6f");
+  row("ping-pong: round trip p50 (ns)", ours_p50, raw_p50, "%.0f");
+  row("ping-pong: round trip p99 (ns)", ours_p99, raw_p99, "%.0f");
+  row("ping-pong: wake-ups/message", ours_wp, raw_wp, "%.3f");
   return 0;
 }
