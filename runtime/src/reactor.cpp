@@ -286,9 +286,14 @@ bool ReactorImpl::step(std::optional<Reactor::Clock::duration> max_wait) {
       // tell and close things), then, once nothing new appeared, cancel our reads and drain.
       if (!stop_hooks_ran_) {
         stop_hooks_ran_ = true;
+        stop_hooks_at_ = now_;
         run_stop_hooks();
         iteration_requested_ = true;  // one more pass without sleeping for what they queued
-      } else if (!iteration_requested_ && invokes_.size_approx() == 0) {
+      } else if ((!iteration_requested_ && invokes_.size_approx() == 0) ||
+                 now_ - stop_hooks_at_ >= std::max<Reactor::Clock::duration>(options_.shutdown_grace, std::chrono::milliseconds(100))) {
+        // Nothing new appeared, or posts kept coming for a whole grace (100 ms at least, so
+        // that a zero grace still lets what the stop hooks started finish): finish() refuses
+        // them from then on and runs those accepted.
         exiting_ = true;
         for (int fd : {wake_fd_, signal_fd_}) {
           if (fd >= 0) submit_cancel_fd(fd);

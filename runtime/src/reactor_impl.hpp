@@ -258,6 +258,7 @@ class ReactorImpl {
   bool stopping_ = false;
   Lifeline lifeline_ = Lifeline::make();  // cut when a stop begins (Reactor::lifeline)
   bool stop_hooks_ran_ = false;
+  Reactor::Clock::time_point stop_hooks_at_{};  // posts still arriving past shutdown_grace no longer hold the exit
   bool exiting_ = false;  // all connections gone; cancelling the wake/signal reads
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> finished_{false};

@@ -1,7 +1,8 @@
 // Covers Reactor::post from other threads: every closure accepted while the reactor stops
 // still runs (the exit waits for posting threads, with the symmetric fence and with the
-// membarrier of invoke_spin), and ReactorOptions::invoke_spin takes a stream of posts
-// without a single eventfd write.
+// membarrier of invoke_spin), posts that never stop coming hold a stop for one grace at
+// most, and ReactorOptions::invoke_spin takes a stream of posts without a single eventfd
+// write.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -19,8 +20,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Four threads post until the reactor refuses them (or 200,000 each: a loop cannot finish
-// while its queue never empties); the main thread stops it meanwhile. Every post that
+// Four threads post until the reactor refuses them (or 200,000 each); the main thread stops
+// it meanwhile. Every post that
 // returned true must have run by the time run() returned.
 void accepted_posts_all_run(std::chrono::microseconds spin) {
   int refused = 0;  // rounds in which the stop overtook the producers
@@ -58,6 +59,86 @@ void accepted_posts_all_run(std::chrono::microseconds spin) {
 TEST(ReactorPost, EveryAcceptedPostRunsWhileTheReactorStops) { accepted_posts_all_run(0us); }
 
 TEST(ReactorPost, EveryAcceptedPostRunsWhileASpinningReactorStops) { accepted_posts_all_run(50us); }
+
+// Closures that post themselves again when they run, from the reactor's own thread: its
+// queue is never empty, whatever the scheduling.
+struct Relay {
+  rt::Reactor& reactor;
+  std::atomic<std::uint64_t>& ran;
+  std::atomic<std::uint64_t>& accepted;
+  std::atomic<int>& refused;
+  void send() {
+    if (reactor.post([this] {
+          ran.fetch_add(1, std::memory_order_relaxed);
+          send();
+        })) {
+      accepted.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      ++refused;
+    }
+  }
+};
+
+TEST(ReactorPost, PostsThatNeverStopComingDoNotHoldTheStopPastTheGrace) {
+  // 64 relays keep the queue from ever emptying, and four threads post for as long as the
+  // reactor accepts (each keeping up to 20,000 closures queued). Only the grace can end the
+  // stop; then every accepted closure has run and every poster was refused. `quit` ends the
+  // threads if the stop hangs (the test then fails instead of hanging).
+  rt::ReactorOptions options;
+  options.shutdown_grace = 200ms;
+  rt::Reactor reactor{options};
+  std::atomic<std::uint64_t> ran{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> relays_refused{0};
+  std::atomic<bool> quit{false};
+  std::atomic<bool> returned{false};
+  std::vector<Relay> relays(64, Relay{reactor, ran, accepted, relays_refused});
+  for (Relay& r : relays) r.send();
+  std::thread loop([&] {
+    reactor.run();
+    returned = true;
+  });
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 4; ++t) {
+    producers.emplace_back([&] {
+      std::atomic<std::uint64_t> mine_ran{0};
+      std::uint64_t mine_accepted = 0;
+      while (!quit.load()) {
+        if (mine_accepted - mine_ran.load(std::memory_order_relaxed) > 20'000) {
+          std::this_thread::yield();
+          continue;
+        }
+        const bool ok = reactor.post([&] {
+          mine_ran.fetch_add(1, std::memory_order_relaxed);
+          ran.fetch_add(1, std::memory_order_relaxed);
+        });
+        if (!ok) {
+          ++refused;
+          break;
+        }
+        ++mine_accepted;
+        accepted.fetch_add(1, std::memory_order_relaxed);
+      }
+      // The closures this thread queued refer to mine_ran: wait until the reactor ran them
+      // (its exit runs every accepted one; if the stop hung, its loop still runs them).
+      while (mine_ran.load() != mine_accepted) std::this_thread::yield();
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return ran.load() > 100'000; }));
+  const auto asked = std::chrono::steady_clock::now();
+  reactor.stop();
+  const bool stopped = eventually([&] { return returned.load(); }, 20s);
+  const auto took = std::chrono::steady_clock::now() - asked;
+  if (!stopped) quit = true;
+  loop.join();
+  for (auto& p : producers) p.join();
+  ASSERT_TRUE(stopped) << "run() did not return while closures kept coming";
+  EXPECT_GE(took, 200ms) << "the queue never emptied, so only the grace could end the stop";
+  EXPECT_EQ(relays_refused.load(), 64) << "every relay runs until the reactor refuses it";
+  EXPECT_EQ(refused.load(), 4) << "every thread posts until the reactor refuses it";
+  EXPECT_EQ(ran.load(), accepted.load()) << "an accepted closure never ran";
+}
 
 TEST(ReactorPost, InvokeSpinTakesAStreamWithoutWakeups) {
   rt::ReactorOptions options;

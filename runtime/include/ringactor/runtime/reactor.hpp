@@ -76,7 +76,9 @@ class Reactor {
   bool post(Task&& task);
 
   // Any thread. Starts a graceful stop: stop accepting, let queued output flush for up to
-  // shutdown_grace, close every connection, return from run(). Idempotent.
+  // shutdown_grace, close every connection, return from run(). Closures posted meanwhile
+  // run; threads that keep posting hold the exit for at most another shutdown_grace
+  // (100 ms at least), then post() refuses them. Idempotent.
   void stop();
 
   // Any thread. True once run()/poll() has completed a stop (post() then refuses).
