@@ -567,35 +567,4 @@ void ReactorImpl::run_tick_hooks() {
   tick_hooks_.run([this](UniqueFunction<void()>& hook) { run_guarded("tick hook", [&] { hook(); }); });
 }
 
-void ReactorImpl::begin_stop() {
-  if (stopping_) return;
-  stopping_ = true;
-  lifeline_.cut();              // work done for this reactor's actors may give up now
-  iteration_requested_ = true;  // look at the exit condition before sleeping again
-  for (std::uint32_t i = 0; i < listeners_.size(); ++i) close_listener(i);
-  scratch_.assign(slots_.live().begin(), slots_.live().end());
-  for (std::uint32_t idx : scratch_) {
-    if (!slots_.is_live(idx)) continue;
-    if (slots_[idx].lingering) {
-      close_connection(idx, CloseReason::kShutdown, 0);  // no need to wait for the peer now
-      continue;
-    }
-    // A handler with answers still to come may keep its connection until it closes it
-    // (at most shutdown_grace, below); the others close after their queued output.
-    bool keep = false;
-    if (!slots_[idx].closing && !slots_[idx].close_after_flush) {
-      guarded(idx, [&](ConnSlot& s) { keep = s.handler->on_shutdown(Connection(self_, id_of(idx))); });
-    }
-    if (!keep && slots_.is_live(idx) && !slots_[idx].closing) close_gracefully(idx, CloseReason::kShutdown);
-  }
-  if (slots_.size() != 0) {
-    timers_.schedule(now_ + options_.shutdown_grace, [this] {
-      scratch_.assign(slots_.live().begin(), slots_.live().end());
-      for (std::uint32_t idx : scratch_) {
-        if (slots_.is_live(idx)) close_connection(idx, CloseReason::kShutdown, 0);
-      }
-    });
-  }
-}
-
 }  // namespace ringactor::runtime
