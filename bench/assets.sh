@@ -9,9 +9,11 @@
 #                                       the per-request revalidation cost
 #   --zero-copy       ZERO_COPY=1       also run ringactor with --zero-copy on (4m.bin only)
 #   --splice          SPLICE=1          also run ringactor with --splice on (4m only: smaller files are baked)
-# The 4 MiB file is also served with --memory-threshold 8388608 (ringactor-memory: from a
-# copy the snapshot holds in memory instead of ring reads from the file).
+# The 4 MiB file is also served with --memory-threshold 0 (ringactor-disk: through ring reads
+# from the file instead of from the copy the snapshot holds in memory by default).
 #   --all                               all of the above
+#   --files "4m.bin"  FILES=...         measure only these of 1k.bin 64k.bin 4m.bin
+#   --servers "ringactor uws"  SERVERS=...  measure only these servers (of those above)
 # Peers: nginx (1 worker, sendfile, open_file_cache) and h2o (1 thread), both from Debian,
 # the uWebSockets peer (uws: the root's files held in memory; built from ../shared/peers/uws
 # into /tmp/uws-peer when missing), and bench/floor_http (the file's bytes in memory, no per-request work): the floor under any
@@ -26,17 +28,22 @@ cd "$(dirname "$0")/.."
 norev=${REVALIDATE_OFF:-0}
 zerocopy=${ZERO_COPY:-0}
 splice=${SPLICE:-0}
+only_files=${FILES:-}
+only_servers=${SERVERS:-}
 args=()
-for a in "$@"; do
-  case $a in
+while (($#)); do
+  case $1 in
     --revalidate-off) norev=1 ;;
     --zero-copy) zerocopy=1 ;;
     --splice) splice=1 ;;
     --all) norev=1 zerocopy=1 splice=1 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "assets.sh: unknown option $a" >&2; exit 2 ;;
-    *) args+=("$a") ;;
+    --files) only_files=${2:?--files needs a list}; shift ;;
+    --servers) only_servers=${2:?--servers needs a list}; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "assets.sh: unknown option $1" >&2; exit 2 ;;
+    *) args+=("$1") ;;
   esac
+  shift
 done
 rounds=${args[0]:-5}
 secs=${args[1]:-5}
@@ -66,10 +73,17 @@ trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $tmp/nginx.pid ]] && kill "$(ca
 chmod 755 "$tmp"
 www=$tmp/www
 mkdir -m 755 "$www"
-files=(1k.bin 64k.bin 4m.bin)
+all_files=(1k.bin 64k.bin 4m.bin)
 declare -A size=([1k.bin]=1024 [64k.bin]=65536 [4m.bin]=4194304)
 declare -A conns=([1k.bin]=64 [64k.bin]=64 [4m.bin]=8)
-for f in "${files[@]}"; do
+files=("${all_files[@]}")
+if [[ -n $only_files ]]; then
+  read -ra files <<<"$only_files"
+  for f in "${files[@]}"; do
+    [[ -n ${size[$f]:-} ]] || { echo "assets.sh: unknown file $f (of ${all_files[*]})" >&2; exit 2; }
+  done
+fi
+for f in "${all_files[@]}"; do
   head -c "${size[$f]}" /dev/urandom >"$www/$f"
   chmod 644 "$www/$f"
 done
@@ -122,9 +136,9 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       local extra=()
       case $1 in
         ringactor-norev) extra=(--revalidate off) ;;
-        ringactor-zc) extra=(--zero-copy on) ;;
-        ringactor-splice) extra=(--splice on) ;;
-        ringactor-memory) extra=(--memory-threshold 8388608) ;;
+        ringactor-zc) extra=(--zero-copy on --memory-threshold 0) ;;
+        ringactor-splice) extra=(--splice on --memory-threshold 0) ;;
+        ringactor-disk) extra=(--memory-threshold 0) ;;
       esac
       local log=$tmp/$1.out
       taskset -c 0 $bin/static --root "$www" --port 0 "${extra[@]}" >"$log" 2>&1 &
@@ -180,7 +194,7 @@ stop_server() {
   esac
 }
 check_files() {  # server name: one curl of each file must return exactly its bytes
-  local f got list=("${files[@]}")
+  local f got list=("${all_files[@]}")
   [[ $1 == floor* ]] && list=("$cur_file")  # it answers every path with the one file
   for f in "${list[@]}"; do
     got=$(curl -sS --max-time 10 -o "$tmp/got" -w '%{http_code} %{size_download}' "http://127.0.0.1:$PORT/$f" 2>&1 || true)
@@ -206,9 +220,14 @@ servers_for() {  # file -> the servers measured on it, in the order they alterna
   local s=(ringactor)
   ((norev)) && s+=(ringactor-norev)
   ((zerocopy)) && [[ $1 == 4m.bin ]] && s+=(ringactor-zc)
-  [[ $1 == 4m.bin ]] && s+=(ringactor-memory)
+  [[ $1 == 4m.bin ]] && s+=(ringactor-disk)
   ((splice)) && [[ $1 == 4m.bin ]] && s+=(ringactor-splice)
   s+=(uws h2o nginx floor floor-wrk)
+  if [[ -n $only_servers ]]; then
+    local keep=() x
+    for x in "${s[@]}"; do [[ " $only_servers " == *" $x "* ]] && keep+=("$x"); done
+    s=("${keep[@]}")
+  fi
   echo "${s[@]}"
 }
 

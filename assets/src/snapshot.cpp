@@ -6,13 +6,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <set>
 #include <system_error>
 #include <utility>
@@ -149,7 +149,15 @@ class Builder {
 
   std::shared_ptr<Snapshot> run() {
     walk();
-    for (auto& [rel, f] : files_) add_file(f);
+    // Smallest first: the memory budget (max_baked_bytes) goes to the many small files a
+    // page loads before a few large ones; ties by path, so a build is reproducible.
+    std::vector<Found*> order;
+    order.reserve(files_.size());
+    for (auto& [rel, f] : files_) order.push_back(&f);
+    std::sort(order.begin(), order.end(), [](const Found* a, const Found* b) {
+      return a->st.st_size != b->st.st_size ? a->st.st_size < b->st.st_size : a->rel < b->rel;
+    });
+    for (Found* f : order) add_file(*f);
     add_directories();
     for (auto& [rel, f] : files_) {
       if (f.fd >= 0) ::close(f.fd);

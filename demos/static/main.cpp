@@ -48,7 +48,7 @@ void usage(std::FILE* out) {
                "  --cache-control V     Cache-Control value for every file (default none)\n"
                "  --splice on|off       send large files with splice instead of ring reads (default off)\n"
                "  --read-chunk N        bytes per ring read of a large file (default 1048576)\n"
-               "  --memory-threshold N  also hold files up to N bytes in memory (default 0: only baked ones)\n"
+               "  --memory-threshold N  hold files up to N bytes in memory (default 8388608; 0: only baked ones)\n"
                "  --max-connections N   connection slots (default: from the descriptor limit)\n"
                "  --idle-timeout-ms N   close keep-alive connections idle this long (0 = never; default 60000)\n"
                "  --help                this text\n");
