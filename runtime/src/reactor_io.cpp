@@ -420,7 +420,12 @@ void ReactorImpl::flush(std::uint32_t idx, bool try_direct) {
     output_.release_send(ctx);
     throw;
   }
-  io_uring_prep_sendmsg(sqe, s.fd, &ctx->msg, MSG_NOSIGNAL);
+  // One segment: IORING_OP_SEND skips the kernel's copy of the msghdr and its iovec.
+  if (n == 1) {
+    io_uring_prep_send(sqe, s.fd, ctx->iov[0].iov_base, ctx->iov[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    io_uring_prep_sendmsg(sqe, s.fd, &ctx->msg, MSG_NOSIGNAL);
+  }
   io_uring_sqe_set_data64(sqe, pack_user_data({OpKind::kSend, slots_.generation(idx), idx}));
   s.send_ctx = ctx;
   s.send_inflight = true;
