@@ -99,8 +99,9 @@ void HttpConnection::commit(Response& res, bool head_only, bool close) {
   send_or_queue(close, head_only, false, nullptr);
 }
 
-std::string_view ServerCore::head_prefix(int status, std::string_view content_type) {
-  const std::string_view date = dates.get();
+std::string_view ServerCore::head_prefix(int status, std::string_view content_type,
+                                         runtime::Reactor::Clock::time_point iteration) {
+  const std::string_view date = this->date(iteration);
   const std::int64_t second = dates.second();
   HeadPrefix* slot = nullptr;
   for (HeadPrefix& p : prefixes) {
@@ -129,7 +130,7 @@ std::string_view ServerCore::head_prefix(int status, std::string_view content_ty
 void HttpConnection::format(std::string& out, int status, std::string_view ctype, std::string_view headers,
                             std::optional<std::uint64_t> length, bool chunked, bool close, bool http10,
                             std::string_view body) {
-  out.assign(core_->head_prefix(status, ctype));
+  out.assign(core_->head_prefix(status, ctype, reactor().now()));
   if (chunked) {
     out.append(std::string_view("Transfer-Encoding: chunked\r\n"));
   } else if (length) {
@@ -153,7 +154,7 @@ void HttpConnection::format_prepared(std::string& out, bool close, bool http10, 
   if (!core.options.server_header.empty()) {
     out.append(std::string_view("Server: ")).append(core.options.server_header).append(std::string_view("\r\n"));
   }
-  out.append(std::string_view("Date: ")).append(core.dates.get()).append(std::string_view("\r\n"));
+  out.append(std::string_view("Date: ")).append(core.date(reactor().now())).append(std::string_view("\r\n"));
   if (close) {
     out.append(std::string_view("Connection: close\r\n"));
   } else if (http10) {

@@ -313,6 +313,18 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::size_t body_off = 0;
   std::size_t body_len = 0;
   DateCache dates;
+  // The Date value, reading the real-time clock once per loop iteration at most: the
+  // requests of one iteration (pipelined, or on many connections) share one read.
+  // `iteration` is the reactor's now(), which changes once per iteration.
+  std::string_view date(runtime::Reactor::Clock::time_point iteration) noexcept {
+    if (iteration != date_iteration_) {
+      date_iteration_ = iteration;
+      date_ = dates.get();
+    }
+    return date_;
+  }
+  runtime::Reactor::Clock::time_point date_iteration_{};
+  std::string_view date_;
 
   // The start of recent response heads (status line, Server, Date, Content-Type), rebuilt
   // when the Date second changes: most responses copy one of these and add their length.
@@ -324,7 +336,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   };
   std::array<HeadPrefix, 4> prefixes;
   unsigned next_prefix = 0;
-  std::string_view head_prefix(int status, std::string_view content_type);
+  std::string_view head_prefix(int status, std::string_view content_type, runtime::Reactor::Clock::time_point iteration);
 
   // Deferred completions from other threads pass this gate: closed once the reactor has
   // stopped (no connection is left to answer) or the Server is gone.

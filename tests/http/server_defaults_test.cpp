@@ -1,12 +1,14 @@
 // HTTP defaults a production backend needs: a silent connection is closed after
 // header_timeout, a trickled body is cut by the minimum rate after a short grace, empty
 // lines before a request line are ignored, and a path served under other methods answers
-// 405 with Allow even when a fallback (static files) is mounted.
+// 405 with Allow even when a fallback (static files) is mounted. The Date header follows
+// the clock although it is read once per loop iteration.
 #include <gtest/gtest.h>
 
 #include <poll.h>
 
 #include <chrono>
+#include <ctime>
 #include <string>
 #include <thread>
 
@@ -125,6 +127,28 @@ TEST(HttpDefaults, AnotherMethodOnARoutedPathIs405EvenWithAFallback) {
   r = raw_exchange(srv.port(), "DELETE /elsewhere HTTP/1.1\r\nHost: t\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "fallback") << "paths no route serves belong to the fallback, whatever the method";
+}
+
+// Date is read from the clock once per loop iteration: a later request, in a later
+// iteration, carries the current second; a stale value (never refreshed) would fail.
+TEST(HttpDefaults, TheDateHeaderFollowsTheClock) {
+  HttpServerThread srv(plaintext);
+  HttpClient c(srv.port());
+  auto date_now = [&]() -> std::time_t {
+    c.send_all("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto r = c.read();
+    if (!r || !r->header("Date")) return -1;
+    std::tm tm{};
+    const std::string text(*r->header("Date"));
+    if (::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) == nullptr) return -1;
+    return ::timegm(&tm);
+  };
+  const std::time_t first = date_now();
+  ASSERT_GT(first, 0);
+  EXPECT_LE(std::abs(first - std::time(nullptr)), 2);
+  std::time_t later = first;
+  ASSERT_TRUE(eventually([&] { return (later = date_now()) > first; }, 5s)) << "Date never moved on";
+  EXPECT_LE(std::abs(later - std::time(nullptr)), 2);
 }
 
 }  // namespace
