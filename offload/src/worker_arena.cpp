@@ -1,6 +1,7 @@
 // WorkerArena: the oneTBB arena, the in-flight bound, result delivery through the target
 // reactor's invoke queue, the device poller, and the shutdown policy.
 #include "ringactor/offload/worker_arena.hpp"
+#include "arena_testing.hpp"
 
 #include <concurrentqueue/concurrentqueue.h>
 #include <oneapi/tbb/global_control.h>
@@ -10,6 +11,7 @@
 #include <array>
 #include <condition_variable>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -257,20 +259,55 @@ namespace {
 constexpr std::size_t kRunnerBatch = 32;  // jobs a runner takes from the queue at once, at most
 }  // namespace
 
-// Starts a runner unless every worker already has one.
-void WorkerArena::start_runner() {
+namespace detail {
+// Fault injection for tests (offload/src/arena_testing.hpp): the next N runner starts fail
+// as if TBB were out of memory.
+std::atomic<int> fail_runner_starts{0};
+}  // namespace detail
+
+// Starts a runner unless every worker already has one. False when TBB could not take it
+// (out of memory for the task): the counts are taken back, and the queued jobs wait for
+// a runner that starts later (the next offload, a running runner, or shutdown).
+bool WorkerArena::start_runner() noexcept {
   Impl& im = *impl_;
   unsigned r = im.runners.load(std::memory_order_relaxed);
   while (r < im.max_runners) {
     if (im.runners.compare_exchange_weak(r, r + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
       shared_->running.fetch_add(1, std::memory_order_relaxed);  // the runner's own unit
-      // oneTBB builds its task object (holding this lambda) here and hands it over inside
-      // libtbb, unseen by ThreadSanitizer.
-      RINGACTOR_TBB_WRITES_BEGIN();
-      im.arena.enqueue([this] { run_queue(); });
-      RINGACTOR_TBB_WRITES_END();
-      return;
+      bool ignoring = false;
+      try {
+        if (detail::fail_runner_starts.load(std::memory_order_relaxed) > 0 &&
+            detail::fail_runner_starts.fetch_sub(1, std::memory_order_relaxed) > 0) {
+          throw std::bad_alloc();
+        }
+        // oneTBB builds its task object (holding this lambda) here and hands it over inside
+        // libtbb, unseen by ThreadSanitizer.
+        RINGACTOR_TBB_WRITES_BEGIN();
+        ignoring = true;
+        im.arena.enqueue([this] { run_queue(); });
+        ignoring = false;
+        RINGACTOR_TBB_WRITES_END();
+      } catch (...) {
+        if (ignoring) RINGACTOR_TBB_WRITES_END();
+        im.runners.fetch_sub(1, std::memory_order_seq_cst);
+        shared_->runner_failures.fetch_add(1, std::memory_order_relaxed);
+        finish_running(*shared_, 1);
+        return false;
+      }
+      return true;
     }
+  }
+  return true;
+}
+
+// Shutdown, when no runner could be started: runs what waits in the queue on the calling
+// thread. Past the grace every job reads cancelled, so this only answers them (kShutdown).
+void WorkerArena::drain_queue() {
+  std::shared_ptr<detail::Shared> keep = shared_;
+  detail::JobBase* job = nullptr;
+  while (impl_->queue.try_dequeue(job)) {
+    RINGACTOR_HANDOFF_ACQUIRE(job);
+    if (execute(detail::JobPtr(job))) finish_running(*keep, 1);
   }
 }
 
@@ -410,6 +447,9 @@ void WorkerArena::shutdown() {
   lock.lock();
   impl_->cv.notify_all();
   lock.unlock();
+  // Jobs queued while no runner could be started (out of memory) would hold the wait below
+  // forever: start one now, or answer them here.
+  if (impl_->queue.size_approx() != 0 && !start_runner()) drain_queue();
   {
     // 3. Wait for the work functions to return (they should check their token).
     std::unique_lock<std::mutex> wait(sh.m);
@@ -434,6 +474,8 @@ void write_metrics(const ArenaCounters& c, runtime::MetricsWriter& w) {
   w.counter("ringactor_offload_cancelled_total", "Offloads delivered as cancelled (ticket or lifeline).", c.cancelled);
   w.counter("ringactor_offload_dropped_total", "Results for a requester that was gone, freed.", c.dropped);
   w.counter("ringactor_offload_polls_total", "Device poll calls.", c.polls);
+  w.counter("ringactor_offload_runner_failures_total",
+            "Runner tasks the TBB arena could not take (out of memory); their jobs waited.", c.runner_failures);
 }
 
 ArenaCounters WorkerArena::counters() const noexcept {
@@ -449,6 +491,7 @@ ArenaCounters WorkerArena::counters() const noexcept {
   c.polls = get(s.polls);
   c.in_flight = get(s.in_flight);
   c.parked = get(s.parked);
+  c.runner_failures = get(s.runner_failures);
   return c;
 }
 

@@ -1,6 +1,7 @@
 // WorkerArena and offload(): results on the requesting actor's reactor thread, exceptions,
 // stopped actors, the in-flight bound, 100k tasks exactly once, polled device tasks,
-// jobs offered together running on every worker, cancellation and the shutdown policy. The reactor is stepped on the test thread
+// jobs offered together running on every worker, cancellation, the shutdown policy, and
+// runners TBB cannot take (out of memory). The reactor is stepped on the test thread
 // (SteppedStage), so "the reactor thread" is this thread.
 #include <gtest/gtest.h>
 
@@ -17,6 +18,7 @@
 #include <ringactor/offload/worker_arena.hpp>
 
 #include "actor_test_support.hpp"
+#include "arena_testing.hpp"  // offload/src: fault injection
 
 namespace {
 
@@ -366,6 +368,51 @@ TEST(Offload, OptionsAreChecked) {
   EXPECT_THROW(off::WorkerArena({.poll_interval = std::chrono::microseconds(0)}), std::invalid_argument);
   off::WorkerArena defaults;
   EXPECT_GE(defaults.threads(), 1u);
+}
+
+// TBB out of memory for a runner: offload() still returns normally, the job waits in the
+// queue, and the next offload's runner runs both. Before, the exception left offload()
+// with the runner count raised, so with one worker no job ever ran again.
+TEST(Offload, AJobWhoseRunnerCouldNotStartRunsWithTheNextOffload) {
+  SteppedStage s;
+  off::WorkerArena arena({.threads = 1});
+  Log log;
+  auto ref = s.stage().spawn<Requester>(arena, log);
+  off::detail::fail_runner_starts = 1;
+  ref.tell(&Requester::compute, 1, std::shared_ptr<Gate>());
+  ASSERT_TRUE(s.run_until([&] { return arena.counters().runner_failures == 1; }));
+  EXPECT_EQ(arena.counters().submitted, 1u);
+  s.step();
+  EXPECT_EQ(log.work_runs.load(), 0) << "no runner: the job waits";
+  ref.tell(&Requester::compute, 2, std::shared_ptr<Gate>());
+  ASSERT_TRUE(s.run_until([&] { return log.calls() == 2; }));
+  std::vector<int> values = log.values;
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(values, (std::vector<int>{2, 4}));
+  EXPECT_EQ(arena.counters().in_flight, 0u);
+  off::detail::fail_runner_starts = 0;
+}
+
+// No runner can be started at all: shutdown answers the queued jobs itself (kShutdown)
+// instead of waiting for them forever.
+TEST(Offload, ShutdownAnswersJobsThatNoRunnerCouldTake) {
+  SteppedStage s;
+  Log log;
+  std::optional<ra::Ref<Requester>> ref;
+  {
+    off::WorkerArena arena({.threads = 1, .shutdown_grace = 50ms});
+    ref = s.stage().spawn<Requester>(arena, log);
+    off::detail::fail_runner_starts = 1000;
+    ref->tell(&Requester::compute, 1, std::shared_ptr<Gate>());
+    ref->tell(&Requester::compute, 2, std::shared_ptr<Gate>());
+    ASSERT_TRUE(s.run_until([&] { return arena.counters().submitted == 2; }));
+    EXPECT_GE(arena.counters().runner_failures, 2u);
+    arena.shutdown();
+    off::detail::fail_runner_starts = 0;
+    EXPECT_EQ(log.work_runs.load(), 0);
+  }
+  ASSERT_TRUE(s.run_until([&] { return log.calls() == 2; }));
+  EXPECT_EQ(log.failures, (std::vector<off::Failure>{off::Failure::kShutdown, off::Failure::kShutdown}));
 }
 
 }  // namespace

@@ -264,6 +264,8 @@ struct ArenaCounters {
   std::uint64_t polls = 0;       // device poll calls
   std::uint64_t in_flight = 0;   // now: accepted, not yet delivered or dropped
   std::uint64_t parked = 0;      // now: device tasks waiting for their poll to say done
+  std::uint64_t runner_failures = 0;  // runners TBB could not take (out of memory): their jobs
+                                      // waited for the next offload (or shutdown) to run
 };
 
 // The arena's counters as metrics (in flight, done, overloaded, cancelled, dropped, ...).
@@ -277,7 +279,7 @@ struct Shared {
   // Written by the requesting reactors.
   std::atomic<std::uint64_t> submitted{0}, overloaded{0}, delivered{0}, dropped{0}, cancelled{0}, in_flight{0};
   // Written by workers and the poller: a cache line of their own.
-  alignas(64) std::atomic<std::uint64_t> completed{0}, polls{0}, parked{0};
+  alignas(64) std::atomic<std::uint64_t> completed{0}, polls{0}, parked{0}, runner_failures{0};
   // Accepted jobs whose work or poll has not finished; shutdown waits for zero on `idle`
   // (under `m`). Here rather than in the arena: the thread that brings it to zero still
   // notifies after shutdown may have returned, through its own reference to this.
@@ -511,7 +513,8 @@ class WorkerArena {
  private:
   struct Impl;
   Ticket submit(detail::JobPtr job, const actors::Requester& who);
-  void start_runner();
+  bool start_runner() noexcept;
+  void drain_queue();
   void run_queue();
   bool execute(detail::JobPtr job);
   void park(detail::JobPtr job);
