@@ -71,6 +71,18 @@ std::string_view checked_content_type(std::string_view ct) {
 
 using detail::append_header;
 using detail::checked_content_type;
+
+namespace {
+// The response's Content-Type, checked for CR, LF and NUL unless it is the one checked last
+// (a route answers with the same type every time: one memcmp instead of a scan).
+void set_content_type(detail::ServerCore& core, std::string_view content_type) {
+  if (content_type != core.ctype_checked) {
+    checked_content_type(content_type);
+    core.ctype_checked.assign(content_type);
+  }
+  core.ctype.assign(content_type);
+}
+}  // namespace
 using detail::checked_status;
 using detail::is_token_char;
 
@@ -135,7 +147,7 @@ Response& Response::header(std::string_view name, std::string_view value) {
 void Response::finish(std::string_view content_type, std::string_view body) {
   if (answered()) throw std::logic_error("http::Response completed twice");
   detail::ServerCore& core = conn_->core();
-  core.ctype.assign(checked_content_type(content_type));
+  set_content_type(core, content_type);
   core.body.assign(body);
   kind_ = Kind::kBody;
 }
@@ -144,7 +156,7 @@ void Response::stream(std::string_view content_type, StreamProducer producer) {
   if (answered()) throw std::logic_error("http::Response completed twice");
   if (!producer) throw std::invalid_argument("http::Response::stream: empty producer");
   detail::ServerCore& core = conn_->core();
-  core.ctype.assign(checked_content_type(content_type));
+  set_content_type(core, content_type);
   core.producer = std::move(producer);
   kind_ = Kind::kStream;
 }
@@ -160,7 +172,7 @@ void Response::block(std::string_view content_type, runtime::SharedBlock block, 
     throw std::invalid_argument("http::Response::block: range outside the block");
   }
   detail::ServerCore& core = conn_->core();
-  core.ctype.assign(checked_content_type(content_type));
+  set_content_type(core, content_type);
   core.block = std::move(block);
   core.block_pre = 0;
   core.body_off = offset;

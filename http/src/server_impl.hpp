@@ -302,6 +302,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::string out;        // the formatted response
   std::string headers;    // extra header lines of the response being built
   std::string ctype;      // its Content-Type
+  std::string ctype_checked;  // the last Content-Type found free of CR, LF and NUL
   std::string body;       // its body
   StreamProducer producer;
   std::optional<std::uint64_t> stream_length;  // a stream with a Content-Length
