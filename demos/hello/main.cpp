@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
     off::WorkerArena arena({.reactors = 1});  // CPU work goes here, never on the IO thread
     http::Server server(stage);
 
-    server.get("/plaintext", [](http::Request&, http::Response& res) { res.text("Hello, World!"); });
+    server.get("/plaintext", [](http::Request&, http::Response& res) { res.bytes("Hello, World!", "text/plain"); });
     // The JSON body is built per request by nlohmann::json, as a real handler would.
     server.get("/json", [](http::Request&, http::Response& res) {
       res.json(nlohmann::json{{"message", "Hello, World!"}}.dump());
