@@ -71,6 +71,8 @@ std::string_view checked_content_type(std::string_view ct) {
 
 using detail::append_header;
 using detail::checked_content_type;
+using detail::checked_status;
+using detail::is_token_char;
 
 namespace {
 // The response's Content-Type, checked for CR, LF and NUL unless it is the one checked last
@@ -83,8 +85,6 @@ void set_content_type(detail::ServerCore& core, std::string_view content_type) {
   core.ctype.assign(content_type);
 }
 }  // namespace
-using detail::checked_status;
-using detail::is_token_char;
 
 // ---- Request ----------------------------------------------------------------------------
 
