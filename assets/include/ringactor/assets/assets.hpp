@@ -114,14 +114,15 @@ struct AssetOptions {
   // ReactorOptions::max_output_bytes, at most 1 MiB; larger chunks keep the socket buffer
   // fuller: 1 MiB sent 4 MiB files 1.2-1.4x faster than 256 KiB, bench/README.md), buffers
   // per reactor (memory: read_chunk x read_buffers at most, 64 MiB by default, allocated
-  // as needed), and chunks one connection may have read ahead of its socket. With `splice`: file -> pipe -> socket in the kernel, never through
-  // user memory (runtime::Connection::send_file), splice_chunk bytes queued at a time. On
-  // loopback with wrk, reads gave 1.8x the throughput (the receiver then pays for splice's
-  // pages), splice a sixth of the server CPU (bench/README.md): choose splice where server
-  // CPU is what runs out. Clients that stop reading cannot hold the buffers (or pipes)
-  // hostage: while the pool is dry, a connection holding some whose output made no
-  // progress for ReactorOptions::stall_shed_after (2 s) is closed (runtime counter
-  // stalled_shed).
+  // as needed), and chunks one connection may have read ahead of its socket. With
+  // `splice`: file -> pipe -> socket in the kernel, never through user memory
+  // (runtime::Connection::send_file), splice_chunk bytes queued at a time. Measured on
+  // loopback with loadgen (2026-12-05) it lost both ways: 4 MiB files at 3.0 GB/s and
+  // 1,330 us of server CPU each, ring reads 3.9 GB/s and 1,020 us; with wrk (2026-11-24) it
+  // had used a sixth of their CPU (bench/README.md). Measure before choosing it.
+  // Clients that stop reading cannot hold the buffers (or pipes) hostage: while the pool is
+  // dry, a connection holding some whose output made no progress for
+  // ReactorOptions::stall_shed_after (2 s) is closed (runtime counter stalled_shed).
   bool splice = false;
   std::size_t splice_chunk = 1024 * 1024;
   std::size_t read_chunk = 0;
