@@ -2,8 +2,10 @@
 //
 // Checks, beyond "no crash, no sanitizer report": a complete head lies within the input and
 // its views point into it; feeding the same bytes in two pieces (the parser resuming its
-// search) gives the same verdict as feeding them at once; the chunked decoder consumes only
-// what it was given and never emits more body than it consumed.
+// search) gives the same verdict as feeding them at once; a head parsed by the one-pass path
+// (all bytes at once) equals, field by field, the general path's (one byte first, then all);
+// the chunked decoder consumes only what it was given and never emits more body than it
+// consumed.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -20,6 +22,20 @@ void check(bool ok) {
 bool inside(std::string_view part, std::string_view whole) {
   return part.empty() || (part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size());
 }
+// Same view: same bytes at the same place (both parsers point into the one input).
+bool same(std::string_view a, std::string_view b) { return a.size() == b.size() && (a.empty() || a.data() == b.data()); }
+bool same_head(const rh::RequestHead& a, const rh::RequestHead& b) {
+  if (!same(a.method, b.method) || !same(a.target, b.target) || !same(a.path, b.path) || !same(a.query, b.query) ||
+      !same(a.authority, b.authority) || a.version_minor != b.version_minor || a.content_length != b.content_length ||
+      a.chunked != b.chunked || a.keep_alive != b.keep_alive || a.expect_continue != b.expect_continue ||
+      a.head_bytes != b.head_bytes || a.headers.size() != b.headers.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.headers.size(); ++i) {
+    if (!same(a.headers[i].name, b.headers[i].name) || !same(a.headers[i].value, b.headers[i].value)) return false;
+  }
+  return true;
+}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -33,6 +49,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(head.head_bytes <= in.size());
     check(inside(head.method, in) && inside(head.target, in) && inside(head.query, in));
     for (const auto& h : head.headers) check(inside(h.name, in) && inside(h.value, in));
+  }
+
+  // The general path: after one byte alone the parser resumes a search, which the one-pass
+  // path never does. Both must give the same verdict and the same head.
+  if (size > 1) {
+    rh::RequestParser general(limits);
+    rh::RequestHead head1;
+    if (general.parse(in.substr(0, 1), head1).status == rh::RequestParser::Status::kIncomplete) {
+      const auto again = general.parse(in, head1);
+      check(again.status == r.status);
+      check(again.error == r.error);
+      if (again.status == rh::RequestParser::Status::kComplete) check(same_head(head, head1));
+    }
   }
 
   // The same bytes in two pieces.
