@@ -150,7 +150,8 @@ std::size_t HttpConnection::start_request(std::string_view bytes) {
     fail(400, core_->c.protocol_errors);
     return bytes.size();
   }
-  const Route* route = core_->route_for(core_->table->router.match(head.method, path, core_->params));
+  const Router<Route>::Match m = core_->table->router.match(head.method, path, core_->params);
+  const Route* route = core_->route_for(m);
   const std::uint64_t limit = core_->body_limit(route);
   if (head.content_length && *head.content_length > limit) {
     fail(413, core_->c.protocol_errors);
@@ -163,7 +164,7 @@ std::size_t HttpConnection::start_request(std::string_view bytes) {
     // The whole request is here: handle it on views into the receive buffer.
     x_->wait = Wait::kNone;
     x_->continue_sent = false;
-    dispatch(head, path, bytes.substr(head_bytes, static_cast<std::size_t>(length)));
+    dispatch(head, path, bytes.substr(head_bytes, static_cast<std::size_t>(length)), &m);
     return head_bytes + static_cast<std::size_t>(length);
   }
   if (head.expect_continue && !x_->continue_sent) expect_continue();
@@ -237,7 +238,7 @@ std::size_t HttpConnection::feed_body(std::string_view bytes) {
   x_->in = In::kHead;
   x_->wait = Wait::kNone;
   x_->continue_sent = false;
-  dispatch(done->head, done->path_view, done->body);
+  dispatch(done->head, done->path_view, done->body, nullptr);
   return used;
 }
 
@@ -251,11 +252,17 @@ bool HttpConnection::decode_path(const RequestHead& head, std::string& storage, 
   return true;
 }
 
-void HttpConnection::dispatch(const RequestHead& head, std::string_view path, std::string_view body) {
+void HttpConnection::dispatch(const RequestHead& head, std::string_view path, std::string_view body,
+                              const Router<Route>::Match* matched) {
   ServerCore& core = *core_;
   bump(core.c.requests);
   Params& params = core.params;
-  const Router<Route>::Match m = core.table->router.match(head.method, path, params);
+  Router<Route>::Match rematched;
+  if (matched == nullptr) {
+    rematched = core.table->router.match(head.method, path, params);
+    matched = &rematched;
+  }
+  const Router<Route>::Match& m = *matched;
   const Route* route = core.route_for(m);
   const bool head_only = head.method == "HEAD";
   bool close = !head.keep_alive;

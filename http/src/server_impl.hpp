@@ -406,7 +406,11 @@ class HttpConnection final : public actors::ConnectionActor {
  private:
   std::size_t start_request(std::string_view bytes);
   std::size_t feed_body(std::string_view bytes);
-  void dispatch(const RequestHead& head, std::string_view path, std::string_view body);
+  // `matched`: the router's answer for this head when start_request just asked it (its
+  // captures are in core.params and point into `path`); null to ask again (a body that
+  // arrived later, its head and path now copied).
+  void dispatch(const RequestHead& head, std::string_view path, std::string_view body,
+                const Router<Route>::Match* matched);
   bool decode_path(const RequestHead& head, std::string& storage, std::string_view& path);
   void commit(Response& res, bool head_only, bool close);
   void format(std::string& out, int status, std::string_view ctype, std::string_view headers,
