@@ -11,7 +11,10 @@
 # Servers run on CPU 0, the load generator on CPU 1 (taskset). Prints medians of requests/s,
 # p99 latency, server CPU time per request (utime+stime from /proc/PID/stat over the run,
 # divided by the answers counted: the primary figure) and the load generator's own CPU time
-# per request, and the ratios to nginx. bench/README.md records a run.
+# per request, and the ratios to nginx. With uws-uring in the run, a last column gives each
+# server's CPU per request over uws-uring's *in the same round*, as the median of those
+# per-round ratios: this machine's speed drifts by up to 1.5x within an hour, which moves
+# separate medians apart but cancels out of a paired ratio. bench/README.md records a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 servers_arg=${SERVERS:-"ringactor uws uws-uring nginx floor floor-wrk"}
@@ -19,7 +22,7 @@ args=()
 while (($#)); do
   case $1 in
     --servers) servers_arg=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "http.sh: unknown option $1" >&2; exit 2 ;;
     *) args+=("$1"); shift ;;
   esac
@@ -178,14 +181,23 @@ done
 
 m() { tr ' ' '\n' <<<"${res["$1 $2 $3"]:-}" | { grep . || true; } | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else printf "-"}'; }
+# Median over rounds of (server's CPU per request / uws-uring's in the same round).
+paired() {
+  has uws-uring || { echo "-"; return; }
+  local -a a b
+  read -ra a <<<"${res["$1 $2 cpu"]:-}"
+  read -ra b <<<"${res["$1 uws-uring cpu"]:-}"
+  for i in "${!a[@]}"; do awk -v x="${a[i]}" -v y="${b[i]:-0}" 'BEGIN {if (y > 0) printf "%.4f\n", x / y}'; done |
+    median | awk '{printf "%.2f", $1}'
+}
 for mode in "${modes[@]}"; do
   depth=1
   [[ $mode == pipelined ]] && depth=16
   echo
   echo "GET /plaintext, $mode (depth $depth), 256 connections, medians of $rounds alternating rounds of ${secs}s" \
     "(server CPU 0, load generator CPU 1)"
-  printf "%-10s %-8s %12s %10s %14s %14s %10s %10s\n" "server" "load" "req/s" "p99 us" "srv CPU us/r" "gen CPU us/r" \
-    "r/s/nginx" "CPU/nginx"
+  printf "%-10s %-8s %12s %10s %14s %14s %10s %10s %12s\n" "server" "load" "req/s" "p99 us" "srv CPU us/r" \
+    "gen CPU us/r" "r/s/nginx" "CPU/nginx" "CPU/uws-io*"
   nr= nc=
   if has nginx; then nr=$(m "$mode" nginx rps) nc=$(m "$mode" nginx cpu); fi
   for server in "${servers[@]}"; do
@@ -193,7 +205,11 @@ for mode in "${modes[@]}"; do
     [[ $server == floor-wrk ]] && name=floor load=wrk
     [[ $server == floor-wrk && $mode == pipelined ]] && p="n/a"  # see above: wrk's reads 0
     r=$(m "$mode" "$server" rps) c=$(m "$mode" "$server" cpu)
-    printf "%-10s %-8s %12.0f %10s %14s %14s %10s %10s\n" "$name" "$load" "$r" "$p" "$c" "$(m "$mode" "$server" gen)" \
-      "$(ratio "$r" "${nr:-0}")" "$(ratio "$c" "${nc:-0}")"
+    printf "%-10s %-8s %12.0f %10s %14s %14s %10s %10s %12s\n" "$name" "$load" "$r" "$p" "$c" \
+      "$(m "$mode" "$server" gen)" "$(ratio "$r" "${nr:-0}")" "$(ratio "$c" "${nc:-0}")" "$(paired "$mode" "$server")"
   done
 done
+if has uws-uring; then
+  echo
+  echo "* CPU/uws-io: median over rounds of (the server's CPU per request / uws-uring's in the same round)"
+fi
