@@ -220,14 +220,11 @@ bool parse_common(const char* s, std::size_t n, const Limits& limits, RequestHea
     while (p < n && is_tchar(s[p])) ++p;
     if (p == name || p == n || s[p] != ':') return false;
     const std::size_t name_end = p++;
-    std::size_t value = p;
+    const std::size_t value = p;
     while (p < n && is_field_char(s[p])) ++p;
     if (n - p < 2 || s[p] != '\r' || s[p + 1] != '\n') return false;
-    std::size_t value_end = p;
-    while (value < value_end && (s[value] == ' ' || s[value] == '\t')) ++value;
-    while (value_end > value && (s[value_end - 1] == ' ' || s[value_end - 1] == '\t')) --value_end;
-    if (add_field(std::string_view(s + name, name_end - name), std::string_view(s + value, value_end - value), limits,
-                  out, f) != ParseError::kNone) {
+    if (add_field(std::string_view(s + name, name_end - name), trim_ows(std::string_view(s + value, p - value)),
+                  limits, out, f) != ParseError::kNone) {
       return false;
     }
     p += 2;
