@@ -128,7 +128,7 @@ std::string_view ServerCore::head_prefix(int status, std::string_view content_ty
 }
 
 void HttpConnection::format(std::string& out, int status, std::string_view ctype, std::string_view headers,
-                            std::optional<std::uint64_t> length, bool chunked, bool close, bool http10,
+                            const std::optional<std::uint64_t>& length, bool chunked, bool close, bool http10,
                             std::string_view body) {
   out.assign(core_->head_prefix(status, ctype, reactor().now()));
   if (chunked) {

@@ -413,8 +413,11 @@ class HttpConnection final : public actors::ConnectionActor {
                 const Router<Route>::Match* matched);
   bool decode_path(const RequestHead& head, std::string& storage, std::string_view& path);
   void commit(Response& res, bool head_only, bool close);
+  // `length` by reference: passed by value it went on the stack as one 16-byte load of the
+  // two halves just stored, a store-forwarding stall that was half of commit()'s time.
   void format(std::string& out, int status, std::string_view ctype, std::string_view headers,
-              std::optional<std::uint64_t> length, bool chunked, bool close, bool http10, std::string_view body);
+              const std::optional<std::uint64_t>& length, bool chunked, bool close, bool http10,
+              std::string_view body);
   void emit(Pending&& p);
   void send_or_queue(bool close, bool head_only, bool chunked, StreamProducer* stream);
   void flush();
