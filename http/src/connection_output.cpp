@@ -11,6 +11,7 @@
 #include <ringactor/actors/stage.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
+#include "http_chars.hpp"
 #include "server_impl.hpp"
 
 namespace ringactor::http::detail {
@@ -105,7 +106,7 @@ std::string_view ServerCore::head_prefix(int status, std::string_view content_ty
   const std::int64_t second = dates.second();
   HeadPrefix* slot = nullptr;
   for (HeadPrefix& p : prefixes) {
-    if (p.status == status && p.ctype == content_type) {
+    if (p.status == status && detail::same_short(p.ctype, content_type)) {
       if (p.second == second) return p.text;
       slot = &p;  // same answer kind, a new second: rebuild this one
       break;

@@ -14,6 +14,7 @@
 #include <ringactor/actors/stage.hpp>
 #include <ringactor/runtime/reactor.hpp>
 
+#include "http_chars.hpp"
 #include "server_impl.hpp"
 
 namespace ringactor::http {
@@ -76,9 +77,9 @@ using detail::is_token_char;
 
 namespace {
 // The response's Content-Type, checked for CR, LF and NUL unless it is the one checked last
-// (a route answers with the same type every time: one memcmp instead of a scan).
+// (a route answers with the same type every time: one short compare instead of a scan).
 void set_content_type(detail::ServerCore& core, std::string_view content_type) {
-  if (content_type != core.ctype_checked) {
+  if (!detail::same_short(content_type, core.ctype_checked)) {
     checked_content_type(content_type);
     core.ctype_checked.assign(content_type);
   }
