@@ -2,10 +2,12 @@
 # HTTP hello-world against nginx, in one run, alternating: keep-alive (256 connections) and
 # pipelined (depth 16) GET /plaintext, driven by bench/loadgen (io_uring; it outruns wrk, see
 # bench/README.md). bench/floor_http (a canned answer per request end, nothing else) runs in
-# the same rotation: what the kernel allows at all on this machine. One more row drives the
-# floor with wrk (pipelined with bench/pipeline.lua) as a cross-check of loadgen's figures.
-#   bash bench/http.sh [--servers "ringactor uws uws-uring nginx floor floor-wrk"] [rounds] [seconds]
-#   (defaults: all six, 5 rounds of 5 s; SERVERS="..." in the environment works too)
+# the same rotation: what the kernel allows at all on this machine, and bench/floor_uring (the
+# same on io_uring: fixed files, multishot receive, ring sends), the line under any io_uring
+# server. One more row drives the epoll floor with wrk (pipelined with bench/pipeline.lua) as a
+# cross-check of loadgen's figures.
+#   bash bench/http.sh [--servers "ringactor uws uws-uring nginx floor floor-uring floor-wrk"] [rounds] [seconds]
+#   (defaults: all seven, 5 rounds of 5 s; SERVERS="..." in the environment works too)
 # uws / uws-uring are the uWebSockets peer (epoll / uSockets' io_uring backend), built from
 # ../shared/peers/uws into /tmp/uws-peer when missing.
 # Servers run on CPU 0, the load generator on CPU 1 (taskset). Prints medians of requests/s,
@@ -17,12 +19,12 @@
 # separate medians apart but cancels out of a paired ratio. bench/README.md records a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-servers_arg=${SERVERS:-"ringactor uws uws-uring nginx floor floor-wrk"}
+servers_arg=${SERVERS:-"ringactor uws uws-uring nginx floor floor-uring floor-wrk"}
 args=()
 while (($#)); do
   case $1 in
     --servers) servers_arg=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "http.sh: unknown option $1" >&2; exit 2 ;;
     *) args+=("$1"); shift ;;
   esac
@@ -31,7 +33,7 @@ rounds=${args[0]:-5}
 secs=${args[1]:-5}
 read -ra servers <<<"$servers_arg"
 for s in "${servers[@]}"; do
-  [[ $s =~ ^(ringactor|uws|uws-uring|nginx|floor|floor-wrk)$ ]] || { echo "http.sh: unknown server '$s'" >&2; exit 2; }
+  [[ $s =~ ^(ringactor|uws|uws-uring|nginx|floor|floor-uring|floor-wrk)$ ]] || { echo "http.sh: unknown server '$s'" >&2; exit 2; }
 done
 has() { [[ " ${servers[*]} " == *" $1 "* ]]; }
 bash scripts/deps.sh
@@ -49,7 +51,7 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 if has uws || has uws-uring; then
   [[ -x /tmp/uws-peer/uws-peer && -x /tmp/uws-peer/uws-peer-uring ]] || bash ../shared/peers/uws/build.sh /tmp/uws-peer >/dev/null
 fi
-targets=(floor_http loadgen)
+targets=(floor_http floor_uring loadgen)
 has ringactor && targets+=(hello)
 cmake --preset bench >/dev/null
 cmake --build --preset bench --target "${targets[@]}" >/dev/null
@@ -98,6 +100,11 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       PID=$!
       for _ in $(seq 100); do grep -q listening "$tmp/floor.out" 2>/dev/null && break; sleep 0.05; done
       PORT=$(grep -o '[0-9]*$' "$tmp/floor.out" | head -1) ;;
+    floor-uring)
+      taskset -c 0 $bin/floor_uring --port 0 --body-bytes 13 >"$tmp/floor_uring.out" 2>&1 &
+      PID=$!
+      for _ in $(seq 100); do grep -q listening "$tmp/floor_uring.out" 2>/dev/null && break; sleep 0.05; done
+      PORT=$(grep -o '[0-9]*$' "$tmp/floor_uring.out" | head -1) ;;
     nginx)
       taskset -c 0 "$nginx_bin" -c "$tmp/nginx.conf" >/dev/null 2>&1 &
       worker=
@@ -116,7 +123,7 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
 }
 stop_server() {
   case $1 in
-    ringactor|uws|uws-uring|floor|floor-wrk) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
+    ringactor|uws|uws-uring|floor|floor-uring|floor-wrk) kill -TERM "$PID"; wait "$PID" 2>/dev/null || true ;;
     nginx) kill -QUIT "$(cat "$tmp/nginx.pid")"; wait 2>/dev/null || true; rm -f "$tmp/nginx.pid" ;;
   esac
 }
@@ -196,7 +203,7 @@ for mode in "${modes[@]}"; do
   echo
   echo "GET /plaintext, $mode (depth $depth), 256 connections, medians of $rounds alternating rounds of ${secs}s" \
     "(server CPU 0, load generator CPU 1)"
-  printf "%-10s %-8s %12s %10s %14s %14s %10s %10s %12s\n" "server" "load" "req/s" "p99 us" "srv CPU us/r" \
+  printf "%-11s %-8s %12s %10s %14s %14s %10s %10s %12s\n" "server" "load" "req/s" "p99 us" "srv CPU us/r" \
     "gen CPU us/r" "r/s/nginx" "CPU/nginx" "CPU/uws-io*"
   nr= nc=
   if has nginx; then nr=$(m "$mode" nginx rps) nc=$(m "$mode" nginx cpu); fi
@@ -205,7 +212,7 @@ for mode in "${modes[@]}"; do
     [[ $server == floor-wrk ]] && name=floor load=wrk
     [[ $server == floor-wrk && $mode == pipelined ]] && p="n/a"  # see above: wrk's reads 0
     r=$(m "$mode" "$server" rps) c=$(m "$mode" "$server" cpu)
-    printf "%-10s %-8s %12.0f %10s %14s %14s %10s %10s %12s\n" "$name" "$load" "$r" "$p" "$c" \
+    printf "%-11s %-8s %12.0f %10s %14s %14s %10s %10s %12s\n" "$name" "$load" "$r" "$p" "$c" \
       "$(m "$mode" "$server" gen)" "$(ratio "$r" "${nr:-0}")" "$(ratio "$c" "${nc:-0}")" "$(paired "$mode" "$server")"
   done
 done
