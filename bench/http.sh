@@ -95,16 +95,13 @@ start_server() {  # name -> sets PID (the process doing the work) and PORT
       taskset -c 0 "$exe" --port $PORT >"$tmp/uws.out" 2>&1 &
       PID=$!
       for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done ;;
-    floor|floor-wrk)
-      taskset -c 0 $bin/floor_http --port 0 --body-bytes 13 >"$tmp/floor.out" 2>&1 &
+    floor|floor-wrk|floor-uring)
+      exe=floor_http
+      [[ $1 == floor-uring ]] && exe=floor_uring
+      taskset -c 0 $bin/$exe --port 0 --body-bytes 13 >"$tmp/$exe.out" 2>&1 &
       PID=$!
-      for _ in $(seq 100); do grep -q listening "$tmp/floor.out" 2>/dev/null && break; sleep 0.05; done
-      PORT=$(grep -o '[0-9]*$' "$tmp/floor.out" | head -1) ;;
-    floor-uring)
-      taskset -c 0 $bin/floor_uring --port 0 --body-bytes 13 >"$tmp/floor_uring.out" 2>&1 &
-      PID=$!
-      for _ in $(seq 100); do grep -q listening "$tmp/floor_uring.out" 2>/dev/null && break; sleep 0.05; done
-      PORT=$(grep -o '[0-9]*$' "$tmp/floor_uring.out" | head -1) ;;
+      for _ in $(seq 100); do grep -q listening "$tmp/$exe.out" 2>/dev/null && break; sleep 0.05; done
+      PORT=$(grep -o '[0-9]*$' "$tmp/$exe.out" | head -1) ;;
     nginx)
       taskset -c 0 "$nginx_bin" -c "$tmp/nginx.conf" >/dev/null 2>&1 &
       worker=
